@@ -1,0 +1,51 @@
+import { type CallOptions, ClientError, type ClientMiddleware, Status } from "nice-grpc-common";
+import {
+  CallCanceledError,
+  DeadlineExceededError,
+  EndpointError,
+  EtcdError,
+  isEtcdMessage,
+  serverErrorFor,
+  TransportError,
+} from "../src/errors.js";
+
+export interface ErrorMappingOptions {
+  /** The endpoint calls currently go to, host:port, recorded on every error. */
+  endpoint: () => string | undefined;
+}
+
+/**
+ * Turns what nice-grpc throws into the SDK's typed errors, keeping the three kinds of failure
+ * apart: the caller's own cancellation or deadline, an error etcd returned, and a transport that
+ * did not reach an etcd server. Placed outermost so it sees the final outcome of retries.
+ */
+export function errorMappingMiddleware({ endpoint }: ErrorMappingOptions): ClientMiddleware {
+  return async function* mapErrors(call, options: CallOptions) {
+    try {
+      return yield* call.next(call.request, options);
+    } catch (err) {
+      throw toEtcdError(err, endpoint(), options.signal);
+    }
+  };
+}
+
+export function toEtcdError(err: unknown, endpoint: string | undefined, signal: AbortSignal | undefined): unknown {
+  if (err instanceof EtcdError) return err;
+  if (err instanceof Error && err.name === "AbortError") {
+    return new CallCanceledError("the call was canceled by its AbortSignal", { cause: signal?.reason ?? err });
+  }
+  if (!(err instanceof ClientError)) return err;
+  if (isEtcdMessage(err.details)) return serverErrorFor(err.details, err.code, endpoint);
+  switch (err.code) {
+    case Status.DEADLINE_EXCEEDED:
+      return new DeadlineExceededError(`deadline passed before etcd answered ${err.path}`, { cause: err });
+    case Status.CANCELLED:
+      if (signal?.aborted) return new CallCanceledError(`${err.path} was canceled`, { cause: signal.reason });
+      break;
+    case Status.UNAVAILABLE:
+      return new EndpointError(`no etcd server reachable at ${endpoint ?? "the endpoints"}: ${err.details}`, err.code, endpoint, {
+        cause: err,
+      });
+  }
+  return new TransportError(`${err.path} failed: ${err.details}`, err.code, endpoint, { cause: err });
+}

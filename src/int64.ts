@@ -1,0 +1,46 @@
+import Long from "long";
+import { InvalidArgumentError } from "./errors.js";
+import { describe } from "./bytes.js";
+
+/**
+ * Every int64 the API returns (revisions, versions, lease IDs, member IDs, counts) is a bigint, so
+ * no value ever loses precision. Inputs also take a number when it is a safe integer.
+ */
+export type Int64 = bigint | number;
+
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+const UINT64_MAX = (1n << 64n) - 1n;
+
+function toBigInt(value: Int64, what: string): bigint {
+  if (typeof value === "bigint") return value;
+  if (typeof value === "number" && Number.isSafeInteger(value)) return BigInt(value);
+  throw new InvalidArgumentError(what, `must be a bigint or a safe integer, got ${describe(value)}`);
+}
+
+/** A signed int64 input as the codec's Long, rejecting values outside int64. */
+export function toLong(value: Int64, what: string): Long {
+  const big = toBigInt(value, what);
+  if (big < INT64_MIN || big > INT64_MAX) throw new InvalidArgumentError(what, `is outside the int64 range: ${big}`);
+  return Long.fromBits(Number(big & 0xffffffffn), Number((big >> 32n) & 0xffffffffn), false);
+}
+
+/** An unsigned 64-bit input (member IDs) as the codec's Long. */
+export function toUnsignedLong(value: Int64, what: string): Long {
+  const big = toBigInt(value, what);
+  if (big < 0n || big > UINT64_MAX) throw new InvalidArgumentError(what, `is outside the uint64 range: ${big}`);
+  return Long.fromBits(Number(big & 0xffffffffn), Number(big >> 32n), true);
+}
+
+/** A non-negative int64 input, as limits and revisions must be. */
+export function toNonNegativeLong(value: Int64, what: string): Long {
+  const long = toLong(value, what);
+  if (long.isNegative()) throw new InvalidArgumentError(what, `must not be negative, got ${long.toString()}`);
+  return long;
+}
+
+export function fromLong(value: Long): bigint {
+  const high = BigInt(value.high) << 32n;
+  const combined = high | BigInt(value.low >>> 0);
+  return value.unsigned ? BigInt.asUintN(64, combined) : BigInt.asIntN(64, combined);
+}

@@ -1,0 +1,289 @@
+import type Long from "long";
+import {
+  type DeleteRangeRequest,
+  type DeleteRangeResponse as DeleteRangeResponsePb,
+  type KVDefinition,
+  type PutRequest,
+  type PutResponse as PutResponsePb,
+  type RangeRequest,
+  RangeRequest_SortOrder,
+  RangeRequest_SortTarget,
+  type RangeResponse as RangeResponsePb,
+  type ResponseHeader as ResponseHeaderPb,
+} from "../gen/etcdserverpb/rpc.js";
+import type { KeyValue as KeyValuePb } from "../gen/mvccpb/kv.js";
+import { type Bytes, FROM_KEY_END, describe, prefixEnd, toBytes, utf8 } from "./bytes.js";
+import { InvalidArgumentError } from "./errors.js";
+import { fromLong, type Int64, toLong, toNonNegativeLong } from "./int64.js";
+import type { ServiceClient, TransportCallOptions } from "./transport.js";
+
+/** Per-call options every method takes. */
+export interface CallOptions {
+  /** Cancels the call; it then rejects with CallCanceledError. */
+  signal?: AbortSignal;
+  /** A Date, or milliseconds from now, after which the call rejects with DeadlineExceededError. */
+  deadline?: Date | number;
+}
+
+/** Which keys an operation covers besides the key itself. Give at most one. */
+export interface KeySelection {
+  /** Exclusive end: the operation covers [key, end). */
+  end?: Bytes;
+  /** Every key that starts with key (every key at all when key is empty). */
+  prefix?: boolean;
+  /** Every key at or after key. */
+  fromKey?: boolean;
+}
+
+export type SortTarget = "key" | "version" | "create" | "mod" | "value";
+export type SortOrder = "none" | "ascend" | "descend";
+
+export interface GetOptions extends KeySelection {
+  /** Most keys to return; 0 (the default) means no limit. */
+  limit?: Int64;
+  /** Read the store as of this revision; the newest when absent or 0. */
+  revision?: Int64;
+  /** Order of the keys. The order defaults to ascending once a target is given. */
+  sort?: { target?: SortTarget; order?: SortOrder };
+  /** Answer from the member's local state without a quorum read; may be stale. */
+  serializable?: boolean;
+  /** Return keys without values. */
+  keysOnly?: boolean;
+  /** Return only the count of matching keys. */
+  countOnly?: boolean;
+  minModRevision?: Int64;
+  maxModRevision?: Int64;
+  minCreateRevision?: Int64;
+  maxCreateRevision?: Int64;
+}
+
+export interface PutOptions {
+  /** Lease to attach the key to. */
+  lease?: Int64;
+  /** Return the key as it was before the put in `prevKv`. */
+  prevKv?: boolean;
+  /** Keep the current value (pass an empty value); the key must exist. */
+  ignoreValue?: boolean;
+  /** Keep the current lease; the key must exist. */
+  ignoreLease?: boolean;
+}
+
+export interface DeleteOptions extends KeySelection {
+  /** Return the deleted keys in `prevKvs`. */
+  prevKv?: boolean;
+}
+
+export interface CompactOptions {
+  /** Wait until the compaction has reached the backend before answering. */
+  physical?: boolean;
+}
+
+/** Which member answered, and at which store revision and raft term. */
+export class ResponseHeader {
+  constructor(private readonly pb: ResponseHeaderPb | undefined) {}
+  get clusterId(): bigint {
+    return this.pb ? fromLong(this.pb.clusterId) : 0n;
+  }
+  get memberId(): bigint {
+    return this.pb ? fromLong(this.pb.memberId) : 0n;
+  }
+  /** Store revision when the request was served. */
+  get revision(): bigint {
+    return this.pb ? fromLong(this.pb.revision) : 0n;
+  }
+  get raftTerm(): bigint {
+    return this.pb ? fromLong(this.pb.raftTerm) : 0n;
+  }
+}
+
+/** A key with its value and history; bytes as stored, with text and JSON views. */
+export class KeyValue {
+  constructor(private readonly pb: KeyValuePb) {}
+  get key(): Uint8Array {
+    return this.pb.key;
+  }
+  get value(): Uint8Array {
+    return this.pb.value;
+  }
+  /** The key decoded as UTF-8. */
+  get keyString(): string {
+    return utf8(this.pb.key);
+  }
+  /** The value decoded as UTF-8. */
+  get valueString(): string {
+    return utf8(this.pb.value);
+  }
+  /** The value parsed as JSON. */
+  json<T = unknown>(): T {
+    return JSON.parse(this.valueString) as T;
+  }
+  /** Revision of the key's last creation. */
+  get createRevision(): bigint {
+    return fromLong(this.pb.createRevision);
+  }
+  /** Revision of the key's last change. */
+  get modRevision(): bigint {
+    return fromLong(this.pb.modRevision);
+  }
+  /** Changes since creation; 1 right after a create. */
+  get version(): bigint {
+    return fromLong(this.pb.version);
+  }
+  /** Lease the key is attached to; 0n for none. */
+  get lease(): bigint {
+    return fromLong(this.pb.lease);
+  }
+}
+
+export interface GetResponse {
+  header: ResponseHeader;
+  kvs: KeyValue[];
+  /** True when `limit` cut the result short. */
+  more: boolean;
+  /** Number of keys matched, whatever the limit. */
+  count: bigint;
+}
+
+export interface PutResponse {
+  header: ResponseHeader;
+  /** The key before the put, when `prevKv` was asked for and the key existed. */
+  prevKv: KeyValue | undefined;
+}
+
+export interface DeleteResponse {
+  header: ResponseHeader;
+  deleted: bigint;
+  /** The deleted keys, when `prevKv` was asked for. */
+  prevKvs: KeyValue[];
+}
+
+export interface CompactResponse {
+  header: ResponseHeader;
+}
+
+const SORT_TARGETS: Record<SortTarget, RangeRequest_SortTarget> = {
+  key: RangeRequest_SortTarget.KEY,
+  version: RangeRequest_SortTarget.VERSION,
+  create: RangeRequest_SortTarget.CREATE,
+  mod: RangeRequest_SortTarget.MOD,
+  value: RangeRequest_SortTarget.VALUE,
+};
+const SORT_ORDERS: Record<SortOrder, RangeRequest_SortOrder> = {
+  none: RangeRequest_SortOrder.NONE,
+  ascend: RangeRequest_SortOrder.ASCEND,
+  descend: RangeRequest_SortOrder.DESCEND,
+};
+
+function lookup<K extends string, V>(table: Record<K, V>, value: unknown, what: string): V {
+  if (typeof value === "string" && Object.hasOwn(table, value)) return table[value as K];
+  throw new InvalidArgumentError(what, `must be one of ${Object.keys(table).join(", ")}, got ${describe(value)}`);
+}
+
+function optionalLong(value: Int64 | undefined, what: string): Long | undefined {
+  return value === undefined ? undefined : toNonNegativeLong(value, what);
+}
+
+/** The wire key and range end for a key and its selection options. */
+export function selectKeys(key: Bytes, selection: KeySelection, what: string): { key: Uint8Array; rangeEnd: Uint8Array | undefined } {
+  const bytes = toBytes(key, `${what} key`);
+  const chosen = (selection.end !== undefined ? 1 : 0) + (selection.prefix ? 1 : 0) + (selection.fromKey ? 1 : 0);
+  if (chosen > 1) throw new InvalidArgumentError(`${what} options`, "take only one of end, prefix and fromKey");
+  if (selection.end !== undefined) return { key: bytes, rangeEnd: toBytes(selection.end, `${what} end`) };
+  // An empty key stands for the start of the keyspace, which etcd spells "\0".
+  const start = bytes.length === 0 && (selection.prefix || selection.fromKey) ? FROM_KEY_END : bytes;
+  if (selection.prefix) return { key: start, rangeEnd: bytes.length === 0 ? FROM_KEY_END : prefixEnd(bytes) };
+  if (selection.fromKey) return { key: start, rangeEnd: FROM_KEY_END };
+  return { key: bytes, rangeEnd: undefined };
+}
+
+export function rangeRequest(key: Bytes, options: GetOptions): Partial<RangeRequest> {
+  const { key: wireKey, rangeEnd } = selectKeys(key, options, "get");
+  let sortOrder = RangeRequest_SortOrder.NONE;
+  let sortTarget = RangeRequest_SortTarget.KEY;
+  if (options.sort !== undefined) {
+    sortTarget = lookup(SORT_TARGETS, options.sort.target ?? "key", "get sort.target");
+    sortOrder = lookup(SORT_ORDERS, options.sort.order ?? "ascend", "get sort.order");
+    // Keys come back in ascending key order anyway; etcd skips the sort when told NONE.
+    if (sortTarget === RangeRequest_SortTarget.KEY && sortOrder === RangeRequest_SortOrder.ASCEND) {
+      sortOrder = RangeRequest_SortOrder.NONE;
+    }
+  }
+  return {
+    key: wireKey,
+    rangeEnd,
+    limit: optionalLong(options.limit, "get limit"),
+    revision: optionalLong(options.revision, "get revision"),
+    sortOrder,
+    sortTarget,
+    serializable: options.serializable ?? false,
+    keysOnly: options.keysOnly ?? false,
+    countOnly: options.countOnly ?? false,
+    minModRevision: optionalLong(options.minModRevision, "get minModRevision"),
+    maxModRevision: optionalLong(options.maxModRevision, "get maxModRevision"),
+    minCreateRevision: optionalLong(options.minCreateRevision, "get minCreateRevision"),
+    maxCreateRevision: optionalLong(options.maxCreateRevision, "get maxCreateRevision"),
+  };
+}
+
+export function putRequest(key: Bytes, value: Bytes, options: PutOptions): Partial<PutRequest> {
+  return {
+    key: toBytes(key, "put key"),
+    value: toBytes(value, "put value"),
+    lease: options.lease === undefined ? undefined : toLong(options.lease, "put lease"),
+    prevKv: options.prevKv ?? false,
+    ignoreValue: options.ignoreValue ?? false,
+    ignoreLease: options.ignoreLease ?? false,
+  };
+}
+
+export function deleteRequest(key: Bytes, options: DeleteOptions): Partial<DeleteRangeRequest> {
+  const { key: wireKey, rangeEnd } = selectKeys(key, options, "delete");
+  return { key: wireKey, rangeEnd, prevKv: options.prevKv ?? false };
+}
+
+export function getResponse(pb: RangeResponsePb): GetResponse {
+  return { header: new ResponseHeader(pb.header), kvs: pb.kvs.map((kv) => new KeyValue(kv)), more: pb.more, count: fromLong(pb.count) };
+}
+
+export function putResponse(pb: PutResponsePb): PutResponse {
+  return { header: new ResponseHeader(pb.header), prevKv: pb.prevKv ? new KeyValue(pb.prevKv) : undefined };
+}
+
+export function deleteResponse(pb: DeleteRangeResponsePb): DeleteResponse {
+  return { header: new ResponseHeader(pb.header), deleted: fromLong(pb.deleted), prevKvs: pb.prevKvs.map((kv) => new KeyValue(kv)) };
+}
+
+/** Reads and writes of keys; `client.kv`, mirroring clientv3's KV interface. */
+export class KV {
+  constructor(private readonly rpc: () => ServiceClient<typeof KVDefinition>) {}
+
+  /** Reads one key, or a range, prefix or from-key selection of keys. */
+  async get(key: Bytes, options: GetOptions & CallOptions = {}): Promise<GetResponse> {
+    const request = rangeRequest(key, options);
+    return getResponse(await this.rpc().range(request, callOptions(options)));
+  }
+
+  /** Writes one key. */
+  async put(key: Bytes, value: Bytes, options: PutOptions & CallOptions = {}): Promise<PutResponse> {
+    const request = putRequest(key, value, options);
+    return putResponse(await this.rpc().put(request, callOptions(options)));
+  }
+
+  /** Deletes one key, or a range, prefix or from-key selection of keys. */
+  async delete(key: Bytes, options: DeleteOptions & CallOptions = {}): Promise<DeleteResponse> {
+    const request = deleteRequest(key, options);
+    return deleteResponse(await this.rpc().deleteRange(request, callOptions(options)));
+  }
+
+  /** Discards the history before `revision`; reads at older revisions then fail with ErrCompacted. */
+  async compact(revision: Int64, options: CompactOptions & CallOptions = {}): Promise<CompactResponse> {
+    const request = { revision: toNonNegativeLong(revision, "compact revision"), physical: options.physical ?? false };
+    const response = await this.rpc().compact(request, callOptions(options));
+    return { header: new ResponseHeader(response.header) };
+  }
+}
+
+/** The per-call part of an options object, in the transport's terms. */
+export function callOptions(options: CallOptions): TransportCallOptions & { signal?: AbortSignal } {
+  return { signal: options.signal, deadline: options.deadline };
+}

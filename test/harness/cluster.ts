@@ -1,0 +1,273 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** Every etcd process any harness in this process started, so that none outlives it. */
+const liveProcesses = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of liveProcesses) child.kill("SIGKILL");
+});
+
+export class EtcdStartError extends Error {
+  override name = "EtcdStartError";
+  constructor(
+    message: string,
+    readonly portConflict: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Ports the kernel hands out as free; etcd binds them a moment later (see the retry in start). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const server = createServer();
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", resolve);
+      });
+      return server;
+    }),
+  );
+  const ports = servers.map((s) => {
+    const address = s.address();
+    if (address === null || typeof address === "string") throw new Error("no TCP port assigned");
+    return address.port;
+  });
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+/** tmpfs when the machine has one, so etcd's fsyncs cost nothing. */
+function dataRoot(): string {
+  return existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+}
+
+interface MemberSpec {
+  name: string;
+  clientPort: number;
+  peerPort: number;
+  dataDir: string;
+  args: string[];
+}
+
+export class EtcdMember {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private logTail: string[] = [];
+  private paused = false;
+
+  constructor(
+    private readonly binary: string,
+    private readonly spec: MemberSpec,
+  ) {}
+
+  get name(): string {
+    return this.spec.name;
+  }
+  /** host:port of the client listener, as the SDK's endpoints take it. */
+  get endpoint(): string {
+    return `127.0.0.1:${this.spec.clientPort}`;
+  }
+  get clientUrl(): string {
+    return `http://${this.endpoint}`;
+  }
+  get peerUrl(): string {
+    return `http://127.0.0.1:${this.spec.peerPort}`;
+  }
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+  get isPaused(): boolean {
+    return this.paused;
+  }
+  /** The last lines etcd wrote, for failure messages. */
+  get log(): string {
+    return this.logTail.join("");
+  }
+
+  /** Spawns the process; `waitHealthy` then waits until it serves. */
+  spawn(): void {
+    if (this.child) throw new Error(`${this.name} is already running`);
+    const child = spawn(this.binary, this.spec.args, { stdio: ["ignore", "ignore", "pipe"] });
+    this.child = child;
+    this.paused = false;
+    liveProcesses.add(child);
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      this.logTail.push(chunk);
+      if (this.logTail.length > 200) this.logTail.shift();
+    });
+    this.exited = new Promise((resolve) => {
+      child.once("exit", () => {
+        liveProcesses.delete(child);
+        if (this.child === child) this.child = undefined;
+        resolve();
+      });
+    });
+  }
+
+  /** Resolves once the member answers /health with a leader; rejects if the process exits first. */
+  async waitHealthy(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.child) {
+        const log = this.log;
+        throw new EtcdStartError(
+          `etcd member ${this.name} exited during start-up:\n${log.slice(-4000)}`,
+          /address already in use/.test(log),
+        );
+      }
+      try {
+        const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+        const body = (await res.json()) as { health?: string };
+        if (body.health === "true") return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(50);
+    }
+    throw new EtcdStartError(`etcd member ${this.name} not healthy after ${timeoutMs} ms:\n${this.log.slice(-4000)}`, false);
+  }
+
+  /** Ends the process at once (SIGKILL by default) and waits until it is gone. */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    if (!this.child) return;
+    this.child.kill(signal);
+    if (this.paused && signal !== "SIGKILL") this.child.kill("SIGCONT");
+    await this.exited;
+    this.paused = false;
+  }
+
+  /** Freezes the process (SIGSTOP): its sockets stay open but it answers nothing. */
+  pause(): void {
+    if (!this.child) throw new Error(`${this.name} is not running`);
+    this.child.kill("SIGSTOP");
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.child) throw new Error(`${this.name} is not running`);
+    this.child.kill("SIGCONT");
+    this.paused = false;
+  }
+
+  /** Kills the member if it runs and starts it again on the same ports and data. */
+  async restart(): Promise<void> {
+    await this.kill();
+    this.spawn();
+    await this.waitHealthy();
+  }
+
+  /** Fields of the gateway's Status answer that tests need; uint64 IDs as decimal strings. */
+  async status(): Promise<{ memberId: string; leader: string; raftTerm: string }> {
+    const res = await fetch(`${this.clientUrl}/v3/maintenance/status`, {
+      method: "POST",
+      body: "{}",
+      signal: AbortSignal.timeout(2000),
+    });
+    const body = (await res.json()) as { header: { member_id: string; raft_term: string }; leader: string };
+    return { memberId: body.header.member_id, leader: body.leader, raftTerm: body.header.raft_term };
+  }
+
+  async removeData(): Promise<void> {
+    await rm(this.spec.dataDir, { recursive: true, force: true });
+  }
+}
+
+export interface ClusterOptions {
+  /** etcd server binary to run. */
+  binary: string;
+  /** Number of members: 1 or 3 in this project's tests. */
+  size?: number;
+  /** Extra flags for every member (auth token mode, quotas, CORS, ...). */
+  extraArgs?: string[];
+  /** Whether the binary knows --unsafe-no-fsync (etcd 3.5 and newer). */
+  noFsync?: boolean;
+}
+
+/** A throwaway etcd cluster on loopback ports with its data on tmpfs. */
+export class EtcdCluster implements AsyncDisposable {
+  private constructor(
+    readonly members: EtcdMember[],
+    private readonly root: string,
+  ) {}
+
+  /** host:port of every member's client listener. */
+  get endpoints(): string[] {
+    return this.members.map((m) => m.endpoint);
+  }
+
+  static async start(options: ClusterOptions): Promise<EtcdCluster> {
+    // Another process may bind a port between freePorts() and etcd's bind; start over on new ports.
+    for (let attempt = 1; ; attempt++) {
+      const cluster = await EtcdCluster.startOnce(options);
+      try {
+        await Promise.all(cluster.members.map((m) => m.waitHealthy()));
+        return cluster;
+      } catch (err) {
+        await cluster.close();
+        if (!(err instanceof EtcdStartError && err.portConflict) || attempt === 5) throw err;
+      }
+    }
+  }
+
+  private static async startOnce({ binary, size = 1, extraArgs = [], noFsync = true }: ClusterOptions): Promise<EtcdCluster> {
+    const root = await mkdtemp(join(dataRoot(), "etcd-sdk-test-"));
+    const ports = await freePorts(size * 2);
+    const token = `etcd-sdk-${randomBytes(6).toString("hex")}`;
+    const names = Array.from({ length: size }, (_, i) => `m${i}`);
+    const initialCluster = names.map((n, i) => `${n}=http://127.0.0.1:${ports[2 * i + 1]}`).join(",");
+    const members = names.map((name, i) => {
+      const clientPort = ports[2 * i]!;
+      const peerPort = ports[2 * i + 1]!;
+      const dataDir = join(root, name);
+      const args = [
+        `--name=${name}`,
+        `--data-dir=${dataDir}`,
+        `--listen-client-urls=http://127.0.0.1:${clientPort}`,
+        `--advertise-client-urls=http://127.0.0.1:${clientPort}`,
+        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-cluster=${initialCluster}`,
+        "--initial-cluster-state=new",
+        `--initial-cluster-token=${token}`,
+        "--log-level=error",
+        ...(noFsync ? ["--unsafe-no-fsync"] : []),
+        ...extraArgs,
+      ];
+      return new EtcdMember(binary, { name, clientPort, peerPort, dataDir, args });
+    });
+    for (const m of members) m.spawn();
+    return new EtcdCluster(members, root);
+  }
+
+  /** The member that currently leads, asked of the running, unpaused members. */
+  async leader(timeoutMs = 10_000): Promise<EtcdMember> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const candidates = this.members.filter((m) => m.running && !m.isPaused);
+      const statuses = await Promise.all(candidates.map((m) => m.status().catch(() => undefined)));
+      const leaderId = statuses.find((s) => s && s.leader !== "0")?.leader;
+      const index = statuses.findIndex((s) => s?.memberId === leaderId);
+      if (leaderId && index >= 0) return candidates[index]!;
+      await sleep(100);
+    }
+    throw new Error(`no leader elected within ${timeoutMs} ms`);
+  }
+
+  /** Kills every member and removes the data; safe to call twice. */
+  async close(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.kill()));
+    await rm(this.root, { recursive: true, force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

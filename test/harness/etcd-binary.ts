@@ -1,0 +1,98 @@
+import { execFile } from "node:child_process";
+import { constants } from "node:fs";
+import { access, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { homedir, tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** The etcd release the harness builds when nothing else is given; the wire contract's version. */
+export const PINNED_ETCD_VERSION = "v3.7.1";
+
+export class EtcdUnavailableError extends Error {
+  override name = "EtcdUnavailableError";
+}
+
+function cacheRoot(): string {
+  return process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache");
+}
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function onPath(name: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir && (await isExecutable(join(dir, name)))) return join(dir, name);
+  }
+  return undefined;
+}
+
+/**
+ * Builds etcd `version` from its Go module inside a throwaway module and caches the binary, so a
+ * fresh machine needs only Go and the module proxy. The build lands under a temporary name and is
+ * renamed into place, so a concurrent or interrupted build never leaves a half-written binary.
+ */
+async function buildFromGoModule(version: string): Promise<string> {
+  const dir = join(cacheRoot(), "etcd-sdk", `etcd-${version}`);
+  const binary = join(dir, "etcd");
+  if (await isExecutable(binary)) return binary;
+  const go = await onPath("go");
+  if (!go) throw new EtcdUnavailableError("no Go toolchain on PATH to build etcd with");
+  await mkdir(dir, { recursive: true });
+  const work = await mkdtemp(join(tmpdir(), "etcd-build-"));
+  const env = { ...process.env, GOTOOLCHAIN: "local", GOFLAGS: "-mod=mod", GO111MODULE: "on" };
+  try {
+    await writeFile(join(work, "go.mod"), "module etcdbuild\n\ngo 1.24\n");
+    const opts = { cwd: work, env, maxBuffer: 64 * 1024 * 1024 };
+    await run(go, ["get", `go.etcd.io/etcd/server/v3@${version}`], opts);
+    const partial = `${binary}.${process.pid}.partial`;
+    await run(go, ["build", "-trimpath", "-o", partial, "go.etcd.io/etcd/server/v3"], opts);
+    await rename(partial, binary);
+    return binary;
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new EtcdUnavailableError(`building etcd ${version} with Go failed: ${detail}`);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Finds the etcd server to test against: ETCD_BIN if set, else the pinned release built with Go
+ * (cached under the user's cache dir), else an `etcd` on PATH.
+ */
+export async function resolveEtcdBinary(version = PINNED_ETCD_VERSION): Promise<string> {
+  const fromEnv = process.env.ETCD_BIN;
+  if (fromEnv) {
+    if (await isExecutable(fromEnv)) return fromEnv;
+    throw new EtcdUnavailableError(`ETCD_BIN=${fromEnv} is not an executable file`);
+  }
+  let buildError: EtcdUnavailableError | undefined;
+  try {
+    return await buildFromGoModule(version);
+  } catch (err) {
+    if (!(err instanceof EtcdUnavailableError)) throw err;
+    buildError = err;
+  }
+  const fromPath = await onPath("etcd");
+  if (fromPath) return fromPath;
+  throw new EtcdUnavailableError(
+    `no etcd server available: set ETCD_BIN, install Go so the harness can build etcd ${version}, ` +
+      `or put etcd on PATH (${buildError.message})`,
+  );
+}
+
+/** The version line etcd prints, e.g. "3.7.1". */
+export async function etcdVersion(binary: string): Promise<string> {
+  const { stdout } = await run(binary, ["--version"]);
+  const match = /etcd Version: (\S+)/.exec(stdout);
+  if (!match?.[1]) throw new EtcdUnavailableError(`${binary} --version printed no version`);
+  return match[1];
+}
