@@ -31,8 +31,9 @@ export function errorMappingMiddleware({ endpoint }: ErrorMappingOptions): Clien
 
 export function toEtcdError(err: unknown, endpoint: string | undefined, signal: AbortSignal | undefined): unknown {
   if (err instanceof EtcdError) return err;
-  if (err instanceof Error && err.name === "AbortError") {
-    return new CallCanceledError("the call was canceled by its AbortSignal", { cause: signal?.reason ?? err });
+  // nice-grpc rejects an aborted call with the signal's reason (or an AbortError when it has none).
+  if (signal?.aborted && (err === signal.reason || (err instanceof Error && err.name === "AbortError"))) {
+    return new CallCanceledError("the call was canceled by its AbortSignal", { cause: signal.reason });
   }
   if (!(err instanceof ClientError)) return err;
   if (isEtcdMessage(err.details)) return serverErrorFor(err.details, err.code, endpoint);

@@ -18,3 +18,22 @@ export function clientFor(cluster: EtcdCluster, config: Partial<ClientConfig> = 
 export function uniquePrefix(label = "t"): string {
   return `${label}-${randomBytes(5).toString("hex")}/`;
 }
+
+/**
+ * Grants a lease through etcd's JSON gateway, so KV tests can attach keys to leases (with IDs of
+ * their choosing) independently of the SDK's own lease API.
+ */
+export async function grantLeaseViaGateway(cluster: EtcdCluster, id: bigint, ttlSeconds: number): Promise<bigint> {
+  const res = await fetch(`${cluster.members[0]!.clientUrl}/v3/lease/grant`, {
+    method: "POST",
+    body: JSON.stringify({ ID: id.toString(), TTL: String(ttlSeconds) }),
+  });
+  const body = (await res.json()) as { ID?: string; error?: string; message?: string };
+  if (!body.ID) throw new Error(`lease grant failed: ${JSON.stringify(body)}`);
+  return BigInt(body.ID);
+}
+
+/** Bytes as a plain Uint8Array: under Node the SDK hands out Buffers, which toEqual tells apart. */
+export function bytes(view: Uint8Array): Uint8Array {
+  return new Uint8Array(view);
+}
