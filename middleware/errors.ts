@@ -5,6 +5,7 @@ import {
   EndpointError,
   EtcdError,
   isEtcdMessage,
+  MessageTooLargeError,
   serverErrorFor,
   TransportError,
 } from "../src/errors.js";
@@ -42,6 +43,17 @@ export function toEtcdError(err: unknown, endpoint: string | undefined, signal: 
       return new DeadlineExceededError(`deadline passed before etcd answered ${err.path}`, { cause: err });
     case Status.CANCELLED:
       if (signal?.aborted) return new CallCanceledError(`${err.path} was canceled`, { cause: signal.reason });
+      break;
+    case Status.RESOURCE_EXHAUSTED:
+      if (/^Attempted to send message/.test(err.details)) {
+        return new MessageTooLargeError(`request of ${err.path} is over the send limit (maxCallSendMsgSize): ${err.details}`, err.code, endpoint, { cause: err });
+      }
+      if (/^grpc: received message larger than max/.test(err.details)) {
+        return new MessageTooLargeError(`request of ${err.path} is over the server's receive limit: ${err.details}`, err.code, endpoint, { cause: err });
+      }
+      if (/^Received message larger than max/.test(err.details)) {
+        return new MessageTooLargeError(`response of ${err.path} is over the receive limit (maxCallRecvMsgSize): ${err.details}`, err.code, endpoint, { cause: err });
+      }
       break;
     case Status.UNAVAILABLE:
       return new EndpointError(`no etcd server reachable at ${endpoint ?? "the endpoints"}: ${err.details}`, err.code, endpoint, {

@@ -58,6 +58,11 @@ export class EndpointError extends TransportError {
   override name = "EndpointError";
 }
 
+/** A request over `maxCallSendMsgSize` or a response over `maxCallRecvMsgSize`; nothing was applied. */
+export class MessageTooLargeError extends TransportError {
+  override name = "MessageTooLargeError";
+}
+
 /**
  * An error etcd itself returned. Known ones are subclasses named as in etcd's rpctypes
  * (`ErrEmptyKey`, `ErrCompacted`, ...); an unknown message still arrives as this class.

@@ -27,7 +27,7 @@ export interface CallOptions {
 
 /** Which keys an operation covers besides the key itself. Give at most one. */
 export interface KeySelection {
-  /** Exclusive end: the operation covers [key, end). */
+  /** Exclusive end: the operation covers [key, end). etcd reads an end of "\0" as "no end" (fromKey). */
   end?: Bytes;
   /** Every key that starts with key (every key at all when key is empty). */
   prefix?: boolean;
