@@ -1,0 +1,91 @@
+/**
+ * A tour of the SDK: `npm run tour`. Talks to ETCD_ENDPOINTS (comma-separated) when set, else
+ * starts a throwaway single-member etcd on a free loopback port and removes it afterwards.
+ */
+import { Client, compare, ErrCompacted, ErrEmptyKey, op } from "../src/index.js";
+import { EtcdCluster } from "../test/harness/cluster.js";
+import { etcdVersion, resolveEtcdBinary } from "../test/harness/etcd-binary.js";
+
+function section(title: string): void {
+  console.log(`\n== ${title}`);
+}
+
+async function throwawayCluster(): Promise<EtcdCluster> {
+  console.log("ETCD_ENDPOINTS is not set: starting a throwaway etcd (the first run builds it with Go)...");
+  const binary = await resolveEtcdBinary();
+  const version = await etcdVersion(binary);
+  console.log(`etcd ${version} from ${binary}`);
+  return EtcdCluster.start({ binary, noFsync: !version.startsWith("3.4.") });
+}
+
+async function tour(client: Client, throwaway: boolean): Promise<void> {
+  const p = `tour-${Date.now()}/`;
+
+  section("put and get");
+  const put = await client.kv.put(`${p}greeting`, "hello, etcd");
+  console.log(`put ${p}greeting at revision ${put.header.revision}`);
+  const got = await client.kv.get(`${p}greeting`);
+  const kv = got.kvs[0]!;
+  console.log(`get -> ${JSON.stringify(kv.valueString)} (version ${kv.version}, created at ${kv.createRevision})`);
+
+  section("JSON values and prefixes");
+  for (const [name, port] of [["api", 8080], ["web", 3000], ["db", 5432]] as const) {
+    await client.kv.put(`${p}services/${name}`, JSON.stringify({ name, port }));
+  }
+  const services = await client.kv.get(`${p}services/`, { prefix: true, sort: { target: "key", order: "descend" } });
+  for (const s of services.kvs) console.log(`${s.keyString} -> port ${s.json<{ port: number }>().port}`);
+  const counted = await client.kv.get(`${p}services/`, { prefix: true, countOnly: true });
+  console.log(`${counted.count} services; first two keys only:`, (await client.kv.get(`${p}services/`, { prefix: true, limit: 2, keysOnly: true })).kvs.map((k) => k.keyString));
+
+  section("history: reading an older revision");
+  const v1 = await client.kv.put(`${p}config`, "v1");
+  await client.kv.put(`${p}config`, "v2");
+  const old = await client.kv.get(`${p}config`, { revision: v1.header.revision });
+  console.log(`now ${(await client.kv.get(`${p}config`)).kvs[0]?.valueString}, at revision ${v1.header.revision} it was ${old.kvs[0]?.valueString}`);
+
+  section("transactions: compare-and-swap");
+  const swap = await client
+    .txn()
+    .if(compare.value(`${p}config`, "=", "v2"))
+    .then(op.put(`${p}config`, "v3", { prevKv: true }), op.get(`${p}config`))
+    .else(op.get(`${p}config`))
+    .commit();
+  if (swap.succeeded) {
+    const [putResult, getResult] = swap.results;
+    console.log(`swapped ${putResult.prevKv?.valueString} -> ${getResult.kvs[0]?.valueString} at revision ${swap.header.revision}`);
+  }
+  const stale = await client.txn().if(compare.value(`${p}config`, "=", "v2")).then(op.put(`${p}config`, "v4")).else(op.get(`${p}config`)).commit();
+  if (!stale.succeeded) console.log(`a second swap from v2 fails: the value is ${stale.results[0].kvs[0]?.valueString}`);
+  const create = () => client.txn().if(compare.version(`${p}lock`, "=", 0)).then(op.put(`${p}lock`, "me")).commit();
+  console.log(`create-if-absent: first ${(await create()).succeeded}, second ${(await create()).succeeded}`);
+
+  section("typed errors");
+  try {
+    await client.kv.put("", "no key");
+  } catch (err) {
+    if (err instanceof ErrEmptyKey) console.log(`${err.name}: ${err.serverMessage} (gRPC code ${err.code}, from ${err.endpoint})`);
+  }
+  // Compaction drops history cluster-wide, so the tour only does it to its own throwaway etcd.
+  if (throwaway) {
+    await client.kv.compact(v1.header.revision + 1n);
+    try {
+      await client.kv.get(`${p}config`, { revision: v1.header.revision });
+    } catch (err) {
+      if (err instanceof ErrCompacted) console.log(`${err.name}: revision ${v1.header.revision} was compacted away`);
+    }
+  }
+
+  section("cleanup");
+  const deleted = await client.kv.delete(p, { prefix: true });
+  console.log(`deleted ${deleted.deleted} keys under ${p}`);
+}
+
+const endpoints = process.env.ETCD_ENDPOINTS?.split(",").map((e) => e.trim()).filter(Boolean);
+const cluster = endpoints?.length ? undefined : await throwawayCluster();
+try {
+  await using client = await Client.connect({ endpoints: endpoints?.length ? endpoints : cluster!.endpoints });
+  await tour(client, cluster !== undefined);
+} finally {
+  await cluster?.close();
+}
+console.log("\ntour complete");
