@@ -80,6 +80,7 @@ export interface CompactOptions {
 
 /** Which member answered, and at which store revision and raft term. */
 export class ResponseHeader {
+  /** @internal */
   constructor(private readonly pb: ResponseHeaderPb | undefined) {}
   get clusterId(): bigint {
     return this.pb ? fromLong(this.pb.clusterId) : 0n;
@@ -98,6 +99,7 @@ export class ResponseHeader {
 
 /** A key with its value and history; bytes as stored, with text and JSON views. */
 export class KeyValue {
+  /** @internal */
   constructor(private readonly pb: KeyValuePb) {}
   get key(): Uint8Array {
     return this.pb.key;
@@ -183,7 +185,10 @@ function optionalLong(value: Int64 | undefined, what: string): Long | undefined 
   return value === undefined ? undefined : toNonNegativeLong(value, what);
 }
 
-/** The wire key and range end for a key and its selection options. */
+/**
+ * The wire key and range end for a key and its selection options.
+ * @internal
+ */
 export function selectKeys(key: Bytes, selection: KeySelection, what: string): { key: Uint8Array; rangeEnd: Uint8Array | undefined } {
   const bytes = toBytes(key, `${what} key`);
   const chosen = (selection.end !== undefined ? 1 : 0) + (selection.prefix ? 1 : 0) + (selection.fromKey ? 1 : 0);
@@ -196,6 +201,7 @@ export function selectKeys(key: Bytes, selection: KeySelection, what: string): {
   return { key: bytes, rangeEnd: undefined };
 }
 
+/** @internal */
 export function rangeRequest(key: Bytes, options: GetOptions): Partial<RangeRequest> {
   const { key: wireKey, rangeEnd } = selectKeys(key, options, "get");
   let sortOrder = RangeRequest_SortOrder.NONE;
@@ -225,6 +231,7 @@ export function rangeRequest(key: Bytes, options: GetOptions): Partial<RangeRequ
   };
 }
 
+/** @internal */
 export function putRequest(key: Bytes, value: Bytes, options: PutOptions): Partial<PutRequest> {
   return {
     key: toBytes(key, "put key"),
@@ -236,25 +243,30 @@ export function putRequest(key: Bytes, value: Bytes, options: PutOptions): Parti
   };
 }
 
+/** @internal */
 export function deleteRequest(key: Bytes, options: DeleteOptions): Partial<DeleteRangeRequest> {
   const { key: wireKey, rangeEnd } = selectKeys(key, options, "delete");
   return { key: wireKey, rangeEnd, prevKv: options.prevKv ?? false };
 }
 
+/** @internal */
 export function getResponse(pb: RangeResponsePb): GetResponse {
   return { header: new ResponseHeader(pb.header), kvs: pb.kvs.map((kv) => new KeyValue(kv)), more: pb.more, count: fromLong(pb.count) };
 }
 
+/** @internal */
 export function putResponse(pb: PutResponsePb): PutResponse {
   return { header: new ResponseHeader(pb.header), prevKv: pb.prevKv ? new KeyValue(pb.prevKv) : undefined };
 }
 
+/** @internal */
 export function deleteResponse(pb: DeleteRangeResponsePb): DeleteResponse {
   return { header: new ResponseHeader(pb.header), deleted: fromLong(pb.deleted), prevKvs: pb.prevKvs.map((kv) => new KeyValue(kv)) };
 }
 
 /** Reads and writes of keys; `client.kv`, mirroring clientv3's KV interface. */
 export class KV {
+  /** @internal */
   constructor(private readonly rpc: () => ServiceClient<typeof KVDefinition>) {}
 
   /** Reads one key, or a range, prefix or from-key selection of keys. */
@@ -283,7 +295,10 @@ export class KV {
   }
 }
 
-/** The per-call part of an options object, in the transport's terms. */
+/**
+ * The per-call part of an options object, in the transport's terms.
+ * @internal
+ */
 export function callOptions(options: CallOptions): TransportCallOptions & { signal?: AbortSignal } {
   return { signal: options.signal, deadline: options.deadline };
 }

@@ -37,7 +37,10 @@ export type CompareOperator = "=" | "!=" | "<" | ">";
 /** A condition of a transaction; build one with the `compare` helpers. */
 export class Compare {
   /** @internal */
-  constructor(readonly pb: DeepPartial<ComparePb>) {}
+  constructor(
+    /** @internal */
+    readonly pb: DeepPartial<ComparePb>,
+  ) {}
 }
 
 /** Compares may cover a range or prefix of keys instead of one key: all of them must match. */
@@ -95,18 +98,22 @@ export const compare = {
 
 export interface GetOp {
   readonly kind: "get";
+  /** @internal */
   readonly pb: DeepPartial<RequestOp>;
 }
 export interface PutOp {
   readonly kind: "put";
+  /** @internal */
   readonly pb: DeepPartial<RequestOp>;
 }
 export interface DeleteOp {
   readonly kind: "delete";
+  /** @internal */
   readonly pb: DeepPartial<RequestOp>;
 }
 export interface TxnOp<Then extends readonly Op[] = readonly Op[], Else extends readonly Op[] = readonly Op[]> {
   readonly kind: "txn";
+  /** @internal */
   readonly pb: DeepPartial<RequestOp>;
   /** Carried for the result types only. */
   readonly branches?: { then: Then; else: Else };

@@ -7,7 +7,6 @@ import {
   ErrRequestTooLarge,
   InvalidArgumentError,
   MessageTooLargeError,
-  TransportError,
 } from "../../src/index.js";
 import type { EtcdCluster } from "../harness/cluster.js";
 import { clientFor, startCluster, uniquePrefix } from "../helpers.js";
@@ -84,7 +83,8 @@ describe("connect", () => {
     const client = new Client({ endpoints: [`127.0.0.1:${port}`] });
     try {
       const err = await client.kv.get("k", { deadline: 3000 }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(TransportError);
+      expect(err).toBeInstanceOf(EndpointError);
+      expect((err as Error).message).toMatch(/no etcd server reachable at 127.0.0.1:\d+: .*Protocol error/);
     } finally {
       client.close();
       server.close();
