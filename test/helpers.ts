@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { inject } from "vitest";
+import { afterAll, beforeAll, inject } from "vitest";
 import { Client, type ClientConfig } from "../src/index.js";
 import { EtcdCluster } from "./harness/cluster.js";
 
@@ -8,6 +8,35 @@ export async function startCluster(size = 1, extraArgs: string[] = []): Promise<
   const version = inject("etcdVersion");
   const noFsync = !version.startsWith("3.4.");
   return EtcdCluster.start({ binary: inject("etcdBinary"), size, extraArgs, noFsync });
+}
+
+/**
+ * A cluster and a client for the tests of one file: started before the first test, closed after
+ * the last. Read `cluster` and `client` inside tests, not at module level.
+ */
+export function useCluster(size = 1): { readonly cluster: EtcdCluster; readonly client: Client } {
+  let cluster: EtcdCluster | undefined;
+  let client: Client | undefined;
+  beforeAll(async () => {
+    cluster = await startCluster(size);
+    client = clientFor(cluster);
+  });
+  afterAll(async () => {
+    client?.close();
+    await cluster?.close();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error("useCluster's cluster is only there inside tests");
+    return value;
+  };
+  return {
+    get cluster() {
+      return started(cluster);
+    },
+    get client() {
+      return started(client);
+    },
+  };
 }
 
 export function clientFor(cluster: EtcdCluster, config: Partial<ClientConfig> = {}): Client {

@@ -1,20 +1,10 @@
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Client, type KeySelection, op } from "../../src/index.js";
-import type { EtcdCluster } from "../harness/cluster.js";
-import { clientFor, startCluster } from "../helpers.js";
+import { describe, expect, it } from "vitest";
+import { type KeySelection, op } from "../../src/index.js";
+import { useCluster } from "../helpers.js";
 
 // Ranges that run to the end of the keyspace see every key, so these tests own their cluster.
-let cluster: EtcdCluster;
-let client: Client;
-beforeAll(async () => {
-  cluster = await startCluster();
-  client = clientFor(cluster);
-});
-afterAll(async () => {
-  client?.close();
-  await cluster?.close();
-});
+const etcd = useCluster();
 
 // Few distinct bytes, including both extremes, so keys share prefixes and hit 0x00/0xff edges.
 const byte = fc.constantFrom(0x00, 0x01, 0x61, 0x7f, 0x80, 0xfe, 0xff);
@@ -47,8 +37,8 @@ function distinct(keys: Uint8Array[]): Uint8Array[] {
 }
 
 async function reset(keys: Uint8Array[]): Promise<void> {
-  await client.kv.delete("", { fromKey: true });
-  if (keys.length) await client.txn().then(...keys.map((k) => op.put(k, hex(k)))).commit();
+  await etcd.client.kv.delete("", { fromKey: true });
+  if (keys.length) await etcd.client.txn().then(...keys.map((k) => op.put(k, hex(k)))).commit();
 }
 
 describe("range selection over arbitrary byte keys", () => {
@@ -57,7 +47,7 @@ describe("range selection over arbitrary byte keys", () => {
       fc.asyncProperty(fc.array(key, { maxLength: 12 }).map(distinct), fc.array(selection, { minLength: 1, maxLength: 5 }), async (keys, queries) => {
         await reset(keys);
         for (const { start, sel } of queries) {
-          const res = await client.kv.get(start, sel);
+          const res = await etcd.client.kv.get(start, sel);
           const got = res.kvs.map((kv) => hex(kv.key));
           expect(got, `get ${hex(start)} ${JSON.stringify(sel, (_, v) => (v instanceof Uint8Array ? hex(v) : v))}`).toEqual(
             modelSelect(keys, start, sel),
@@ -74,10 +64,10 @@ describe("range selection over arbitrary byte keys", () => {
       fc.asyncProperty(fc.array(key, { maxLength: 12 }).map(distinct), selection, async (keys, { start, sel }) => {
         await reset(keys);
         const expected = modelSelect(keys, start, sel);
-        const res = await client.kv.delete(start, { ...sel, prevKv: true });
+        const res = await etcd.client.kv.delete(start, { ...sel, prevKv: true });
         expect(res.deleted).toBe(BigInt(expected.length));
         expect(res.prevKvs.map((kv) => hex(kv.key)).sort()).toEqual([...expected].sort());
-        const left = await client.kv.get("", { fromKey: true });
+        const left = await etcd.client.kv.get("", { fromKey: true });
         expect(left.kvs.map((kv) => hex(kv.key))).toEqual(
           keys
             .filter((k) => !expected.includes(hex(k)))

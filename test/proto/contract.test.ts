@@ -136,16 +136,8 @@ interface FileDescriptorSetJson {
 
 // ---- Normalised shapes both sides are reduced to ----
 
-interface NormField {
-  name: string;
-  number: number;
-  /** Scalar name, or fully qualified message/enum name without a leading dot. */
-  type: string;
-  label?: "repeated" | "map";
-  keyType?: string;
-  oneof?: string;
-  since?: string;
-}
+/** A field with its type made fully qualified (no leading dot) for message and enum types. */
+type NormField = ContractField;
 
 interface NormMessage {
   since?: string;
