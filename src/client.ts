@@ -1,3 +1,4 @@
+import type { CompatServiceDefinition } from "nice-grpc";
 import { KVDefinition } from "../gen/etcdserverpb/rpc.js";
 import { type ClientConfig, type ResolvedConfig, resolveConfig } from "./config.js";
 import { ClientClosedError } from "./errors.js";
@@ -40,7 +41,7 @@ export class Client implements AsyncDisposable {
     return new Txn(() => this.service(KVDefinition));
   }
 
-  private service<D extends typeof KVDefinition>(definition: D): ServiceClient<D> {
+  private service<D extends CompatServiceDefinition>(definition: D): ServiceClient<D> {
     if (this.closed) throw new ClientClosedError();
     return this.transport.service(definition);
   }
