@@ -11,8 +11,8 @@ import {
 } from "../src/errors.js";
 
 export interface ErrorMappingOptions {
-  /** The endpoint calls currently go to, host:port, recorded on every error. */
-  endpoint: () => string | undefined;
+  /** The endpoint (host:port) a failed call went to, recorded on its error. */
+  endpoint: (err: unknown) => string | undefined;
 }
 
 /**
@@ -25,7 +25,7 @@ export function errorMappingMiddleware({ endpoint }: ErrorMappingOptions): Clien
     try {
       return yield* call.next(call.request, options);
     } catch (err) {
-      throw toEtcdError(err, endpoint(), options.signal);
+      throw toEtcdError(err, endpoint(err), options.signal);
     }
   };
 }

@@ -1,3 +1,5 @@
+import type { ClientMiddleware } from "nice-grpc-common";
+import type { RetryPolicy } from "../middleware/retry.js";
 import { InvalidArgumentError } from "./errors.js";
 
 /** TLS material: PEM text or bytes. Giving `cert` and `key` turns on mutual TLS. */
@@ -27,6 +29,31 @@ export interface ClientConfig {
   maxCallSendMsgSize?: number;
   /** Largest response the client accepts, in bytes. Default unlimited, as in clientv3. */
   maxCallRecvMsgSize?: number;
+  /**
+   * Deadline for every unary call that does not set its own, in ms. Streams (watch, keepalive)
+   * are not bounded by it. Default none.
+   */
+  callTimeoutMs?: number;
+  /**
+   * Interval of keepalive pings on a connection with calls in flight, in ms (clientv3
+   * DialKeepAliveTime). etcd refuses pings more frequent than its --grpc-keepalive-min-time (5 s by
+   * default). Default 10000.
+   */
+  keepAliveTimeMs?: number;
+  /**
+   * How long a ping may go unanswered before the connection is declared dead and calls move to
+   * another endpoint, in ms (clientv3 DialKeepAliveTimeout). Default 5000.
+   */
+  keepAliveTimeoutMs?: number;
+  /** Retries of calls that change nothing on the server. */
+  retry?: RetryPolicy;
+  /**
+   * Your own nice-grpc client middleware. `outer` runs first on every call, before the deadline,
+   * auth and retry middleware, and sees each call once. `inner` runs closest to the wire and sees
+   * every attempt, after retries. Errors reach both as nice-grpc ClientErrors; they become the
+   * SDK's typed errors only outside all middleware.
+   */
+  middleware?: { outer?: ClientMiddleware[]; inner?: ClientMiddleware[] };
 }
 
 export interface Endpoint {
@@ -72,6 +99,11 @@ export interface ResolvedConfig {
   tls: TlsConfig | undefined;
   maxCallSendMsgSize: number;
   maxCallRecvMsgSize: number;
+  callTimeoutMs: number | undefined;
+  keepAliveTimeMs: number;
+  keepAliveTimeoutMs: number;
+  retry: RetryPolicy;
+  middleware: { outer: ClientMiddleware[]; inner: ClientMiddleware[] };
 }
 
 function positiveInteger(value: number | undefined, name: string, fallback: number): number {
@@ -103,5 +135,33 @@ export function resolveConfig(config: ClientConfig): ResolvedConfig {
     maxCallSendMsgSize: positiveInteger(config.maxCallSendMsgSize, "maxCallSendMsgSize", DEFAULT_MAX_CALL_SEND_MSG_SIZE),
     // grpc-js reads -1 as "no limit".
     maxCallRecvMsgSize: positiveInteger(config.maxCallRecvMsgSize, "maxCallRecvMsgSize", -1),
+    callTimeoutMs: config.callTimeoutMs === undefined ? undefined : positiveInteger(config.callTimeoutMs, "callTimeoutMs", 0),
+    keepAliveTimeMs: positiveInteger(config.keepAliveTimeMs, "keepAliveTimeMs", 10_000),
+    keepAliveTimeoutMs: positiveInteger(config.keepAliveTimeoutMs, "keepAliveTimeoutMs", 5_000),
+    retry: resolveRetry(config.retry),
+    middleware: { outer: middlewareList(config.middleware?.outer, "middleware.outer"), inner: middlewareList(config.middleware?.inner, "middleware.inner") },
   };
+}
+
+function resolveRetry(retry: RetryPolicy | undefined): RetryPolicy {
+  if (retry === undefined) return {};
+  const nonNegative = (value: number | undefined, name: string) => {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
+      throw new InvalidArgumentError(`retry.${name}`, `must be a non-negative integer, got ${String(value)}`);
+    }
+    return value;
+  };
+  return {
+    maxRetries: nonNegative(retry.maxRetries, "maxRetries"),
+    backoffWaitMs: nonNegative(retry.backoffWaitMs, "backoffWaitMs"),
+    backoffMaxMs: nonNegative(retry.backoffMaxMs, "backoffMaxMs"),
+  };
+}
+
+function middlewareList(list: ClientMiddleware[] | undefined, name: string): ClientMiddleware[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list) || list.some((m) => typeof m !== "function")) {
+    throw new InvalidArgumentError(name, "must be an array of nice-grpc client middleware functions");
+  }
+  return list;
 }

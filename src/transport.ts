@@ -1,21 +1,22 @@
 import {
   type Channel,
-  ChannelCredentials,
-  type ChannelOptions,
   type Client,
   type CompatServiceDefinition,
-  createChannel,
+  createClient,
   createClientFactory,
-  waitForChannelReady,
 } from "nice-grpc";
 import { type DeadlineOptions, deadlineMiddleware } from "nice-grpc-client-middleware-deadline";
+import { type CallOptions, type ClientMiddleware, Status } from "nice-grpc-common";
+import type { RetryOptions } from "nice-grpc-client-middleware-retry";
 import { errorMappingMiddleware } from "../middleware/errors.js";
-import type { ResolvedConfig, TlsConfig } from "./config.js";
+import { endpointOf, failoverMiddleware } from "../middleware/failover.js";
+import { retryDefaults, retryMiddleware } from "../middleware/retry.js";
+import type { ResolvedConfig } from "./config.js";
+import { EndpointPool } from "./endpoints.js";
 import { EndpointError } from "./errors.js";
-import { Status } from "nice-grpc-common";
 
 /** Options every RPC of the SDK can take on top of nice-grpc's own (signal, metadata). */
-export type TransportCallOptions = DeadlineOptions;
+export type TransportCallOptions = DeadlineOptions & RetryOptions;
 
 export type ServiceClient<D extends CompatServiceDefinition> = Client<D, TransportCallOptions>;
 
@@ -27,57 +28,99 @@ export interface Transport {
   close(): void;
 }
 
-function pem(value: string | Uint8Array | undefined): Buffer | null {
-  if (value === undefined) return null;
-  return typeof value === "string" ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+interface Route {
+  definition: CompatServiceDefinition;
+  method: string;
 }
 
-function credentials(secure: boolean, tls: TlsConfig | undefined): ChannelCredentials {
-  if (!secure) return ChannelCredentials.createInsecure();
-  return ChannelCredentials.createSsl(pem(tls?.ca), pem(tls?.key), pem(tls?.cert));
+type AnyMethod = (request: unknown, options: CallOptions) => Promise<unknown> | AsyncIterable<unknown>;
+
+/** Adds middleware so that the first in `list` runs first (nice-grpc runs the last added first). */
+function useAll<F extends { use(m: ClientMiddleware): F }>(factory: F, list: ClientMiddleware[]): F {
+  return [...list].reverse().reduce((f, m) => f.use(m), factory);
 }
 
-/** gRPC over @grpc/grpc-js for Node. */
+interface MethodInfo {
+  path: string;
+  requestStream: boolean;
+  responseStream: boolean;
+}
+
+/** The methods of a ts-proto generic definition, by the lower-camel key clients use. */
+function methodsOf(definition: CompatServiceDefinition): [string, MethodInfo][] {
+  const { fullName, methods } = definition as {
+    fullName: string;
+    methods: Record<string, { name: string; requestStream: boolean; responseStream: boolean }>;
+  };
+  return Object.entries(methods).map(([key, m]) => [
+    key,
+    { path: `/${fullName}/${m.name}`, requestStream: m.requestStream, responseStream: m.responseStream },
+  ]);
+}
+
+/**
+ * gRPC over @grpc/grpc-js for Node: one channel per endpoint and one middleware chain, outermost
+ * first: error mapping, your outer middleware, deadline, retry, your inner middleware, failover.
+ */
 export class GrpcTransport implements Transport {
-  private readonly channel: Channel;
+  private readonly pool: EndpointPool;
   private readonly clients = new Map<CompatServiceDefinition, unknown>();
+  private readonly routes = new Map<string, Route>();
+  private readonly rawClients = new WeakMap<Channel, Map<CompatServiceDefinition, Record<string, AnyMethod>>>();
   private readonly factory;
-  private readonly endpoint: string;
 
-  constructor(config: ResolvedConfig) {
-    this.endpoint = config.endpoints[0]!.address;
-    const options: ChannelOptions = {
-      "grpc.max_send_message_length": config.maxCallSendMsgSize,
-      "grpc.max_receive_message_length": config.maxCallRecvMsgSize,
-    };
-    if (config.tls?.serverName) options["grpc.ssl_target_name_override"] = config.tls.serverName;
-    this.channel = createChannel(this.endpoint, credentials(config.secure, config.tls), options);
-    // nice-grpc runs the middleware added last first: errors are mapped after the deadline applied.
-    this.factory = createClientFactory()
-      .use(deadlineMiddleware)
-      .use(errorMappingMiddleware({ endpoint: () => this.endpoint }));
+  constructor(private readonly config: ResolvedConfig) {
+    this.pool = new EndpointPool(config);
+    let factory = createClientFactory().use(
+      failoverMiddleware({ pool: this.pool, dialTimeoutMs: config.dialTimeoutMs, dispatch: (channel, path, request, options) => this.dispatch(channel, path, request, options) }),
+    );
+    factory = useAll(factory, config.middleware.inner);
+    factory = factory.use(retryMiddleware).use(deadlineMiddleware);
+    factory = useAll(factory, config.middleware.outer);
+    this.factory = factory.use(errorMappingMiddleware({ endpoint: (err) => endpointOf(err) ?? this.pool.current }));
+  }
+
+  /** The endpoints calls can go to, host:port. */
+  get endpoints(): string[] {
+    return this.pool.endpoints;
   }
 
   service<D extends CompatServiceDefinition>(definition: D): ServiceClient<D> {
     let client = this.clients.get(definition) as ServiceClient<D> | undefined;
     if (!client) {
-      client = this.factory.create(definition, this.channel);
+      const defaults: Record<string, TransportCallOptions> = { "*": retryDefaults(this.config.retry) };
+      for (const [method, m] of methodsOf(definition)) {
+        this.routes.set(m.path, { definition, method });
+        if (this.config.callTimeoutMs !== undefined && !m.requestStream && !m.responseStream) {
+          defaults[method] = { deadline: this.config.callTimeoutMs };
+        }
+      }
+      // The channel given here is never used: failover sends every attempt over an endpoint's own.
+      client = this.factory.create(definition, this.pool.channel(this.pool.current), defaults as never) as ServiceClient<D>;
       this.clients.set(definition, client);
     }
     return client;
   }
 
+  /** Sends one attempt over a channel, with no middleware (the chain above already ran). */
+  private dispatch(channel: Channel, path: string, request: unknown, options: CallOptions): Promise<unknown> | AsyncIterable<unknown> {
+    const route = this.routes.get(path);
+    if (!route) throw new Error(`no route for ${path}`);
+    let perChannel = this.rawClients.get(channel);
+    if (!perChannel) this.rawClients.set(channel, (perChannel = new Map()));
+    let raw = perChannel.get(route.definition);
+    if (!raw) perChannel.set(route.definition, (raw = createClient(route.definition, channel) as unknown as Record<string, AnyMethod>));
+    return raw[route.method]!(request, options);
+  }
+
   async ready(deadline: Date): Promise<void> {
-    try {
-      await waitForChannelReady(this.channel, deadline);
-    } catch (err) {
-      throw new EndpointError(`could not connect to etcd at ${this.endpoint} before the dial timeout`, Status.UNAVAILABLE, this.endpoint, {
-        cause: err,
-      });
-    }
+    const endpoints = this.pool.endpoints;
+    const results = await Promise.all(endpoints.map((e) => this.pool.connect(e, deadline)));
+    if (results.includes("ready")) return;
+    throw new EndpointError(`could not connect to etcd at ${endpoints.join(", ")} before the dial timeout`, Status.UNAVAILABLE, endpoints[0]);
   }
 
   close(): void {
-    this.channel.close();
+    this.pool.close();
   }
 }

@@ -80,11 +80,13 @@ describe("connect", () => {
     const server = createServer((_, res) => res.end("not etcd"));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as { port: number };
-    const client = new Client({ endpoints: [`127.0.0.1:${port}`] });
+    const client = new Client({ endpoints: [`127.0.0.1:${port}`], dialTimeoutMs: 1000 });
     try {
-      const err = await client.kv.get("k", { deadline: 3000 }).catch((e: unknown) => e);
+      const started = Date.now();
+      const err = await client.kv.get("k", { deadline: 10_000 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(EndpointError);
-      expect((err as Error).message).toMatch(/no etcd server reachable at 127.0.0.1:\d+: .*Protocol error/);
+      expect((err as Error).message).toMatch(/no etcd server reachable at 127.0.0.1:\d+ within 1000 ms: .*Protocol error/);
+      expect(Date.now() - started).toBeLessThan(3000);
     } finally {
       client.close();
       server.close();

@@ -1,0 +1,103 @@
+import type { Channel } from "nice-grpc";
+import { type CallOptions, ClientError, type ClientMiddleware, Status } from "nice-grpc-common";
+import type { EndpointPool } from "../src/endpoints.js";
+import { EndpointError } from "../src/errors.js";
+
+/** Sends one attempt of a call over a channel: a promise for unary calls, a stream otherwise. */
+export type Dispatch = (channel: Channel, path: string, request: unknown, options: CallOptions) => Promise<unknown> | AsyncIterable<unknown>;
+
+export interface FailoverOptions {
+  pool: EndpointPool;
+  /** How long an attempt waits for its endpoint to connect before moving on, in ms. */
+  dialTimeoutMs: number;
+  dispatch: Dispatch;
+}
+
+const answeredBy = new WeakMap<object, string>();
+
+/** The endpoint (host:port) that an error came from, when one was reached. */
+export function endpointOf(err: unknown): string | undefined {
+  return typeof err === "object" && err !== null ? answeredBy.get(err) : undefined;
+}
+
+/** Details grpc-js gives a call that never got a connection, so never reached a server. */
+const NOT_CONNECTED = /^(round_robin: )?No connection established/;
+
+function neverSent(err: unknown): boolean {
+  return err instanceof ClientError && err.code === Status.UNAVAILABLE && NOT_CONNECTED.test(err.details);
+}
+
+/** Failures that say this member cannot serve now: no connection, no leader, stopped, overloaded. */
+function memberCannotServe(err: unknown): boolean {
+  return err instanceof ClientError && err.code === Status.UNAVAILABLE;
+}
+
+const RECONNECT_PAUSE_MS = 100;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function abortable<T>(signal: AbortSignal | undefined, promise: Promise<T>): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/**
+ * The innermost middleware: chooses the endpoint for each attempt of a call and sends it there
+ * instead of calling `next`. An attempt that could not even connect is moved to the next endpoint
+ * at once, whatever the call, because it provably never reached a server; any other failure is
+ * returned to the retry middleware above, which repeats only calls that change nothing. Members
+ * that fail with Unavailable (no connection, no leader, stopped) are passed over for a while.
+ */
+export function failoverMiddleware({ pool, dialTimeoutMs, dispatch }: FailoverOptions): ClientMiddleware {
+  return async function* failover(call, options) {
+    const tried = new Set<string>();
+    const started = Date.now();
+    let lastError: ClientError | undefined;
+    for (;;) {
+      const endpoint = pool.pick(tried);
+      if (endpoint === undefined) {
+        // Every endpoint was tried and none could be reached. Keep trying until the dial timeout,
+        // then fail for good: an EndpointError is no ClientError, so the retry middleware lets it pass.
+        const left = dialTimeoutMs - (Date.now() - started);
+        if (left <= 0) {
+          const reason = lastError?.details ?? "no endpoint configured";
+          throw new EndpointError(`no etcd server reachable at ${[...tried].join(", ")} within ${dialTimeoutMs} ms: ${reason}`, Status.UNAVAILABLE, [...tried].pop(), {
+            cause: lastError,
+          });
+        }
+        await abortable(options.signal, sleep(Math.min(left, RECONNECT_PAUSE_MS)));
+        tried.clear();
+        continue;
+      }
+      tried.add(endpoint);
+      if (!pool.isReady(endpoint)) {
+        const connection = await abortable(options.signal, pool.connect(endpoint, new Date(Date.now() + dialTimeoutMs)));
+        // "failed" goes on to the call, which then fails at once with the transport's own reason.
+        if (connection === "timeout") {
+          pool.markFailed(endpoint);
+          lastError = new ClientError(call.method.path, Status.UNAVAILABLE, `No connection established: ${endpoint} did not answer`);
+          continue;
+        }
+      }
+      try {
+        const result = dispatch(pool.channel(endpoint), call.method.path, call.request, options);
+        if (result instanceof Promise) {
+          const response = await result;
+          pool.markHealthy(endpoint);
+          return response;
+        }
+        return yield* result;
+      } catch (err) {
+        if (typeof err === "object" && err !== null) answeredBy.set(err, endpoint);
+        if (memberCannotServe(err)) pool.markFailed(endpoint);
+        if (!neverSent(err)) throw err;
+        lastError = err as ClientError;
+      }
+    }
+  } as ClientMiddleware;
+}
