@@ -300,5 +300,9 @@ export class KV {
  * @internal
  */
 export function callOptions(options: CallOptions): TransportCallOptions & { signal?: AbortSignal } {
-  return { signal: options.signal, deadline: options.deadline };
+  // Absent, not undefined: nice-grpc spreads these over the client's defaults (callTimeoutMs).
+  const result: TransportCallOptions & { signal?: AbortSignal } = {};
+  if (options.signal !== undefined) result.signal = options.signal;
+  if (options.deadline !== undefined) result.deadline = options.deadline;
+  return result;
 }
