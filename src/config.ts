@@ -45,6 +45,9 @@ export interface ClientConfig {
    * another endpoint, in ms (clientv3 DialKeepAliveTimeout). Default 5000.
    */
   keepAliveTimeoutMs?: number;
+  /** User to authenticate as when etcd has auth enabled (with `password`). */
+  username?: string;
+  password?: string;
   /** Retries of calls that change nothing on the server. */
   retry?: RetryPolicy;
   /**
@@ -103,6 +106,7 @@ export interface ResolvedConfig {
   keepAliveTimeMs: number;
   keepAliveTimeoutMs: number;
   retry: RetryPolicy;
+  credentials: { name: string; password: string } | undefined;
   middleware: { outer: ClientMiddleware[]; inner: ClientMiddleware[] };
 }
 
@@ -139,6 +143,7 @@ export function resolveConfig(config: ClientConfig): ResolvedConfig {
     keepAliveTimeMs: positiveInteger(config.keepAliveTimeMs, "keepAliveTimeMs", 10_000),
     keepAliveTimeoutMs: positiveInteger(config.keepAliveTimeoutMs, "keepAliveTimeoutMs", 5_000),
     retry: resolveRetry(config.retry),
+    credentials: resolveCredentials(config.username, config.password),
     middleware: { outer: middlewareList(config.middleware?.outer, "middleware.outer"), inner: middlewareList(config.middleware?.inner, "middleware.inner") },
   };
 }
@@ -164,4 +169,11 @@ function middlewareList(list: ClientMiddleware[] | undefined, name: string): Cli
     throw new InvalidArgumentError(name, "must be an array of nice-grpc client middleware functions");
   }
   return list;
+}
+
+function resolveCredentials(username: string | undefined, password: string | undefined): { name: string; password: string } | undefined {
+  if (username === undefined && password === undefined) return undefined;
+  if (typeof username !== "string" || username === "") throw new InvalidArgumentError("username", "must be a non-empty string when password is given");
+  if (typeof password !== "string") throw new InvalidArgumentError("password", "must be a string when username is given");
+  return { name: username, password };
 }

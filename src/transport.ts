@@ -2,12 +2,15 @@ import {
   type Channel,
   type Client,
   type CompatServiceDefinition,
+  type ClientFactory,
   createClient,
   createClientFactory,
 } from "nice-grpc";
 import { type DeadlineOptions, deadlineMiddleware } from "nice-grpc-client-middleware-deadline";
 import { type CallOptions, type ClientMiddleware, Status } from "nice-grpc-common";
 import type { RetryOptions } from "nice-grpc-client-middleware-retry";
+import { AuthDefinition } from "../gen/etcdserverpb/rpc.js";
+import { authMiddleware } from "../middleware/auth.js";
 import { errorMappingMiddleware } from "../middleware/errors.js";
 import { endpointOf, failoverMiddleware } from "../middleware/failover.js";
 import { retryDefaults, retryMiddleware } from "../middleware/retry.js";
@@ -60,23 +63,34 @@ function methodsOf(definition: CompatServiceDefinition): [string, MethodInfo][] 
 
 /**
  * gRPC over @grpc/grpc-js for Node: one channel per endpoint and one middleware chain, outermost
- * first: error mapping, your outer middleware, deadline, retry, your inner middleware, failover.
+ * first: error mapping, your outer middleware, deadline, auth, retry, your inner middleware, failover.
  */
 export class GrpcTransport implements Transport {
   private readonly pool: EndpointPool;
   private readonly clients = new Map<CompatServiceDefinition, unknown>();
+  private readonly authClients = new Map<CompatServiceDefinition, unknown>();
   private readonly routes = new Map<string, Route>();
   private readonly rawClients = new WeakMap<Channel, Map<CompatServiceDefinition, Record<string, AnyMethod>>>();
-  private readonly factory;
+  private readonly factory: ClientFactory<TransportCallOptions>;
 
   constructor(private readonly config: ResolvedConfig) {
     this.pool = new EndpointPool(config);
-    let factory = createClientFactory().use(
-      failoverMiddleware({ pool: this.pool, dialTimeoutMs: config.dialTimeoutMs, dispatch: (channel, path, request, options) => this.dispatch(channel, path, request, options) }),
-    );
-    factory = useAll(factory, config.middleware.inner);
-    factory = factory.use(retryMiddleware).use(deadlineMiddleware);
-    factory = useAll(factory, config.middleware.outer);
+    const failover = failoverMiddleware({
+      pool: this.pool,
+      dialTimeoutMs: config.dialTimeoutMs,
+      dispatch: (channel, path, request, options) => this.dispatch(channel, path, request, options),
+    });
+    // Below auth: what Authenticate itself goes through.
+    const base = useAll(createClientFactory().use(failover), config.middleware.inner).use(retryMiddleware);
+    let factory = base;
+    const { credentials } = config;
+    if (credentials) {
+      const authClient = () => this.serviceFrom(base, AuthDefinition, "auth");
+      const authenticate = async (signal: AbortSignal | undefined) =>
+        (await authClient().authenticate(credentials, signal ? { signal } : {})).token;
+      factory = factory.use(authMiddleware({ authenticate }));
+    }
+    factory = useAll(factory.use(deadlineMiddleware), config.middleware.outer);
     this.factory = factory.use(errorMappingMiddleware({ endpoint: (err) => endpointOf(err) ?? this.pool.current }));
   }
 
@@ -86,7 +100,12 @@ export class GrpcTransport implements Transport {
   }
 
   service<D extends CompatServiceDefinition>(definition: D): ServiceClient<D> {
-    let client = this.clients.get(definition) as ServiceClient<D> | undefined;
+    return this.serviceFrom(this.factory, definition, "api");
+  }
+
+  private serviceFrom<D extends CompatServiceDefinition>(factory: ClientFactory<TransportCallOptions>, definition: D, chain: "api" | "auth"): ServiceClient<D> {
+    const cache = chain === "api" ? this.clients : this.authClients;
+    let client = cache.get(definition) as ServiceClient<D> | undefined;
     if (!client) {
       const defaults: Record<string, TransportCallOptions> = { "*": retryDefaults(this.config.retry) };
       for (const [method, m] of methodsOf(definition)) {
@@ -96,8 +115,8 @@ export class GrpcTransport implements Transport {
         }
       }
       // The channel given here is never used: failover sends every attempt over an endpoint's own.
-      client = this.factory.create(definition, this.pool.channel(this.pool.current), defaults as never) as ServiceClient<D>;
-      this.clients.set(definition, client);
+      client = factory.create(definition, this.pool.channel(this.pool.current), defaults as never) as ServiceClient<D>;
+      cache.set(definition, client);
     }
     return client;
   }

@@ -66,3 +66,33 @@ export async function grantLeaseViaGateway(cluster: EtcdCluster, id: bigint, ttl
 export function bytes(view: Uint8Array): Uint8Array {
   return new Uint8Array(view);
 }
+
+/** POSTs to etcd's JSON gateway (as the SDK's admin API would), failing on an error answer. */
+export async function gateway(cluster: EtcdCluster, path: string, body: object, token?: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`${cluster.members[0]!.clientUrl}${path}`, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: token ? { Authorization: token } : {},
+  });
+  const answer = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`${path}: ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+/**
+ * Turns auth on through the gateway with a root user and a user "alice" who may only read keys
+ * under "pub/". Returns a root token for further admin calls.
+ */
+export async function enableAuth(cluster: EtcdCluster, rootPassword: string, alicePassword: string): Promise<string> {
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  await gateway(cluster, "/v3/auth/role/add", { name: "root" });
+  await gateway(cluster, "/v3/auth/user/add", { name: "root", password: rootPassword });
+  await gateway(cluster, "/v3/auth/user/grant", { user: "root", role: "root" });
+  await gateway(cluster, "/v3/auth/role/add", { name: "reader" });
+  await gateway(cluster, "/v3/auth/role/grant", { name: "reader", perm: { permType: "READ", key: b64("pub/"), range_end: b64("pub0") } });
+  await gateway(cluster, "/v3/auth/user/add", { name: "alice", password: alicePassword });
+  await gateway(cluster, "/v3/auth/user/grant", { user: "alice", role: "reader" });
+  await gateway(cluster, "/v3/auth/enable", {});
+  const { token } = await gateway(cluster, "/v3/auth/authenticate", { name: "root", password: rootPassword });
+  return token as string;
+}
