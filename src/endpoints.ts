@@ -1,5 +1,8 @@
 import { type Channel, ChannelCredentials, type ChannelOptions, createChannel } from "nice-grpc";
+import { X509Certificate } from "node:crypto";
+import { createSecureContext } from "node:tls";
 import type { Endpoint, ResolvedConfig, TlsConfig } from "./config.js";
+import { InvalidArgumentError } from "./errors.js";
 
 /** grpc-js connectivity states (its enum is not re-exported by nice-grpc). */
 const READY = 2;
@@ -16,7 +19,21 @@ function pem(value: string | Uint8Array | undefined): Buffer | null {
 
 function credentials(secure: boolean, tls: TlsConfig | undefined): ChannelCredentials {
   if (!secure) return ChannelCredentials.createInsecure();
-  return ChannelCredentials.createSsl(pem(tls?.ca), pem(tls?.key), pem(tls?.cert));
+  const [ca, key, cert] = [pem(tls?.ca), pem(tls?.key), pem(tls?.cert)];
+  if ((key === null) !== (cert === null)) {
+    throw new InvalidArgumentError(key === null ? "tls.key" : "tls.cert", "is needed too: mutual TLS takes a certificate and its key");
+  }
+  // Load the material now, so that a bad file is an error at construction, not a failing dial.
+  const load = (what: string, check: () => unknown) => {
+    try {
+      check();
+    } catch (err) {
+      throw new InvalidArgumentError(what, `could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  if (ca) load("tls.ca", () => new X509Certificate(ca));
+  if (key && cert) load("tls.cert and tls.key", () => createSecureContext({ key, cert }));
+  return ChannelCredentials.createSsl(ca, key, cert);
 }
 
 interface Member {

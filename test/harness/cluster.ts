@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,12 +51,50 @@ function dataRoot(): string {
   return existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
 }
 
+/** TLS for the members' client listeners (peers keep plain HTTP). */
+export interface ClientTls {
+  certFile: string;
+  keyFile: string;
+  /** CA that signs client certificates; with it, etcd requires one (mutual TLS). */
+  clientCaFile?: string;
+  /** PEM material the harness itself uses to talk to the members. */
+  caPem: string;
+  clientCertPem?: string;
+  clientKeyPem?: string;
+}
+
 interface MemberSpec {
   name: string;
   clientPort: number;
   peerPort: number;
   dataDir: string;
   args: string[];
+  tls: ClientTls | undefined;
+}
+
+/** A small POST/GET over http or https that takes the test CA, as fetch cannot. */
+function call(url: string, tls: ClientTls | undefined, body?: string, timeoutMs = 2000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const options = {
+      method: body === undefined ? "GET" : "POST",
+      timeout: timeoutMs,
+      ...(tls ? { ca: tls.caPem, cert: tls.clientCertPem, key: tls.clientKeyPem } : {}),
+    };
+    const req = (tls ? httpsRequest : httpRequest)(url, options, (res) => {
+      let data = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => (data += chunk));
+      res.on("end", () => {
+        try {
+          resolve(JSON.parse(data));
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 export class EtcdMember {
@@ -76,7 +116,7 @@ export class EtcdMember {
     return `127.0.0.1:${this.spec.clientPort}`;
   }
   get clientUrl(): string {
-    return `http://${this.endpoint}`;
+    return `${this.spec.tls ? "https" : "http"}://${this.endpoint}`;
   }
   get peerUrl(): string {
     return `http://127.0.0.1:${this.spec.peerPort}`;
@@ -124,8 +164,7 @@ export class EtcdMember {
         );
       }
       try {
-        const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = (await res.json()) as { health?: string };
+        const body = (await call(`${this.clientUrl}/health`, this.spec.tls, undefined, 1000)) as { health?: string };
         if (body.health === "true") return;
       } catch {
         // not listening yet
@@ -166,12 +205,10 @@ export class EtcdMember {
 
   /** Fields of the gateway's Status answer that tests need; uint64 IDs as decimal strings. */
   async status(): Promise<{ memberId: string; leader: string; raftTerm: string }> {
-    const res = await fetch(`${this.clientUrl}/v3/maintenance/status`, {
-      method: "POST",
-      body: "{}",
-      signal: AbortSignal.timeout(2000),
-    });
-    const body = (await res.json()) as { header: { member_id: string; raft_term: string }; leader: string };
+    const body = (await call(`${this.clientUrl}/v3/maintenance/status`, this.spec.tls, "{}")) as {
+      header: { member_id: string; raft_term: string };
+      leader: string;
+    };
     return { memberId: body.header.member_id, leader: body.leader, raftTerm: body.header.raft_term };
   }
 
@@ -189,6 +226,8 @@ export interface ClusterOptions {
   extraArgs?: string[];
   /** Whether the binary knows --unsafe-no-fsync (etcd 3.5 and newer). */
   noFsync?: boolean;
+  /** Serve clients over TLS. */
+  clientTls?: ClientTls;
 }
 
 /** A throwaway etcd cluster on loopback ports with its data on tmpfs. */
@@ -217,7 +256,15 @@ export class EtcdCluster implements AsyncDisposable {
     }
   }
 
-  private static async startOnce({ binary, size = 1, extraArgs = [], noFsync = true }: ClusterOptions): Promise<EtcdCluster> {
+  private static async startOnce({ binary, size = 1, extraArgs = [], noFsync = true, clientTls }: ClusterOptions): Promise<EtcdCluster> {
+    const scheme = clientTls ? "https" : "http";
+    const tlsArgs = clientTls
+      ? [
+          `--cert-file=${clientTls.certFile}`,
+          `--key-file=${clientTls.keyFile}`,
+          ...(clientTls.clientCaFile ? [`--trusted-ca-file=${clientTls.clientCaFile}`, "--client-cert-auth"] : []),
+        ]
+      : [];
     const root = await mkdtemp(join(dataRoot(), "etcd-sdk-test-"));
     const ports = await freePorts(size * 2);
     const token = `etcd-sdk-${randomBytes(6).toString("hex")}`;
@@ -230,8 +277,8 @@ export class EtcdCluster implements AsyncDisposable {
       const args = [
         `--name=${name}`,
         `--data-dir=${dataDir}`,
-        `--listen-client-urls=http://127.0.0.1:${clientPort}`,
-        `--advertise-client-urls=http://127.0.0.1:${clientPort}`,
+        `--listen-client-urls=${scheme}://127.0.0.1:${clientPort}`,
+        `--advertise-client-urls=${scheme}://127.0.0.1:${clientPort}`,
         `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
         `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
         `--initial-cluster=${initialCluster}`,
@@ -239,9 +286,10 @@ export class EtcdCluster implements AsyncDisposable {
         `--initial-cluster-token=${token}`,
         "--log-level=error",
         ...(noFsync ? ["--unsafe-no-fsync"] : []),
+        ...tlsArgs,
         ...extraArgs,
       ];
-      return new EtcdMember(binary, { name, clientPort, peerPort, dataDir, args });
+      return new EtcdMember(binary, { name, clientPort, peerPort, dataDir, args, tls: clientTls });
     });
     for (const m of members) m.spawn();
     return new EtcdCluster(members, root);
