@@ -1,8 +1,9 @@
 import type { CompatServiceDefinition } from "nice-grpc";
-import { KVDefinition } from "../gen/etcdserverpb/rpc.js";
+import { KVDefinition, LeaseDefinition } from "../gen/etcdserverpb/rpc.js";
 import { type ClientConfig, type ResolvedConfig, resolveConfig } from "./config.js";
 import { ClientClosedError } from "./errors.js";
 import { KV } from "./kv.js";
+import { Lease } from "./lease.js";
 import { GrpcTransport, type ServiceClient, type Transport } from "./transport.js";
 import { Txn } from "./txn.js";
 
@@ -14,6 +15,8 @@ import { Txn } from "./txn.js";
 export class Client implements AsyncDisposable {
   /** Key-value reads and writes. */
   readonly kv: KV;
+  /** Leases: grant, revoke, time-to-live, list. */
+  readonly lease: Lease;
   private readonly config: ResolvedConfig;
   private readonly transport: Transport;
   private closed = false;
@@ -22,6 +25,7 @@ export class Client implements AsyncDisposable {
     this.config = resolveConfig(config);
     this.transport = new GrpcTransport(this.config);
     this.kv = new KV(() => this.service(KVDefinition));
+    this.lease = new Lease(() => this.service(LeaseDefinition));
   }
 
   /** Creates a client and waits until it has connected, failing after `dialTimeoutMs`. */

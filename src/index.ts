@@ -19,6 +19,7 @@ export type {
   SortOrder,
   SortTarget,
 } from "./kv.js";
+export type { Lease, LeaseGrantOptions, LeaseGrantResponse, LeaseTimeToLiveResponse } from "./lease.js";
 export { compare, op } from "./txn.js";
 export type {
   Compare,

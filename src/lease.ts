@@ -1,0 +1,66 @@
+import type { LeaseDefinition } from "../gen/etcdserverpb/rpc.js";
+import { type Int64, fromLong, toLong, toNonNegativeLong } from "./int64.js";
+import { type CallOptions, callOptions, ResponseHeader } from "./kv.js";
+import type { ServiceClient } from "./transport.js";
+
+export interface LeaseGrantOptions {
+  /** Ask for this lease ID instead of letting etcd choose one (must be unused and not 0). */
+  id?: Int64;
+}
+
+export interface LeaseGrantResponse {
+  header: ResponseHeader;
+  /** The lease ID, up to 63 bits. */
+  id: bigint;
+  /** The TTL etcd granted, in seconds; it may raise a TTL below its minimum. */
+  ttl: bigint;
+}
+
+export interface LeaseTimeToLiveResponse {
+  header: ResponseHeader;
+  id: bigint;
+  /** Seconds left; -1n when the lease expired or never existed. */
+  ttl: bigint;
+  /** The TTL the lease was granted with, in seconds. */
+  grantedTtl: bigint;
+  /** Keys attached to the lease, when asked for. */
+  keys: Uint8Array[];
+}
+
+/** Leases: `client.lease`, mirroring clientv3's Lease (keep-alive comes with the watch work). */
+export class Lease {
+  /** @internal */
+  constructor(private readonly rpc: () => ServiceClient<typeof LeaseDefinition>) {}
+
+  /** Creates a lease that expires `ttlSeconds` after its last keep-alive. */
+  async grant(ttlSeconds: Int64, options: LeaseGrantOptions & CallOptions = {}): Promise<LeaseGrantResponse> {
+    const request = { TTL: toNonNegativeLong(ttlSeconds, "lease grant ttl"), ID: options.id === undefined ? undefined : toLong(options.id, "lease grant id") };
+    const response = await this.rpc().leaseGrant(request, callOptions(options));
+    return { header: new ResponseHeader(response.header), id: fromLong(response.ID), ttl: fromLong(response.TTL) };
+  }
+
+  /** Ends a lease now, deleting the keys attached to it. */
+  async revoke(id: Int64, options: CallOptions = {}): Promise<{ header: ResponseHeader }> {
+    const response = await this.rpc().leaseRevoke({ ID: toLong(id, "lease revoke id") }, callOptions(options));
+    return { header: new ResponseHeader(response.header) };
+  }
+
+  /** What etcd knows of a lease: time left, granted TTL and, with `keys`, its keys. */
+  async timeToLive(id: Int64, options: { keys?: boolean } & CallOptions = {}): Promise<LeaseTimeToLiveResponse> {
+    const request = { ID: toLong(id, "lease timeToLive id"), keys: options.keys ?? false };
+    const response = await this.rpc().leaseTimeToLive(request, callOptions(options));
+    return {
+      header: new ResponseHeader(response.header),
+      id: fromLong(response.ID),
+      ttl: fromLong(response.TTL),
+      grantedTtl: fromLong(response.grantedTTL),
+      keys: response.keys,
+    };
+  }
+
+  /** The IDs of every live lease. */
+  async leases(options: CallOptions = {}): Promise<{ header: ResponseHeader; ids: bigint[] }> {
+    const response = await this.rpc().leaseLeases({}, callOptions(options));
+    return { header: new ResponseHeader(response.header), ids: response.leases.map((l) => fromLong(l.ID)) };
+  }
+}
