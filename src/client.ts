@@ -1,10 +1,10 @@
 import type { CompatServiceDefinition } from "nice-grpc";
-import { KVDefinition, LeaseDefinition } from "../gen/etcdserverpb/rpc.js";
-import { type ClientConfig, type ResolvedConfig, resolveConfig } from "./config.js";
-import { ClientClosedError } from "./errors.js";
+import { ClusterDefinition, KVDefinition, LeaseDefinition, MaintenanceDefinition } from "../gen/etcdserverpb/rpc.js";
+import { type ClientConfig, type ResolvedConfig, parseEndpoint, parseMinorVersion, resolveConfig } from "./config.js";
+import { ClientClosedError, OldClusterError } from "./errors.js";
 import { KV } from "./kv.js";
 import { Lease } from "./lease.js";
-import { GrpcTransport, type ServiceClient, type Transport } from "./transport.js";
+import { GrpcTransport, type ServiceClient } from "./transport.js";
 import { Txn } from "./txn.js";
 
 /**
@@ -18,7 +18,8 @@ export class Client implements AsyncDisposable {
   /** Leases: grant, revoke, time-to-live, list. */
   readonly lease: Lease;
   private readonly config: ResolvedConfig;
-  private readonly transport: Transport;
+  private readonly transport: GrpcTransport;
+  private readonly autoSync: ReturnType<typeof setInterval> | undefined;
   private closed = false;
 
   constructor(config: ClientConfig) {
@@ -26,6 +27,33 @@ export class Client implements AsyncDisposable {
     this.transport = new GrpcTransport(this.config);
     this.kv = new KV(() => this.service(KVDefinition));
     this.lease = new Lease(() => this.service(LeaseDefinition));
+    const interval = this.config.autoSyncIntervalMs;
+    if (interval !== undefined) {
+      // A failed sync keeps the current list; the next tick tries again.
+      this.autoSync = setInterval(() => this.sync().catch(() => undefined), interval);
+      this.autoSync.unref();
+    }
+  }
+
+  /** The endpoints calls can go to, host:port. */
+  get endpoints(): string[] {
+    return this.transport.endpoints;
+  }
+
+  /**
+   * Replaces the endpoint list with the client URLs of the cluster's voting members (clientv3
+   * Sync). Learners are left out: they cannot serve most requests.
+   */
+  async sync(options: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const { members } = await this.service(ClusterDefinition).memberList({}, options.signal ? { signal: options.signal } : {});
+    const secure = this.config.secure;
+    const endpoints = members
+      .filter((m) => !m.isLearner && m.name !== "")
+      .flatMap((m) => m.clientURLs)
+      .map((url) => parseEndpoint(url, secure))
+      .filter((e) => e.secure === secure);
+    if (endpoints.length > 0 && !this.closed) this.transport.setEndpoints(endpoints);
+    return this.endpoints;
   }
 
   /** Creates a client and waits until it has connected, failing after `dialTimeoutMs`. */
@@ -33,10 +61,27 @@ export class Client implements AsyncDisposable {
     const client = new Client(config);
     try {
       await client.transport.ready(new Date(Date.now() + client.config.dialTimeoutMs));
+      if (client.config.minClusterVersion) await client.checkVersions(client.config.minClusterVersion);
       return client;
     } catch (err) {
       client.close();
       throw err;
+    }
+  }
+
+  /** Asks every reachable member for its version; rejects if one is older than `minimum`. */
+  private async checkVersions([major, minor]: [number, number]): Promise<void> {
+    const deadline = Date.now() + this.config.dialTimeoutMs;
+    const answers = await Promise.all(
+      this.endpoints.map(async (endpoint) => {
+        const status = this.transport.endpointService(endpoint, MaintenanceDefinition).status({}, { signal: AbortSignal.timeout(deadline - Date.now()) });
+        return { endpoint, version: await status.then((s) => s.version).catch(() => undefined) };
+      }),
+    );
+    for (const { endpoint, version } of answers) {
+      if (version === undefined) continue;
+      const [serverMajor, serverMinor] = parseMinorVersion(version, `version of ${endpoint}`);
+      if (serverMajor < major || (serverMajor === major && serverMinor < minor)) throw new OldClusterError(endpoint, version, `${major}.${minor}`);
     }
   }
 
@@ -54,6 +99,7 @@ export class Client implements AsyncDisposable {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.autoSync);
     this.transport.close();
   }
 

@@ -45,6 +45,18 @@ export interface ClientConfig {
    * another endpoint, in ms (clientv3 DialKeepAliveTimeout). Default 5000.
    */
   keepAliveTimeoutMs?: number;
+  /**
+   * Refresh the endpoint list from the cluster's member list at this interval, in ms, so that
+   * members added later are used and removed ones dropped (clientv3 AutoSyncInterval). Default off.
+   */
+  autoSyncIntervalMs?: number;
+  /**
+   * Make `Client.connect` fail with OldClusterError when a reachable member runs etcd older than
+   * `minClusterVersion` (default "3.4", the oldest this SDK supports) (clientv3 RejectOldCluster).
+   */
+  rejectOldCluster?: boolean;
+  /** The oldest etcd version `rejectOldCluster` accepts, "major.minor". Implies rejectOldCluster. */
+  minClusterVersion?: string;
   /** User to authenticate as when etcd has auth enabled (with `password`). */
   username?: string;
   password?: string;
@@ -107,6 +119,9 @@ export interface ResolvedConfig {
   keepAliveTimeoutMs: number;
   retry: RetryPolicy;
   credentials: { name: string; password: string } | undefined;
+  autoSyncIntervalMs: number | undefined;
+  /** [major, minor] that every member must run at least, when old clusters are rejected. */
+  minClusterVersion: [number, number] | undefined;
   middleware: { outer: ClientMiddleware[]; inner: ClientMiddleware[] };
 }
 
@@ -144,6 +159,9 @@ export function resolveConfig(config: ClientConfig): ResolvedConfig {
     keepAliveTimeoutMs: positiveInteger(config.keepAliveTimeoutMs, "keepAliveTimeoutMs", 5_000),
     retry: resolveRetry(config.retry),
     credentials: resolveCredentials(config.username, config.password),
+    autoSyncIntervalMs: config.autoSyncIntervalMs === undefined ? undefined : positiveInteger(config.autoSyncIntervalMs, "autoSyncIntervalMs", 0),
+    minClusterVersion:
+      config.rejectOldCluster || config.minClusterVersion !== undefined ? parseMinorVersion(config.minClusterVersion ?? "3.4", "minClusterVersion") : undefined,
     middleware: { outer: middlewareList(config.middleware?.outer, "middleware.outer"), inner: middlewareList(config.middleware?.inner, "middleware.inner") },
   };
 }
@@ -176,4 +194,11 @@ function resolveCredentials(username: string | undefined, password: string | und
   if (typeof username !== "string" || username === "") throw new InvalidArgumentError("username", "must be a non-empty string when password is given");
   if (typeof password !== "string") throw new InvalidArgumentError("password", "must be a string when username is given");
   return { name: username, password };
+}
+
+/** "3.5" or "3.5.12" as [3, 5]. */
+export function parseMinorVersion(version: string, what: string): [number, number] {
+  const match = typeof version === "string" ? /^(\d+)\.(\d+)(\.\d+)?([-+].*)?$/.exec(version) : null;
+  if (!match) throw new InvalidArgumentError(what, `must be a version like "3.5", got ${JSON.stringify(version)}`);
+  return [Number(match[1]), Number(match[2])];
 }

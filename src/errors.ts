@@ -63,6 +63,18 @@ export class MessageTooLargeError extends TransportError {
   override name = "MessageTooLargeError";
 }
 
+/** A member runs an etcd older than the client accepts (`rejectOldCluster`, `minClusterVersion`). */
+export class OldClusterError extends EtcdError {
+  override name = "OldClusterError";
+  constructor(
+    readonly endpoint: string,
+    readonly serverVersion: string,
+    readonly minimumVersion: string,
+  ) {
+    super(`etcd at ${endpoint} runs ${serverVersion}, older than the minimum ${minimumVersion} this client accepts`);
+  }
+}
+
 /**
  * An error etcd itself returned. Known ones are subclasses named as in etcd's rpctypes
  * (`ErrEmptyKey`, `ErrCompacted`, ...); an unknown message still arrives as this class.

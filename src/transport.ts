@@ -14,7 +14,7 @@ import { authMiddleware } from "../middleware/auth.js";
 import { errorMappingMiddleware } from "../middleware/errors.js";
 import { endpointOf, failoverMiddleware } from "../middleware/failover.js";
 import { retryDefaults, retryMiddleware } from "../middleware/retry.js";
-import type { ResolvedConfig } from "./config.js";
+import type { Endpoint, ResolvedConfig } from "./config.js";
 import { EndpointPool } from "./endpoints.js";
 import { EndpointError } from "./errors.js";
 
@@ -125,11 +125,28 @@ export class GrpcTransport implements Transport {
   private dispatch(channel: Channel, path: string, request: unknown, options: CallOptions): Promise<unknown> | AsyncIterable<unknown> {
     const route = this.routes.get(path);
     if (!route) throw new Error(`no route for ${path}`);
+    return this.rawClient(channel, route.definition)[route.method]!(request, options);
+  }
+
+  private rawClient(channel: Channel, definition: CompatServiceDefinition): Record<string, AnyMethod> {
     let perChannel = this.rawClients.get(channel);
     if (!perChannel) this.rawClients.set(channel, (perChannel = new Map()));
-    let raw = perChannel.get(route.definition);
-    if (!raw) perChannel.set(route.definition, (raw = createClient(route.definition, channel) as unknown as Record<string, AnyMethod>));
-    return raw[route.method]!(request, options);
+    let raw = perChannel.get(definition);
+    if (!raw) perChannel.set(definition, (raw = createClient(definition, channel) as unknown as Record<string, AnyMethod>));
+    return raw;
+  }
+
+  /**
+   * A client of one endpoint only, bypassing failover, retry and auth: for questions asked of
+   * each member (its version), not of the cluster.
+   */
+  endpointService<D extends CompatServiceDefinition>(endpoint: string, definition: D): Client<D> {
+    return this.rawClient(this.pool.channel(endpoint), definition) as unknown as Client<D>;
+  }
+
+  /** Replaces the endpoints calls can go to. */
+  setEndpoints(endpoints: Endpoint[]): void {
+    this.pool.setEndpoints(endpoints);
   }
 
   async ready(deadline: Date): Promise<void> {
