@@ -4,7 +4,7 @@ import { type ClientConfig, type ResolvedConfig, parseEndpoint, parseMinorVersio
 import { ClientClosedError, OldClusterError } from "./errors.js";
 import { KV } from "./kv.js";
 import { Lease } from "./lease.js";
-import { GrpcTransport, type ServiceClient } from "./transport.js";
+import { GrpcTransport, type ServiceClient, type Transport } from "./transport.js";
 import { Txn } from "./txn.js";
 
 /**
@@ -18,7 +18,7 @@ export class Client implements AsyncDisposable {
   /** Leases: grant, revoke, time-to-live, list. */
   readonly lease: Lease;
   private readonly config: ResolvedConfig;
-  private readonly transport: GrpcTransport;
+  private readonly transport: Transport;
   private readonly autoSync: ReturnType<typeof setInterval> | undefined;
   private closed = false;
 

@@ -23,9 +23,17 @@ export type TransportCallOptions = DeadlineOptions & RetryOptions;
 
 export type ServiceClient<D extends CompatServiceDefinition> = Client<D, TransportCallOptions>;
 
-/** What the API layer needs from a transport: typed service clients behind one middleware chain. */
+/**
+ * What the client needs from a transport (gRPC here; etcd's JSON gateway later): typed service
+ * clients behind one middleware chain, and the endpoints they reach.
+ */
 export interface Transport {
   service<D extends CompatServiceDefinition>(definition: D): ServiceClient<D>;
+  /** A client of one endpoint only, without failover, retries or auth. */
+  endpointService<D extends CompatServiceDefinition>(endpoint: string, definition: D): Client<D>;
+  /** host:port of every endpoint calls can go to. */
+  readonly endpoints: string[];
+  setEndpoints(endpoints: Endpoint[]): void;
   /** Resolves once a connection to etcd is up; rejects with EndpointError at the deadline. */
   ready(deadline: Date): Promise<void>;
   close(): void;
