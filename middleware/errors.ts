@@ -55,10 +55,14 @@ export function toEtcdError(err: unknown, endpoint: string | undefined, signal: 
         return new MessageTooLargeError(`response of ${err.path} is over the receive limit (maxCallRecvMsgSize): ${err.details}`, err.code, endpoint, { cause: err });
       }
       break;
-    case Status.UNAVAILABLE:
-      return new EndpointError(`no etcd server reachable at ${endpoint ?? "the endpoints"}: ${err.details}`, err.code, endpoint, {
-        cause: err,
-      });
+    case Status.UNAVAILABLE: {
+      const where = endpoint ?? "the endpoints";
+      const message = /No connection established/.test(err.details)
+        ? `no etcd server reachable at ${where}: ${err.details}`
+        : // The request may have reached etcd: whether a write was applied is unknown.
+          `connection to etcd at ${where} lost during ${err.path}, outcome unknown: ${err.details}`;
+      return new EndpointError(message, err.code, endpoint, { cause: err });
+    }
   }
   return new TransportError(`${err.path} failed: ${err.details}`, err.code, endpoint, { cause: err });
 }

@@ -61,6 +61,9 @@ export class EndpointPool {
       "grpc.max_receive_message_length": config.maxCallRecvMsgSize,
       "grpc.keepalive_time_ms": config.keepAliveTimeMs,
       "grpc.keepalive_timeout_ms": config.keepAliveTimeoutMs,
+      // Connections of their own: grpc-js would otherwise share them between clients, so that one
+      // client's close or failure would reach into another's.
+      "grpc.use_local_subchannel_pool": 1,
       // Reconnect to a member that comes back within seconds, not grpc's default of up to 2 minutes.
       "grpc.initial_reconnect_backoff_ms": 200,
       "grpc.max_reconnect_backoff_ms": 2_000,

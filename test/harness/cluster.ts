@@ -102,6 +102,7 @@ export class EtcdMember {
   private exited: Promise<void> = Promise.resolve();
   private logTail: string[] = [];
   private paused = false;
+  private lastExit = "never started";
 
   constructor(
     private readonly binary: string,
@@ -144,7 +145,8 @@ export class EtcdMember {
       if (this.logTail.length > 200) this.logTail.shift();
     });
     this.exited = new Promise((resolve) => {
-      child.once("exit", () => {
+      child.once("exit", (code, signal) => {
+        this.lastExit = `exited with ${signal ?? `code ${code}`}`;
         liveProcesses.delete(child);
         if (this.child === child) this.child = undefined;
         resolve();
@@ -185,13 +187,13 @@ export class EtcdMember {
 
   /** Freezes the process (SIGSTOP): its sockets stay open but it answers nothing. */
   pause(): void {
-    if (!this.child) throw new Error(`${this.name} is not running`);
+    if (!this.child) throw new Error(`${this.name} is not running (${this.lastExit}):\n${this.log.slice(-2000)}`);
     this.child.kill("SIGSTOP");
     this.paused = true;
   }
 
   resume(): void {
-    if (!this.child) throw new Error(`${this.name} is not running`);
+    if (!this.child) throw new Error(`${this.name} is not running (${this.lastExit}):\n${this.log.slice(-2000)}`);
     this.child.kill("SIGCONT");
     this.paused = false;
   }

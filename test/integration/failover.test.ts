@@ -1,3 +1,4 @@
+import type { ClientMiddleware } from "nice-grpc-common";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { Client, type ClientConfig, DeadlineExceededError, EtcdError } from "../../src/index.js";
@@ -51,6 +52,45 @@ describe("endpoint failover", () => {
     } finally {
       second!.resume();
     }
+  });
+
+  it("retries a read that reached a frozen member elsewhere, but never a write", async () => {
+    await using cluster = await startCluster(3, FAST_KEEPALIVE_SERVER);
+    /** A client whose calls all go to the first member until it fails, counting attempts. */
+    const countingClient = async () => {
+      const attempts: string[] = [];
+      const count: ClientMiddleware = async function* (call, options) {
+        attempts.push(call.method.path.split("/").pop()!);
+        return yield* call.next(call.request, options);
+      } as ClientMiddleware;
+      const client = resilientClient(cluster, { middleware: { inner: [count] } });
+      await client.kv.get("warm-up");
+      attempts.length = 0;
+      return { client, attempts };
+    };
+    const p = uniquePrefix();
+    await using writer = (await countingClient()).client;
+    await writer.kv.put(`${p}k`, "v");
+    const w = await countingClient();
+    const r = await countingClient();
+    await using _w = w.client;
+    await using _r = r.client;
+
+    cluster.members[0]!.pause();
+    try {
+      // Sent to the frozen member: whether it lands is unknown, so it is not repeated.
+      const err = await w.client.kv.put(`${p}k`, "again", { deadline: 15_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(EtcdError);
+      expect(w.attempts).toEqual(["Put"]);
+      // A read in the same situation is repeated on another member.
+      expect((await r.client.kv.get(`${p}k`, { deadline: 15_000 })).kvs[0]?.valueString).toBe("v");
+      expect(r.attempts).toEqual(["Range", "Range"]);
+    } finally {
+      cluster.members[0]!.resume();
+    }
+    // At most the one write the caller was told failed may land (once the member thaws), never twice.
+    await sleep(500);
+    expect((await writer.kv.get(`${p}k`)).kvs[0]?.version).toBeLessThanOrEqual(2n);
   });
 
   it("sends even a write to the next endpoint when the first cannot be connected to", async () => {
