@@ -1,8 +1,36 @@
 import { type CallOptions, ClientError, type ClientMiddleware, Metadata } from "nice-grpc-common";
+import { abortable } from "./abortable.js";
+
+/**
+ * The auth token of one client, shared by all its calls. Authenticate runs without any caller's
+ * signal, so one caller giving up does not fail the refresh the others wait for.
+ */
+export class TokenSource {
+  private token: Promise<string> | undefined;
+
+  /** `authenticate` exchanges the configured credentials for a fresh token (the Authenticate RPC). */
+  constructor(private readonly authenticate: () => Promise<string>) {}
+
+  /** The current token, authenticating first when there is none. */
+  current(): Promise<string> {
+    return this.token ?? this.refresh(undefined);
+  }
+
+  /** A new token, unless another call already replaced the `stale` one: then that one. */
+  refresh(stale: Promise<string> | undefined): Promise<string> {
+    if (this.token === undefined || this.token === stale) {
+      const fresh = this.authenticate();
+      this.token = fresh;
+      fresh.catch(() => {
+        if (this.token === fresh) this.token = undefined;
+      });
+    }
+    return this.token;
+  }
+}
 
 export interface AuthOptions {
-  /** Exchanges the configured credentials for a fresh token (the Authenticate RPC). */
-  authenticate: (signal: AbortSignal | undefined) => Promise<string>;
+  tokens: TokenSource;
 }
 
 /** etcd's messages for a token it no longer accepts: expired, or older than the auth store. */
@@ -33,33 +61,21 @@ async function* observed<T, R>(source: AsyncGenerator<T, R, undefined>, onYield:
  * failed before delivering anything, and calls that stream requests are not (their requests are
  * gone).
  */
-export function authMiddleware({ authenticate }: AuthOptions): ClientMiddleware {
-  let token: Promise<string> | undefined;
-  const refresh = (signal: AbortSignal | undefined, stale?: Promise<string>): Promise<string> => {
-    // A call that saw an older token than the current one reuses the refresh already made.
-    if (token === undefined || token === stale) {
-      const fresh = authenticate(signal);
-      token = fresh;
-      fresh.catch(() => {
-        if (token === fresh) token = undefined;
-      });
-    }
-    return token;
-  };
+export function authMiddleware({ tokens }: AuthOptions): ClientMiddleware {
   const withToken = (options: CallOptions, value: string): CallOptions => ({
     ...options,
     metadata: Metadata(options.metadata).set("token", value),
   });
 
   return async function* auth(call, options) {
-    const used = token ?? refresh(options.signal);
+    const used = tokens.current();
     let delivered = false;
     try {
-      const attempt = call.next(call.request, withToken(options, await used)) as AsyncGenerator<unknown, unknown, undefined>;
+      const attempt = call.next(call.request, withToken(options, await abortable(options.signal, used))) as AsyncGenerator<unknown, unknown, undefined>;
       return yield* observed(attempt, () => (delivered = true));
     } catch (err) {
       if (!isStaleToken(err) || delivered || call.requestStream) throw err;
-      const fresh = await refresh(options.signal, used);
+      const fresh = await abortable(options.signal, tokens.refresh(used));
       return yield* call.next(call.request, withToken(options, fresh));
     }
   } as ClientMiddleware;

@@ -2,6 +2,7 @@ import type { Channel } from "nice-grpc";
 import { type CallOptions, ClientError, type ClientMiddleware, Status } from "nice-grpc-common";
 import type { EndpointPool } from "../src/endpoints.js";
 import { EndpointError } from "../src/errors.js";
+import { abortable } from "./abortable.js";
 
 /** Sends one attempt of a call over a channel: a promise for unary calls, a stream otherwise. */
 export type Dispatch = (channel: Channel, path: string, request: unknown, options: CallOptions) => Promise<unknown> | AsyncIterable<unknown>;
@@ -35,16 +36,6 @@ function memberCannotServe(err: unknown): boolean {
 const RECONNECT_PAUSE_MS = 100;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function abortable<T>(signal: AbortSignal | undefined, promise: Promise<T>): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
 
 /**
  * The innermost middleware: chooses the endpoint for each attempt of a call and sends it there

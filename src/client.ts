@@ -56,11 +56,15 @@ export class Client implements AsyncDisposable {
     return this.endpoints;
   }
 
-  /** Creates a client and waits until it has connected, failing after `dialTimeoutMs`. */
+  /**
+   * Creates a client and waits until it has connected (failing after `dialTimeoutMs`), has
+   * authenticated when given credentials, and has checked versions when asked to.
+   */
   static async connect(config: ClientConfig): Promise<Client> {
     const client = new Client(config);
     try {
       await client.transport.ready(new Date(Date.now() + client.config.dialTimeoutMs));
+      await client.transport.authenticate();
       if (client.config.minClusterVersion) await client.checkVersions(client.config.minClusterVersion);
       return client;
     } catch (err) {

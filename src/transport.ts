@@ -10,8 +10,8 @@ import { type DeadlineOptions, deadlineMiddleware } from "nice-grpc-client-middl
 import { type CallOptions, type ClientMiddleware, Status } from "nice-grpc-common";
 import type { RetryOptions } from "nice-grpc-client-middleware-retry";
 import { AuthDefinition } from "../gen/etcdserverpb/rpc.js";
-import { authMiddleware } from "../middleware/auth.js";
-import { errorMappingMiddleware } from "../middleware/errors.js";
+import { authMiddleware, TokenSource } from "../middleware/auth.js";
+import { errorMappingMiddleware, toEtcdError } from "../middleware/errors.js";
 import { endpointOf, failoverMiddleware } from "../middleware/failover.js";
 import { retryDefaults, retryMiddleware } from "../middleware/retry.js";
 import type { Endpoint, ResolvedConfig } from "./config.js";
@@ -36,6 +36,8 @@ export interface Transport {
   setEndpoints(endpoints: Endpoint[]): void;
   /** Resolves once a connection to etcd is up; rejects with EndpointError at the deadline. */
   ready(deadline: Date): Promise<void>;
+  /** Gets an auth token now when credentials are configured, failing with their typed error. */
+  authenticate(): Promise<void>;
   close(): void;
 }
 
@@ -80,6 +82,7 @@ export class GrpcTransport implements Transport {
   private readonly routes = new Map<string, Route>();
   private readonly rawClients = new WeakMap<Channel, Map<CompatServiceDefinition, Record<string, AnyMethod>>>();
   private readonly factory: ClientFactory<TransportCallOptions>;
+  private readonly tokens: TokenSource | undefined;
 
   constructor(private readonly config: ResolvedConfig) {
     this.pool = new EndpointPool(config);
@@ -93,10 +96,9 @@ export class GrpcTransport implements Transport {
     let factory = base;
     const { credentials } = config;
     if (credentials) {
-      const authClient = () => this.serviceFrom(base, AuthDefinition, "auth");
-      const authenticate = async (signal: AbortSignal | undefined) =>
-        (await authClient().authenticate(credentials, signal ? { signal } : {})).token;
-      factory = factory.use(authMiddleware({ authenticate }));
+      const tokens = new TokenSource(async () => (await this.serviceFrom(base, AuthDefinition, "auth").authenticate(credentials)).token);
+      this.tokens = tokens;
+      factory = factory.use(authMiddleware({ tokens }));
     }
     factory = useAll(factory.use(deadlineMiddleware), config.middleware.outer);
     this.factory = factory.use(errorMappingMiddleware({ endpoint: (err) => endpointOf(err) ?? this.pool.current }));
@@ -155,6 +157,14 @@ export class GrpcTransport implements Transport {
   /** Replaces the endpoints calls can go to. */
   setEndpoints(endpoints: Endpoint[]): void {
     this.pool.setEndpoints(endpoints);
+  }
+
+  async authenticate(): Promise<void> {
+    try {
+      await this.tokens?.current();
+    } catch (err) {
+      throw toEtcdError(err, endpointOf(err) ?? this.pool.current, undefined);
+    }
   }
 
   async ready(deadline: Date): Promise<void> {

@@ -52,6 +52,7 @@ describe("auth", () => {
   });
 
   it("rejects a wrong password with ErrAuthFailed and stays usable for others", async () => {
+    await expect(Client.connect({ endpoints: cluster.endpoints, username: "root", password: "nope" })).rejects.toBeInstanceOf(ErrAuthFailed);
     await using wrong = clientAs("root", "nope");
     await expect(wrong.kv.get("pub/x")).rejects.toBeInstanceOf(ErrAuthFailed);
     await expect(wrong.kv.get("pub/x")).rejects.toBeInstanceOf(ErrAuthFailed);

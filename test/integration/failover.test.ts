@@ -9,6 +9,13 @@ import { startCluster, uniquePrefix } from "../helpers.js";
 const FAST_KEEPALIVE_SERVER = ["--grpc-keepalive-min-time=500ms"];
 const FAST_KEEPALIVE_CLIENT: Partial<ClientConfig> = { keepAliveTimeMs: 1000, keepAliveTimeoutMs: 1000, dialTimeoutMs: 2000 };
 
+/**
+ * How soon reads must work again after each fault: an election takes one to a few seconds, a
+ * frozen member is given up after keepalive (2 s here); the rest is slack for a loaded 2-core CI
+ * machine running other suites' clusters at the same time.
+ */
+const RECOVERY_LIMIT_MS = 20_000;
+
 function resilientClient(cluster: EtcdCluster, config: Partial<ClientConfig> = {}): Client {
   return new Client({ endpoints: cluster.endpoints, ...FAST_KEEPALIVE_CLIENT, ...config });
 }
@@ -166,17 +173,17 @@ describe("a 3-member cluster under mixed load and faults", () => {
       await sleep(500);
       const leader = await cluster.leader();
       await leader.kill();
-      recoveries.push(await recoveryTime(readBack, 10_000));
+      recoveries.push(await recoveryTime(readBack, RECOVERY_LIMIT_MS));
       await sleep(500);
 
       await leader.restart();
-      recoveries.push(await recoveryTime(readBack, 10_000));
+      recoveries.push(await recoveryTime(readBack, RECOVERY_LIMIT_MS));
       await sleep(500);
 
       // Freeze the current leader for a while: the others elect a new one.
       const frozen = await cluster.leader();
       frozen.pause();
-      recoveries.push(await recoveryTime(readBack, 10_000));
+      recoveries.push(await recoveryTime(readBack, RECOVERY_LIMIT_MS));
       await sleep(1500);
       frozen.resume();
       await sleep(500);
@@ -184,16 +191,17 @@ describe("a 3-member cluster under mixed load and faults", () => {
       // Restart a follower in place.
       const follower = cluster.members.find((m) => m !== frozen)!;
       await follower.restart();
-      recoveries.push(await recoveryTime(readBack, 10_000));
+      recoveries.push(await recoveryTime(readBack, RECOVERY_LIMIT_MS));
       await sleep(500);
     } finally {
       stop = true;
       await Promise.all(load);
     }
 
+    console.info(`chaos: ${acknowledged.size} writes acknowledged, ${failedWrites.length} failed, ${reads} reads, recoveries ${recoveries.join("/")} ms`);
     expect(acknowledged.size).toBeGreaterThan(50);
     expect(reads).toBeGreaterThan(20);
-    for (const ms of recoveries) expect(ms).toBeLessThan(10_000);
+    for (const ms of recoveries) expect(ms).toBeLessThan(RECOVERY_LIMIT_MS);
 
     const all = await probe.kv.get(p, { prefix: true, deadline: 10_000 });
     const stored = new Map(all.kvs.map((kv) => [kv.keyString, kv]));
@@ -206,5 +214,5 @@ describe("a 3-member cluster under mixed load and faults", () => {
     // Unacknowledged writes may or may not have landed (their outcome is unknown), but never twice.
     expect(all.kvs.length).toBeGreaterThanOrEqual(acknowledged.size);
     expect(all.kvs.length).toBeLessThanOrEqual(acknowledged.size + failedWrites.length);
-  }, 90_000);
+  }, 150_000);
 });
