@@ -86,7 +86,8 @@ export function failoverMiddleware({ pool, dialTimeoutMs, dispatch }: FailoverOp
       } catch (err) {
         if (typeof err === "object" && err !== null) answeredBy.set(err, endpoint);
         if (memberCannotServe(err)) pool.markFailed(endpoint);
-        if (!neverSent(err)) throw err;
+        // A request stream may have been read already; its owner (watch, keep-alive) starts anew.
+        if (!neverSent(err) || call.requestStream) throw err;
         lastError = err as ClientError;
       }
     }

@@ -1,11 +1,13 @@
 import type { CompatServiceDefinition } from "nice-grpc";
-import { ClusterDefinition, KVDefinition, LeaseDefinition, MaintenanceDefinition } from "../gen/etcdserverpb/rpc.js";
+import { ClusterDefinition, KVDefinition, LeaseDefinition, MaintenanceDefinition, WatchDefinition } from "../gen/etcdserverpb/rpc.js";
 import { type ClientConfig, type ResolvedConfig, parseEndpoint, parseMinorVersion, resolveConfig } from "./config.js";
 import { ClientClosedError, OldClusterError } from "./errors.js";
 import { KV } from "./kv.js";
 import { Lease } from "./lease.js";
 import { GrpcTransport, type ServiceClient, type Transport } from "./transport.js";
 import { Txn } from "./txn.js";
+import type { Bytes } from "./bytes.js";
+import { type Watcher, WatchHub, type WatchOptions } from "./watch.js";
 
 /**
  * A connection to an etcd cluster, as Go's clientv3.Client. Create it with `new Client(config)`
@@ -17,6 +19,7 @@ export class Client implements AsyncDisposable {
   readonly kv: KV;
   /** Leases: grant, revoke, time-to-live, list. */
   readonly lease: Lease;
+  private readonly watches: WatchHub;
   private readonly config: ResolvedConfig;
   private readonly transport: Transport;
   private readonly autoSync: ReturnType<typeof setInterval> | undefined;
@@ -27,6 +30,7 @@ export class Client implements AsyncDisposable {
     this.transport = new GrpcTransport(this.config);
     this.kv = new KV(() => this.service(KVDefinition));
     this.lease = new Lease(() => this.service(LeaseDefinition));
+    this.watches = new WatchHub(() => this.service(WatchDefinition));
     const interval = this.config.autoSyncIntervalMs;
     if (interval !== undefined) {
       // A failed sync keeps the current list; the next tick tries again.
@@ -89,6 +93,15 @@ export class Client implements AsyncDisposable {
     }
   }
 
+  /**
+   * Watches a key, or a range, prefix or from-key selection, from now or from `startRevision`.
+   * Iterate the watcher with `for await`; leave the loop or abort `signal` to end it.
+   */
+  watch(key: Bytes, options: WatchOptions = {}): Watcher {
+    if (this.closed) throw new ClientClosedError();
+    return this.watches.watch(key, options);
+  }
+
   /** Starts a transaction: `client.txn().if(...).then(...).else(...).commit()`. */
   txn(): Txn {
     return new Txn(() => this.service(KVDefinition));
@@ -104,6 +117,7 @@ export class Client implements AsyncDisposable {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.autoSync);
+    this.watches.close();
     this.transport.close();
   }
 

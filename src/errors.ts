@@ -108,10 +108,14 @@ function serverError(name: string, code: Status, message: string): ServerErrorCl
   return cls;
 }
 
-/** The typed error for a status etcd returned. */
-export function serverErrorFor(message: string, code: Status, endpoint: string | undefined): EtcdServerError {
-  const cls = byMessage.get(message) ?? EtcdServerError;
-  return new cls(message, code, endpoint);
+/**
+ * The typed error for a message etcd returned. Without a gRPC code (a watch cancelled with a
+ * reason), the code etcd uses for that error is taken, or Unknown.
+ */
+export function serverErrorFor(message: string, code: Status | undefined, endpoint: string | undefined): EtcdServerError {
+  const cls = byMessage.get(message);
+  const statusCode = code ?? (cls as unknown as { code?: Status } | undefined)?.code ?? Status.UNKNOWN;
+  return new (cls ?? EtcdServerError)(message, statusCode, endpoint);
 }
 
 /** Whether a status message comes from etcd rather than from the transport. */
@@ -186,3 +190,14 @@ export const ErrDowngradeInProcess = serverError("ErrDowngradeInProcess", FAILED
 export const ErrNoInflightDowngrade = serverError("ErrNoInflightDowngrade", FAILED_PRECONDITION, "etcdserver: no inflight downgrade job");
 export const ErrCanceled = serverError("ErrCanceled", CANCELLED, "etcdserver: request canceled");
 export const ErrDeadlineExceeded = serverError("ErrDeadlineExceeded", DEADLINE_EXCEEDED, "etcdserver: context deadline exceeded");
+
+/** A watcher's start revision (or its resume point) was compacted away; `compactRevision` is the oldest still kept. */
+export class WatchCompactedError extends ErrCompacted {
+  override name = "ErrCompacted";
+  constructor(
+    readonly compactRevision: bigint,
+    endpoint: string | undefined,
+  ) {
+    super("etcdserver: mvcc: required revision has been compacted", OUT_OF_RANGE, endpoint);
+  }
+}

@@ -1,0 +1,290 @@
+import Long from "long";
+import { Metadata, Status } from "nice-grpc-common";
+import {
+  type DeepPartial,
+  type WatchDefinition,
+  type WatchRequest,
+  type WatchResponse as WatchResponsePb,
+  WatchCreateRequest_FilterType,
+} from "../gen/etcdserverpb/rpc.js";
+import { type Event as EventPb, Event_EventType } from "../gen/mvccpb/kv.js";
+import type { Bytes } from "./bytes.js";
+import { CallCanceledError, ClientClosedError, EndpointError, EtcdServerError, serverErrorFor, TransportError, WatchCompactedError } from "./errors.js";
+import { fromLong, type Int64, toNonNegativeLong } from "./int64.js";
+import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
+import { AsyncQueue } from "./queue.js";
+import type { ServiceClient } from "./transport.js";
+
+export interface WatchOptions extends KeySelection {
+  /** Deliver changes from this revision on, replaying history; by default changes after creation. */
+  startRevision?: Int64;
+  /** Include each key's previous value in `prevKv`. */
+  prevKv?: boolean;
+  /** Leave out put events. */
+  noPut?: boolean;
+  /** Leave out delete events. */
+  noDelete?: boolean;
+  /** Have etcd send progress notifications while the watcher is idle (at its --watch-progress-notify-interval). */
+  progressNotify?: boolean;
+  /** Ends the watcher; its iteration then throws CallCanceledError. */
+  signal?: AbortSignal;
+}
+
+export interface WatchEvent {
+  type: "put" | "delete";
+  /** The key after the change; for a delete only the key and modRevision are set. */
+  kv: KeyValue;
+  /** The key before the change, when `prevKv` was asked for. */
+  prevKv: KeyValue | undefined;
+}
+
+/**
+ * What a watcher yields: the events of one or more whole revisions (a revision is never split
+ * across two responses), or a progress notification.
+ */
+export interface WatchResponse {
+  header: ResponseHeader;
+  events: WatchEvent[];
+  /** No events: every change up to `header.revision` has been delivered. */
+  progress: boolean;
+}
+
+const NO_WATCH_ID = Long.NEG_ONE;
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 2000;
+
+/** Failures after which the stream is opened again (on another member if need be). */
+function worthReconnecting(err: unknown): boolean {
+  if (err instanceof EndpointError) return true;
+  if (err instanceof TransportError || err instanceof EtcdServerError) return err.code === Status.UNAVAILABLE;
+  return false;
+}
+
+function toEvent(pb: EventPb): WatchEvent {
+  return {
+    type: pb.type === Event_EventType.DELETE ? "delete" : "put",
+    kv: new KeyValue(pb.kv!),
+    prevKv: pb.prevKv ? new KeyValue(pb.prevKv) : undefined,
+  };
+}
+
+interface WatcherState {
+  id: Long;
+  key: Uint8Array;
+  rangeEnd: Uint8Array | undefined;
+  filters: WatchCreateRequest_FilterType[];
+  prevKv: boolean;
+  progressNotify: boolean;
+  /** The revision to (re)start from: after the last event delivered; 0 until etcd confirmed. */
+  nextRevision: bigint;
+  fragments: EventPb[];
+  queue: AsyncQueue<WatchResponse>;
+  confirm: () => void;
+}
+
+/** A stream of changes to a key or range; iterate it with `for await`, leave the loop to end it. */
+export class Watcher implements AsyncIterable<WatchResponse> {
+  /** Resolves once etcd has confirmed the watcher. */
+  readonly ready: Promise<void>;
+
+  /** @internal */
+  constructor(
+    private readonly hub: WatchHub,
+    private readonly state: WatcherState,
+    ready: Promise<void>,
+  ) {
+    this.ready = ready;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<WatchResponse, void, undefined> {
+    try {
+      for (;;) {
+        const step = await this.state.queue.next();
+        if (step.done) return;
+        yield step.value;
+      }
+    } finally {
+      this.cancel();
+    }
+  }
+
+  /** Stops the watcher; iteration ends after what was already received. */
+  cancel(): void {
+    this.hub.remove(this.state);
+  }
+
+  /** Asks etcd for a progress notification for every watcher of this client. */
+  requestProgress(): void {
+    this.hub.requestProgress();
+  }
+}
+
+/**
+ * All watchers of a client share one Watch stream (as clientv3's watcher does). When the stream
+ * breaks, or its member loses the leader, it is opened again and every watcher is created anew
+ * from the revision after the last one it received: no event is lost or repeated.
+ */
+export class WatchHub {
+  private readonly watchers = new Map<string, WatcherState>();
+  private nextId = 1;
+  private stream: { requests: AsyncQueue<DeepPartial<WatchRequest>>; abort: AbortController } | undefined;
+  private running = false;
+  private closedWith: Error | undefined;
+
+  /** @internal */
+  constructor(private readonly rpc: () => ServiceClient<typeof WatchDefinition>) {}
+
+  watch(key: Bytes, options: WatchOptions = {}): Watcher {
+    if (this.closedWith) throw new ClientClosedError();
+    const { key: wireKey, rangeEnd } = selectKeys(key, options, "watch");
+    const startRevision = options.startRevision === undefined ? 0n : fromLong(toNonNegativeLong(options.startRevision, "watch startRevision"));
+    const filters = [...(options.noPut ? [WatchCreateRequest_FilterType.NOPUT] : []), ...(options.noDelete ? [WatchCreateRequest_FilterType.NODELETE] : [])];
+    let confirm!: () => void;
+    const ready = new Promise<void>((resolve) => (confirm = resolve));
+    const state: WatcherState = {
+      id: Long.fromNumber(this.nextId++),
+      key: wireKey,
+      rangeEnd,
+      filters,
+      prevKv: options.prevKv ?? false,
+      progressNotify: options.progressNotify ?? false,
+      nextRevision: startRevision,
+      fragments: [],
+      queue: new AsyncQueue(),
+      confirm,
+    };
+    const watcher = new Watcher(this, state, ready);
+    const { signal } = options;
+    if (signal) {
+      const onAbort = () => {
+        state.queue.fail(new CallCanceledError("the watcher was canceled by its AbortSignal", { cause: signal.reason }));
+        this.remove(state);
+      };
+      if (signal.aborted) {
+        onAbort();
+        return watcher;
+      }
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
+    this.watchers.set(state.id.toString(), state);
+    if (this.stream) this.sendCreate(state);
+    if (!this.running) void this.run();
+    return watcher;
+  }
+
+  remove(state: WatcherState): void {
+    if (!this.watchers.delete(state.id.toString())) return;
+    state.queue.end();
+    this.stream?.requests.push({ requestUnion: { $case: "cancelRequest", cancelRequest: { watchId: state.id } } });
+    // No watcher left: close the stream rather than keep a connection busy for nothing.
+    if (this.watchers.size === 0) this.stream?.abort.abort();
+  }
+
+  requestProgress(): void {
+    this.stream?.requests.push({ requestUnion: { $case: "progressRequest", progressRequest: {} } });
+  }
+
+  /** Ends every watcher with ClientClosedError and closes the stream. */
+  close(): void {
+    this.closedWith = new ClientClosedError();
+    for (const state of this.watchers.values()) state.queue.fail(this.closedWith);
+    this.watchers.clear();
+    this.stream?.abort.abort();
+  }
+
+  private sendCreate(state: WatcherState): void {
+    state.fragments = [];
+    this.stream?.requests.push({
+      requestUnion: {
+        $case: "createRequest",
+        createRequest: {
+          key: state.key,
+          rangeEnd: state.rangeEnd,
+          startRevision: Long.fromString(state.nextRevision.toString()),
+          progressNotify: state.progressNotify,
+          filters: state.filters,
+          prevKv: state.prevKv,
+          watchId: state.id,
+          fragment: true,
+        },
+      },
+    });
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    let backoff = FIRST_BACKOFF_MS;
+    try {
+      while (this.watchers.size > 0 && !this.closedWith) {
+        const requests = new AsyncQueue<DeepPartial<WatchRequest>>();
+        const abort = new AbortController();
+        this.stream = { requests, abort };
+        for (const state of this.watchers.values()) this.sendCreate(state);
+        try {
+          // hasleader: the member ends the stream when it loses its leader, so the watchers move
+          // to a member that still gets changes instead of silently waiting (clientv3 RequireLeader).
+          const responses = this.rpc().watch(requests.drain(), { signal: abort.signal, metadata: Metadata({ hasleader: "true" }) });
+          for await (const response of responses) {
+            backoff = FIRST_BACKOFF_MS;
+            this.route(response);
+          }
+        } catch (err) {
+          if (this.watchers.size > 0 && !this.closedWith && !abort.signal.aborted && !worthReconnecting(err)) {
+            for (const state of this.watchers.values()) state.queue.fail(err);
+            this.watchers.clear();
+          }
+        } finally {
+          requests.end();
+          abort.abort();
+          this.stream = undefined;
+        }
+        if (this.watchers.size === 0 || this.closedWith) break;
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    } finally {
+      this.running = false;
+    }
+    // A watcher added while the loop was on its way out still needs a stream.
+    if (this.watchers.size > 0 && !this.closedWith) void this.run();
+  }
+
+  private route(response: WatchResponsePb): void {
+    const header = new ResponseHeader(response.header);
+    const revision = header.revision;
+    if (response.watchId.equals(NO_WATCH_ID)) {
+      // The answer to a progress request: every watcher is up to date with `revision`.
+      for (const state of this.watchers.values()) this.progress(state, header, revision);
+      return;
+    }
+    const state = this.watchers.get(response.watchId.toString());
+    if (!state) return; // cancelled meanwhile
+    if (response.created) {
+      if (state.nextRevision === 0n) state.nextRevision = revision + 1n;
+      state.confirm();
+    }
+    if (response.canceled) {
+      this.watchers.delete(state.id.toString());
+      if (!response.compactRevision.isZero()) state.queue.fail(new WatchCompactedError(fromLong(response.compactRevision), undefined));
+      else if (response.cancelReason) state.queue.fail(serverErrorFor(response.cancelReason, undefined, undefined));
+      else state.queue.end();
+      return;
+    }
+    if (response.events.length === 0 && !response.fragment) {
+      if (!response.created) this.progress(state, header, revision);
+      return;
+    }
+    state.fragments.push(...response.events);
+    if (response.fragment) return;
+    const events = state.fragments;
+    state.fragments = [];
+    state.nextRevision = fromLong(events[events.length - 1]!.kv!.modRevision) + 1n;
+    state.queue.push({ header, events: events.map(toEvent), progress: false });
+  }
+
+  private progress(state: WatcherState, header: ResponseHeader, revision: bigint): void {
+    if (state.fragments.length > 0) return;
+    if (revision + 1n > state.nextRevision) state.nextRevision = revision + 1n;
+    state.queue.push({ header, events: [], progress: true });
+  }
+}

@@ -1,0 +1,161 @@
+import type { ClientMiddleware } from "nice-grpc-common";
+import { describe, expect, it } from "vitest";
+import { CallCanceledError, Client, ErrCompacted, op, type WatchResponse, type Watcher } from "../../src/index.js";
+import { startCluster, uniquePrefix, useCluster } from "../helpers.js";
+
+const etcd = useCluster();
+
+/** Collects events from a watcher until `count` have arrived. */
+async function take(watcher: Watcher, count: number): Promise<WatchResponse[]> {
+  const responses: WatchResponse[] = [];
+  let events = 0;
+  for await (const response of watcher) {
+    if (response.progress) continue;
+    responses.push(response);
+    events += response.events.length;
+    if (events >= count) break;
+  }
+  return responses;
+}
+
+const flat = (responses: WatchResponse[]) => responses.flatMap((r) => r.events.map((e) => `${e.type} ${e.kv.keyString}=${e.kv.valueString}`));
+
+describe("watch", () => {
+  it("delivers puts and deletes of a key, range and prefix as they happen", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const one = client.watch(`${p}a`);
+    const prefix = client.watch(p, { prefix: true });
+    const range = client.watch(`${p}b`, { end: `${p}d` });
+    await Promise.all([one.ready, prefix.ready, range.ready]);
+    await client.kv.put(`${p}a`, "1");
+    await client.kv.put(`${p}c`, "2");
+    await client.kv.delete(`${p}a`);
+    await client.kv.put(`${p}z`, "3");
+    expect(flat(await take(one, 2))).toEqual([`put ${p}a=1`, `delete ${p}a=`]);
+    expect(flat(await take(prefix, 4))).toEqual([`put ${p}a=1`, `put ${p}c=2`, `delete ${p}a=`, `put ${p}z=3`]);
+    expect(flat(await take(range, 1))).toEqual([`put ${p}c=2`]);
+  });
+
+  it("replays history from a start revision, with previous values and filters", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const first = await client.kv.put(`${p}k`, "1");
+    await client.kv.put(`${p}k`, "2");
+    await client.kv.delete(`${p}k`);
+    const all = await take(client.watch(`${p}k`, { startRevision: first.header.revision, prevKv: true }), 3);
+    expect(flat(all)).toEqual([`put ${p}k=1`, `put ${p}k=2`, `delete ${p}k=`]);
+    const events = all.flatMap((r) => r.events);
+    expect(events[1]?.prevKv?.valueString).toBe("1");
+    expect(events[2]?.prevKv?.valueString).toBe("2");
+    expect(events[0]?.kv.modRevision).toBe(first.header.revision);
+    expect(flat(await take(client.watch(`${p}k`, { startRevision: first.header.revision, noPut: true }), 1))).toEqual([`delete ${p}k=`]);
+    expect(flat(await take(client.watch(`${p}k`, { startRevision: first.header.revision, noDelete: true }), 2))).toEqual([`put ${p}k=1`, `put ${p}k=2`]);
+  });
+
+  it("puts all events of one revision in one response", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const watcher = client.watch(p, { prefix: true });
+    await watcher.ready;
+    const txn = await client.txn().then(op.put(`${p}a`, "1"), op.put(`${p}b`, "2"), op.put(`${p}c`, "3")).commit();
+    const [response] = await take(watcher, 3);
+    expect(response?.events.map((e) => e.kv.modRevision)).toEqual([txn.header.revision, txn.header.revision, txn.header.revision]);
+  });
+
+  it("answers progress requests, and sends progress notifications when asked", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const watcher = client.watch(`${p}quiet`);
+    await watcher.ready;
+    const latest = (await client.kv.put(`${p}other`, "x")).header.revision;
+    watcher.requestProgress();
+    for await (const response of watcher) {
+      expect(response.progress).toBe(true);
+      expect(response.events).toEqual([]);
+      expect(response.header.revision).toBeGreaterThanOrEqual(latest);
+      break;
+    }
+  });
+
+  it("shares one stream among many watchers and closes it when the last one ends", async () => {
+    let streams = 0;
+    const countStreams: ClientMiddleware = async function* (call, options) {
+      if (call.method.path === "/etcdserverpb.Watch/Watch") streams++;
+      return yield* call.next(call.request, options);
+    } as ClientMiddleware;
+    await using client = new Client({ endpoints: etcd.cluster.endpoints, middleware: { outer: [countStreams] } });
+    const p = uniquePrefix();
+    const watchers = Array.from({ length: 50 }, (_, i) => client.watch(`${p}${i}`));
+    await Promise.all(watchers.map((w) => w.ready));
+    await Promise.all(watchers.map((_, i) => client.kv.put(`${p}${i}`, `v${i}`)));
+    const seen = await Promise.all(watchers.map((w) => take(w, 1)));
+    expect(seen.map((r) => r[0]?.events[0]?.kv.valueString)).toEqual(watchers.map((_, i) => `v${i}`));
+    expect(streams).toBe(1);
+  });
+
+  it("keeps delivering to a fast watcher while another one does not read", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const slow = client.watch(p, { prefix: true });
+    const fast = client.watch(p, { prefix: true });
+    await Promise.all([slow.ready, fast.ready]);
+    for (let i = 0; i < 200; i++) await client.kv.put(`${p}k`, String(i));
+    expect((await take(fast, 200)).flatMap((r) => r.events).map((e) => e.kv.valueString)).toEqual(Array.from({ length: 200 }, (_, i) => String(i)));
+    expect((await take(slow, 200)).flatMap((r) => r.events)).toHaveLength(200);
+  });
+
+  it("reassembles fragmented responses", async () => {
+    // etcd splits a watch response that is over --max-request-bytes plus 512 KiB of gRPC overhead
+    // (here 576 KiB); the inner middleware sees the raw parts.
+    let fragments = 0;
+    const countFragments: ClientMiddleware = async function* (call, options) {
+      if (!call.responseStream) return yield* call.next(call.request, options);
+      const stream = call.next(call.request, options) as AsyncGenerator<{ fragment?: boolean }, void, undefined>;
+      for await (const part of stream) {
+        if (part.fragment) fragments++;
+        yield part as never;
+      }
+    } as ClientMiddleware;
+    await using cluster = await startCluster(1, ["--max-request-bytes=65536"]);
+    await using client = new Client({ endpoints: cluster.endpoints, middleware: { inner: [countFragments] } });
+    const p = uniquePrefix();
+    const value = "x".repeat(8 * 1024);
+    const start = (await client.kv.put(`${p}s00`, value)).header.revision;
+    for (let i = 1; i < 100; i++) await client.kv.put(`${p}s${String(i).padStart(2, "0")}`, value);
+    // Replaying 100 revisions of 8 KiB each makes one batch of about 800 KiB.
+    const responses = await take(client.watch(p, { prefix: true, startRevision: start }), 100);
+    expect(fragments).toBeGreaterThan(0);
+    const keys = responses.flatMap((r) => r.events.map((e) => e.kv.keyString));
+    expect(keys).toEqual(Array.from({ length: 100 }, (_, i) => `${p}s${String(i).padStart(2, "0")}`));
+    expect(responses.flatMap((r) => r.events).every((e) => e.kv.value.length === value.length)).toBe(true);
+  });
+
+  it("ends with CallCanceledError when its signal fires, and on leaving the loop", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const controller = new AbortController();
+    const watcher = client.watch(p, { prefix: true, signal: controller.signal });
+    await watcher.ready;
+    setTimeout(() => controller.abort(), 50);
+    await expect(take(watcher, 1)).rejects.toBeInstanceOf(CallCanceledError);
+    const left = client.watch(p, { prefix: true });
+    await left.ready;
+    await client.kv.put(`${p}k`, "1");
+    expect(flat(await take(left, 1))).toEqual([`put ${p}k=1`]);
+    // After the loop is left, the watcher is cancelled: iterating again ends at once.
+    expect(await take(left, 1)).toEqual([]);
+  });
+
+  it("reports a compacted start revision as ErrCompacted with the compact revision", async () => {
+    await using cluster = await startCluster(1);
+    await using client = new Client({ endpoints: cluster.endpoints });
+    const p = uniquePrefix();
+    const old = (await client.kv.put(`${p}k`, "1")).header.revision;
+    const current = (await client.kv.put(`${p}k`, "2")).header.revision;
+    await client.kv.compact(current);
+    const err = await take(client.watch(`${p}k`, { startRevision: old }), 1).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ErrCompacted);
+    expect((err as { compactRevision: bigint }).compactRevision).toBe(current);
+  });
+});
