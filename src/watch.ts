@@ -60,6 +60,17 @@ function worthReconnecting(err: unknown): boolean {
   return false;
 }
 
+/**
+ * The typed error for a watch cancel reason. etcd sends some reasons as the text of a Go gRPC
+ * status ("rpc error: code = PermissionDenied desc = etcdserver: permission denied").
+ */
+function cancelError(reason: string): EtcdServerError {
+  const status = /^rpc error: code = (\w+) desc = (.*)$/s.exec(reason);
+  if (!status) return serverErrorFor(reason, undefined, undefined);
+  const name = status[1]!.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase().replace(/^CANCELED$/, "CANCELLED");
+  return serverErrorFor(status[2]!, (Status as unknown as Record<string, Status | undefined>)[name], undefined);
+}
+
 function toEvent(pb: EventPb): WatchEvent {
   return {
     type: pb.type === Event_EventType.DELETE ? "delete" : "put",
@@ -127,7 +138,14 @@ export class Watcher implements AsyncIterable<WatchResponse> {
 export class WatchHub {
   private readonly watchers = new Map<string, WatcherState>();
   private nextId = 1;
-  private stream: { requests: AsyncQueue<DeepPartial<WatchRequest>>; abort: AbortController } | undefined;
+  private stream:
+    | {
+        requests: AsyncQueue<DeepPartial<WatchRequest>>;
+        abort: AbortController;
+        /** Creates sent and not yet answered, oldest first: etcd answers them in order. */
+        pending: WatcherState[];
+      }
+    | undefined;
   private running = false;
   private closedWith: Error | undefined;
 
@@ -194,6 +212,7 @@ export class WatchHub {
 
   private sendCreate(state: WatcherState): void {
     state.fragments = [];
+    this.stream?.pending.push(state);
     this.stream?.requests.push({
       requestUnion: {
         $case: "createRequest",
@@ -218,7 +237,7 @@ export class WatchHub {
       while (this.watchers.size > 0 && !this.closedWith) {
         const requests = new AsyncQueue<DeepPartial<WatchRequest>>();
         const abort = new AbortController();
-        this.stream = { requests, abort };
+        this.stream = { requests, abort, pending: [] };
         for (const state of this.watchers.values()) this.sendCreate(state);
         try {
           // hasleader: the member ends the stream when it loses its leader, so the watchers move
@@ -252,6 +271,12 @@ export class WatchHub {
   private route(response: WatchResponsePb): void {
     const header = new ResponseHeader(response.header);
     const revision = header.revision;
+    const answered = response.created ? this.stream?.pending.shift() : undefined;
+    if (response.watchId.equals(NO_WATCH_ID) && response.canceled && answered) {
+      // A create etcd refused (e.g. permission denied) carries no watch ID: it is the oldest pending one.
+      if (this.watchers.delete(answered.id.toString())) answered.queue.fail(cancelError(response.cancelReason));
+      return;
+    }
     if (response.watchId.equals(NO_WATCH_ID)) {
       // The answer to a progress request: every watcher is up to date with `revision`.
       for (const state of this.watchers.values()) this.progress(state, header, revision);
@@ -266,7 +291,7 @@ export class WatchHub {
     if (response.canceled) {
       this.watchers.delete(state.id.toString());
       if (!response.compactRevision.isZero()) state.queue.fail(new WatchCompactedError(fromLong(response.compactRevision), undefined));
-      else if (response.cancelReason) state.queue.fail(serverErrorFor(response.cancelReason, undefined, undefined));
+      else if (response.cancelReason) state.queue.fail(cancelError(response.cancelReason));
       else state.queue.end();
       return;
     }
