@@ -118,6 +118,7 @@ export class Client implements AsyncDisposable {
     this.closed = true;
     clearInterval(this.autoSync);
     this.watches.close();
+    this.lease.close();
     this.transport.close();
   }
 

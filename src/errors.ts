@@ -76,6 +76,27 @@ export class OldClusterError extends EtcdError {
 }
 
 /**
+ * A lease kept alive by the client is gone: etcd reported it expired or revoked (`reason`
+ * "gone"), or its deadline (last confirmed keep-alive + TTL) passed without a confirmation
+ * ("deadline"), or the client or keep-alive was closed ("closed").
+ */
+export class LeaseLostError extends EtcdError {
+  override name = "LeaseLostError";
+  constructor(
+    readonly leaseId: bigint,
+    readonly reason: "gone" | "deadline" | "closed",
+  ) {
+    super(
+      reason === "gone"
+        ? `lease ${leaseId} expired or was revoked`
+        : reason === "deadline"
+          ? `lease ${leaseId} reached its deadline without a confirmed keep-alive`
+          : `keep-alive of lease ${leaseId} was closed`,
+    );
+  }
+}
+
+/**
  * An error etcd itself returned. Known ones are subclasses named as in etcd's rpctypes
  * (`ErrEmptyKey`, `ErrCompacted`, ...); an unknown message still arrives as this class.
  */

@@ -20,6 +20,7 @@ export type {
   SortTarget,
 } from "./kv.js";
 export type { Lease, LeaseGrantOptions, LeaseGrantResponse, LeaseTimeToLiveResponse } from "./lease.js";
+export type { LeaseKeepAlive } from "./keepalive.js";
 export type { Watcher, WatchEvent, WatchOptions, WatchResponse } from "./watch.js";
 export { compare, op } from "./txn.js";
 export type {

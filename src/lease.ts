@@ -1,6 +1,7 @@
 import type { LeaseDefinition } from "../gen/etcdserverpb/rpc.js";
 import { type Int64, fromLong, toLong, toNonNegativeLong } from "./int64.js";
 import { type CallOptions, callOptions, ResponseHeader } from "./kv.js";
+import { KeepAliveHub, type LeaseKeepAlive } from "./keepalive.js";
 import type { ServiceClient } from "./transport.js";
 
 export interface LeaseGrantOptions {
@@ -27,10 +28,37 @@ export interface LeaseTimeToLiveResponse {
   keys: Uint8Array[];
 }
 
-/** Leases: `client.lease`, mirroring clientv3's Lease (keep-alive comes with the watch work). */
+/** Leases: `client.lease`, mirroring clientv3's Lease. */
 export class Lease {
+  private readonly keepAlives: KeepAliveHub;
+
   /** @internal */
-  constructor(private readonly rpc: () => ServiceClient<typeof LeaseDefinition>) {}
+  constructor(private readonly rpc: () => ServiceClient<typeof LeaseDefinition>) {
+    this.keepAlives = new KeepAliveHub(rpc, async (id, signal) => {
+      const response = await rpc().leaseTimeToLive({ ID: id, keys: false }, signal ? { signal } : {});
+      return fromLong(response.TTL);
+    });
+  }
+
+  /**
+   * Keeps a lease alive until `close()`, the signal fires or the lease is lost. All leases of a
+   * client share one keep-alive stream. Watch `lost` or `signal`: they fire when etcd reports the
+   * lease gone, or at the latest when its deadline (last confirmed keep-alive + TTL) passes.
+   * Rejects with ErrLeaseNotFound when the lease does not exist.
+   */
+  keepAlive(id: Int64, options: { signal?: AbortSignal } = {}): Promise<LeaseKeepAlive> {
+    return this.keepAlives.keepAlive(id, options.signal);
+  }
+
+  /** Renews a lease once; resolves with its TTL in seconds, rejects with ErrLeaseNotFound. */
+  keepAliveOnce(id: Int64, options: { signal?: AbortSignal } = {}): Promise<bigint> {
+    return this.keepAlives.keepAliveOnce(id, options.signal);
+  }
+
+  /** @internal Stops every keep-alive; called by client.close(). */
+  close(): void {
+    this.keepAlives.close();
+  }
 
   /** Creates a lease that expires `ttlSeconds` after its last keep-alive. */
   async grant(ttlSeconds: Int64, options: LeaseGrantOptions & CallOptions = {}): Promise<LeaseGrantResponse> {

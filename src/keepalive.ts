@@ -1,0 +1,216 @@
+import Long from "long";
+import type { LeaseDefinition, LeaseKeepAliveRequest, LeaseKeepAliveResponse } from "../gen/etcdserverpb/rpc.js";
+import { CallCanceledError, ClientClosedError, LeaseLostError, serverErrorFor } from "./errors.js";
+import { fromLong, type Int64, toLong } from "./int64.js";
+import { AsyncQueue } from "./queue.js";
+import type { ServiceClient } from "./transport.js";
+
+/** A lease the client keeps alive; see `client.lease.keepAlive`. */
+export interface LeaseKeepAlive extends Disposable {
+  readonly id: bigint;
+  /** Aborted when the lease is lost, with a LeaseLostError as its reason: pass it to work that must stop then. */
+  readonly signal: AbortSignal;
+  /** Resolves with the LeaseLostError once the lease is lost (never rejects). */
+  readonly lost: Promise<LeaseLostError>;
+  /** Until when (epoch ms) etcd has confirmed the lease: the last confirmed keep-alive plus its TTL. */
+  readonly deadline: number;
+  /** Stops sending keep-alives; the lease then expires on its own unless revoked. */
+  close(): void;
+}
+
+interface Entry {
+  id: Long;
+  handle: Handle;
+  /** When each keep-alive still unanswered on the current stream was sent, oldest first. */
+  sent: number[];
+  /** The lease's TTL in ms, once known. */
+  ttlMs: number;
+  sendTimer: ReturnType<typeof setTimeout> | undefined;
+  lostTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+class Handle implements LeaseKeepAlive {
+  readonly lost: Promise<LeaseLostError>;
+  deadline: number;
+  private readonly controller = new AbortController();
+  private resolveLost!: (error: LeaseLostError) => void;
+
+  constructor(
+    readonly id: bigint,
+    deadline: number,
+    private readonly stop: () => void,
+  ) {
+    this.deadline = deadline;
+    this.lost = new Promise((resolve) => (this.resolveLost = resolve));
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  markLost(reason: LeaseLostError["reason"]): void {
+    if (this.controller.signal.aborted) return;
+    const error = new LeaseLostError(this.id, reason);
+    this.controller.abort(error);
+    this.resolveLost(error);
+  }
+
+  close(): void {
+    this.stop();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+const leaseNotFound = () => serverErrorFor("etcdserver: requested lease not found", undefined, undefined);
+
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 2000;
+
+/**
+ * Keeps leases alive over one LeaseKeepAlive stream per client. Each lease is renewed every third
+ * of its TTL; each confirmation moves its deadline to (time the renewal was sent + TTL). When the
+ * deadline passes unconfirmed, the lease counts as lost at that moment, even if etcd is silent or
+ * unreachable, so that nothing goes on believing it holds a lease that may be gone. A broken
+ * stream is opened again (on another member if need be) without reporting a loss.
+ */
+export class KeepAliveHub {
+  private readonly entries = new Map<string, Entry>();
+  private stream: { requests: AsyncQueue<Partial<LeaseKeepAliveRequest>>; abort: AbortController } | undefined;
+  private running = false;
+  private closed = false;
+
+  /** @internal */
+  constructor(
+    private readonly rpc: () => ServiceClient<typeof LeaseDefinition>,
+    /** Asks etcd the lease's remaining TTL in seconds (-1 when gone). */
+    private readonly remainingTtl: (id: Long, signal: AbortSignal | undefined) => Promise<bigint>,
+  ) {}
+
+  async keepAlive(leaseId: Int64, signal: AbortSignal | undefined): Promise<LeaseKeepAlive> {
+    if (this.closed) throw new ClientClosedError();
+    const id = toLong(leaseId, "lease keepAlive id");
+    const key = id.toString();
+    if (this.entries.has(key)) return this.entries.get(key)!.handle;
+    const asked = Date.now();
+    const remaining = await this.remainingTtl(id, signal);
+    if (remaining <= 0n) throw leaseNotFound();
+    const entry: Entry = { id, sent: [], ttlMs: 0, sendTimer: undefined, lostTimer: undefined, handle: undefined as never };
+    entry.handle = new Handle(fromLong(id), asked + Number(remaining) * 1000, () => this.drop(entry, "closed"));
+    if (signal) signal.addEventListener("abort", () => this.drop(entry, "closed"), { once: true });
+    this.entries.set(key, entry);
+    this.armLostTimer(entry);
+    this.send(entry);
+    if (!this.running) void this.run();
+    return entry.handle;
+  }
+
+  /** Renews a lease once over a stream of its own; its new TTL in seconds. */
+  async keepAliveOnce(leaseId: Int64, signal: AbortSignal | undefined): Promise<bigint> {
+    const id = toLong(leaseId, "lease keepAliveOnce id");
+    const requests = new AsyncQueue<Partial<LeaseKeepAliveRequest>>();
+    const abort = new AbortController();
+    const onAbort = () => abort.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      requests.push({ ID: id });
+      for await (const response of this.rpc().leaseKeepAlive(requests.drain(), { signal: abort.signal })) {
+        if (response.TTL.lte(0)) throw leaseNotFound();
+        return fromLong(response.TTL);
+      }
+      throw leaseNotFound();
+    } catch (err) {
+      if (signal?.aborted) throw new CallCanceledError("keepAliveOnce was canceled by its AbortSignal", { cause: signal.reason });
+      throw err;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      requests.end();
+      abort.abort();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const entry of [...this.entries.values()]) this.drop(entry, "closed");
+  }
+
+  private drop(entry: Entry, reason: LeaseLostError["reason"]): void {
+    clearTimeout(entry.sendTimer);
+    clearTimeout(entry.lostTimer);
+    entry.handle.markLost(reason);
+    if (this.entries.get(entry.id.toString()) !== entry) return;
+    this.entries.delete(entry.id.toString());
+    if (this.entries.size === 0) this.stream?.abort.abort();
+  }
+
+  private armLostTimer(entry: Entry): void {
+    clearTimeout(entry.lostTimer);
+    entry.lostTimer = setTimeout(() => this.drop(entry, "deadline"), Math.max(0, entry.handle.deadline - Date.now()));
+    entry.lostTimer.unref?.();
+  }
+
+  /** Sends a renewal now if a stream is open, and plans the next one a third of the TTL later. */
+  private send(entry: Entry): void {
+    clearTimeout(entry.sendTimer);
+    if (this.stream) {
+      entry.sent.push(Date.now());
+      this.stream.requests.push({ ID: entry.id });
+    }
+    // Until the TTL is known, renew as if it were the time left before the deadline.
+    const ttlMs = entry.ttlMs || Math.max(1000, entry.handle.deadline - Date.now());
+    entry.sendTimer = setTimeout(() => this.send(entry), Math.max(250, ttlMs / 3));
+    entry.sendTimer.unref?.();
+  }
+
+  private confirm(response: LeaseKeepAliveResponse): void {
+    const entry = this.entries.get(response.ID.toString());
+    if (!entry) return;
+    const sentAt = entry.sent.shift() ?? Date.now();
+    if (response.TTL.lte(0)) {
+      this.drop(entry, "gone");
+      return;
+    }
+    entry.ttlMs = response.TTL.toNumber() * 1000;
+    const deadline = sentAt + entry.ttlMs;
+    if (deadline > entry.handle.deadline) {
+      entry.handle.deadline = deadline;
+      this.armLostTimer(entry);
+    }
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    let backoff = FIRST_BACKOFF_MS;
+    try {
+      while (this.entries.size > 0 && !this.closed) {
+        const requests = new AsyncQueue<Partial<LeaseKeepAliveRequest>>();
+        const abort = new AbortController();
+        this.stream = { requests, abort };
+        for (const entry of this.entries.values()) {
+          entry.sent = [];
+          this.send(entry);
+        }
+        try {
+          for await (const response of this.rpc().leaseKeepAlive(requests.drain(), { signal: abort.signal })) {
+            backoff = FIRST_BACKOFF_MS;
+            this.confirm(response);
+          }
+        } catch {
+          // Reopened below; a lease whose deadline passes meanwhile is reported lost by its timer.
+        } finally {
+          requests.end();
+          abort.abort();
+          this.stream = undefined;
+        }
+        if (this.entries.size === 0 || this.closed) break;
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    } finally {
+      this.running = false;
+    }
+    if (this.entries.size > 0 && !this.closed) void this.run();
+  }
+}

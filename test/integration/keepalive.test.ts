@@ -1,0 +1,94 @@
+import type { ClientMiddleware } from "nice-grpc-common";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import { Client, ErrLeaseNotFound, LeaseLostError } from "../../src/index.js";
+import { startCluster, uniquePrefix, useCluster } from "../helpers.js";
+
+const etcd = useCluster();
+
+describe("lease keep-alive", () => {
+  it("keeps a short lease alive well past its TTL, over one shared stream", async () => {
+    let streams = 0;
+    const countStreams: ClientMiddleware = async function* (call, options) {
+      if (call.method.path === "/etcdserverpb.Lease/LeaseKeepAlive") streams++;
+      return yield* call.next(call.request, options);
+    } as ClientMiddleware;
+    await using client = new Client({ endpoints: etcd.cluster.endpoints, middleware: { outer: [countStreams] } });
+    const p = uniquePrefix();
+    const leases = await Promise.all(Array.from({ length: 10 }, () => client.lease.grant(2)));
+    await client.kv.put(`${p}k`, "v", { lease: leases[0]!.id });
+    const kept = await Promise.all(leases.map((l) => client.lease.keepAlive(l.id)));
+    await sleep(5000);
+    expect((await client.kv.get(`${p}k`)).count).toBe(1n);
+    for (const k of kept) {
+      expect(k.signal.aborted).toBe(false);
+      expect(k.deadline).toBeGreaterThan(Date.now());
+    }
+    expect(streams).toBe(1);
+    for (const k of kept) k.close();
+    const closed = await kept[0]!.lost;
+    expect(closed.reason).toBe("closed");
+    // Without keep-alives the lease runs out.
+    await sleep(3500);
+    expect((await client.kv.get(`${p}k`)).count).toBe(0n);
+  });
+
+  it("reports a revoked lease as lost at its next renewal", async () => {
+    const { client } = etcd;
+    const lease = await client.lease.grant(3);
+    const kept = await client.lease.keepAlive(lease.id);
+    await client.lease.revoke(lease.id);
+    const started = Date.now();
+    const lost = await kept.lost;
+    expect(lost).toBeInstanceOf(LeaseLostError);
+    expect(lost.reason).toBe("gone");
+    expect(lost.leaseId).toBe(lease.id);
+    expect(kept.signal.aborted).toBe(true);
+    expect(kept.signal.reason).toBe(lost);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it("declares the lease lost no later than its deadline when etcd stops answering", async () => {
+    await using cluster = await startCluster(1);
+    await using client = new Client({ endpoints: cluster.endpoints });
+    const lease = await client.lease.grant(3);
+    const kept = await client.lease.keepAlive(lease.id);
+    await sleep(1500);
+    cluster.members[0]!.pause();
+    try {
+      const deadline = kept.deadline;
+      const lost = await kept.lost;
+      expect(lost.reason).toBe("deadline");
+      // At the deadline, not a TTL after it (npm etcd3 waits two TTLs).
+      expect(Date.now()).toBeGreaterThanOrEqual(deadline - 50);
+      expect(Date.now()).toBeLessThan(deadline + 1500);
+    } finally {
+      cluster.members[0]!.resume();
+    }
+  });
+
+  it("renews once, and rejects unknown leases", async () => {
+    const { client } = etcd;
+    const lease = await client.lease.grant(30);
+    expect(await client.lease.keepAliveOnce(lease.id)).toBe(30n);
+    await expect(client.lease.keepAliveOnce(55555)).rejects.toBeInstanceOf(ErrLeaseNotFound);
+    await expect(client.lease.keepAlive(55555)).rejects.toBeInstanceOf(ErrLeaseNotFound);
+  });
+
+  it("survives a leader kill without a false loss while quorum holds", async () => {
+    await using cluster = await startCluster(3, ["--grpc-keepalive-min-time=500ms"]);
+    await using client = new Client({ endpoints: cluster.endpoints, keepAliveTimeMs: 1000, keepAliveTimeoutMs: 1000, dialTimeoutMs: 2000 });
+    const p = uniquePrefix();
+    const lease = await client.lease.grant(5);
+    await client.kv.put(`${p}k`, "v", { lease: lease.id });
+    const kept = await client.lease.keepAlive(lease.id);
+    await sleep(1000);
+    const leader = await cluster.leader();
+    await leader.kill();
+    await sleep(6000);
+    expect(kept.signal.aborted).toBe(false);
+    expect((await client.kv.get(`${p}k`, { deadline: 10_000 })).count).toBe(1n);
+    expect((await client.lease.timeToLive(lease.id)).ttl).toBeGreaterThan(0n);
+    kept.close();
+  }, 60_000);
+});
