@@ -39,3 +39,4 @@ export type {
   TxnSpec,
 } from "./txn.js";
 export * from "./errors.js";
+export * from "./concurrency/index.js";

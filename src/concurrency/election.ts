@@ -1,0 +1,141 @@
+import type { Bytes } from "../bytes.js";
+import { EtcdError } from "../errors.js";
+import type { KeyValue } from "../kv.js";
+import { compare, op } from "../txn.js";
+import { anySignal } from "./mutex.js";
+import type { Session } from "./session.js";
+import { firstCreated, waitDeletes } from "./wait.js";
+
+/** Proclaim or resign was called by a candidate that is not the leader (any more). */
+export class NotLeaderError extends EtcdError {
+  override name = "NotLeaderError";
+}
+
+/** The election has no leader. */
+export class NoLeaderError extends EtcdError {
+  override name = "NoLeaderError";
+}
+
+/**
+ * A leader election on a key prefix, as clientv3/concurrency's Election: candidates write a key
+ * under the prefix with their session's lease; the oldest key leads, and its value is what the
+ * leader proclaims. Leadership ends with resign() or with the session.
+ */
+export class Election {
+  private readonly prefix: string;
+  private leaderKey: string | undefined;
+  private leaderRevision = -1n;
+
+  constructor(
+    private readonly session: Session,
+    prefix: string,
+  ) {
+    this.prefix = `${prefix}/`;
+  }
+
+  /** The key this candidate leads (or waits) with. */
+  get key(): string | undefined {
+    return this.leaderKey;
+  }
+
+  /** Waits until this candidate leads, then returns. Rejects (and withdraws) when `signal` fires or the session ends. */
+  async campaign(value: Bytes, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const client = this.session.client;
+    const key = `${this.prefix}${this.session.lease.toString(16)}`;
+    const res = await client
+      .txn()
+      .if(compare.createRevision(key, "=", 0))
+      .then(op.put(key, value, { lease: this.session.lease }))
+      .else(op.get(key))
+      .commit();
+    this.leaderKey = key;
+    if (res.succeeded) {
+      this.leaderRevision = res.header.revision;
+    } else {
+      const kv = res.results[0].kvs[0]!;
+      this.leaderRevision = kv.createRevision;
+      if (!bytesEqual(kv.value, value)) await this.proclaim(value);
+    }
+    try {
+      await waitDeletes(client, this.prefix, this.leaderRevision - 1n, anySignal(options.signal, this.session.signal));
+    } catch (err) {
+      await this.resign().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Publishes a new value as leader; rejects with NotLeaderError when this candidate does not lead. */
+  async proclaim(value: Bytes): Promise<void> {
+    const key = this.requireKey();
+    const res = await this.session.client
+      .txn()
+      .if(compare.createRevision(key, "=", this.leaderRevision))
+      .then(op.put(key, value, { lease: this.session.lease }))
+      .commit();
+    if (!res.succeeded) {
+      this.leaderKey = undefined;
+      throw new NotLeaderError(`${key} no longer leads ${this.prefix}`);
+    }
+  }
+
+  /** Gives up leadership (or the candidacy), so that the next candidate can lead. */
+  async resign(): Promise<void> {
+    if (this.leaderKey === undefined) return;
+    await this.session.client.txn().if(compare.createRevision(this.leaderKey, "=", this.leaderRevision)).then(op.delete(this.leaderKey)).commit();
+    this.leaderKey = undefined;
+    this.leaderRevision = -1n;
+  }
+
+  /** The current leader's key-value; rejects with NoLeaderError when nobody leads. */
+  async leader(options: { signal?: AbortSignal } = {}): Promise<KeyValue> {
+    const kv = await firstCreated(this.session.client, this.prefix, options.signal);
+    if (!kv) throw new NoLeaderError(`${this.prefix} has no leader`);
+    return kv;
+  }
+
+  /**
+   * Every change of leadership or of the leader's value, beginning with the current leader (or the
+   * first one to appear), until the loop is left or `signal` fires.
+   */
+  async *observe(options: { signal?: AbortSignal } = {}): AsyncGenerator<KeyValue, void, undefined> {
+    const client = this.session.client;
+    const signal = options.signal;
+    for (;;) {
+      const res = await client.kv.get(this.prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, ...(signal ? { signal } : {}) });
+      let leader = res.kvs[0];
+      let revision = res.header.revision;
+      if (!leader) {
+        // Nobody leads: wait for the first candidate.
+        for await (const response of client.watch(this.prefix, { prefix: true, startRevision: revision + 1n, noDelete: true, ...(signal ? { signal } : {}) })) {
+          leader = response.events[0]?.kv;
+          if (leader) {
+            revision = leader.modRevision;
+            break;
+          }
+        }
+        if (!leader) return;
+      }
+      yield leader;
+      // Follow the leader's key: a put is a new value, a delete the end of its leadership.
+      let ended = false;
+      for await (const response of client.watch(leader.key, { startRevision: revision + 1n, ...(signal ? { signal } : {}) })) {
+        for (const event of response.events) {
+          if (event.type === "delete") ended = true;
+          else yield event.kv;
+        }
+        if (ended) break;
+      }
+      if (!ended) return;
+    }
+  }
+
+  private requireKey(): string {
+    if (this.leaderKey === undefined) throw new NotLeaderError(`this candidate does not lead ${this.prefix}`);
+    return this.leaderKey;
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Bytes): boolean {
+  const other = typeof b === "string" ? new TextEncoder().encode(b) : b;
+  return a.length === other.length && a.every((byte, i) => byte === other[i]);
+}

@@ -1,0 +1,134 @@
+import type { Client } from "../client.js";
+import { EtcdError } from "../errors.js";
+import type { KeyValue } from "../kv.js";
+import { type Compare, compare, type Op, op } from "../txn.js";
+
+/**
+ * How much an STM transaction sees of others, as in clientv3/concurrency:
+ * - "serializable-snapshot" (default): all reads from one snapshot; commits fail if any key read or
+ *   written changed since that snapshot.
+ * - "serializable": reads after the first from the first read's revision; commits fail if a key read changed.
+ * - "repeatable-reads": each key read once; commits fail if a key read changed.
+ * - "read-committed": reads see the latest committed values; commits always apply.
+ */
+export type Isolation = "serializable-snapshot" | "serializable" | "repeatable-reads" | "read-committed";
+
+export interface StmOptions {
+  isolation?: Isolation;
+  /** Keys to read in one request before the first attempt runs. */
+  prefetch?: string[];
+  /** Attempts before giving up with StmConflictError. Default 100. */
+  maxAttempts?: number;
+  signal?: AbortSignal;
+}
+
+/** Every attempt of an STM transaction conflicted with other writers. */
+export class StmConflictError extends EtcdError {
+  override name = "StmConflictError";
+}
+
+/** The view of etcd inside one attempt of an STM transaction. */
+export interface Stm {
+  /** The key's value, or undefined when it does not exist (writes of this attempt included). */
+  get(key: string): Promise<string | undefined>;
+  /** The key's modification revision as read (0n when it does not exist). */
+  rev(key: string): Promise<bigint>;
+  put(key: string, value: string): void;
+  delete(key: string): void;
+}
+
+class Attempt implements Stm {
+  readonly reads = new Map<string, KeyValue | undefined>();
+  readonly writes = new Map<string, string | undefined>();
+  /** The snapshot revision, fixed by the first read for the serializable levels. */
+  snapshot: bigint | undefined;
+
+  constructor(
+    private readonly client: Client,
+    private readonly isolation: Isolation,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  async get(key: string): Promise<string | undefined> {
+    if (this.writes.has(key)) return this.writes.get(key);
+    return (await this.read(key))?.valueString;
+  }
+
+  async rev(key: string): Promise<bigint> {
+    return (await this.read(key))?.modRevision ?? 0n;
+  }
+
+  put(key: string, value: string): void {
+    this.writes.set(key, value);
+  }
+
+  delete(key: string): void {
+    this.writes.set(key, undefined);
+  }
+
+  async prefetch(keys: string[]): Promise<void> {
+    const missing = keys.filter((k) => !this.reads.has(k));
+    if (missing.length === 0) return;
+    const res = await this.client.txn().then(...missing.map((k) => op.get(k, this.readOptions()))).commit(this.signal ? { signal: this.signal } : {});
+    if (!res.succeeded) return;
+    this.snapshot ??= res.header.revision;
+    missing.forEach((k, i) => this.reads.set(k, res.results[i]!.kvs[0]));
+  }
+
+  private async read(key: string): Promise<KeyValue | undefined> {
+    if (this.isolation !== "read-committed" && this.reads.has(key)) return this.reads.get(key);
+    const res = await this.client.kv.get(key, { ...this.readOptions(), ...(this.signal ? { signal: this.signal } : {}) });
+    if (this.isolation !== "repeatable-reads" && this.isolation !== "read-committed") this.snapshot ??= res.header.revision;
+    const kv = res.kvs[0];
+    this.reads.set(key, kv);
+    return kv;
+  }
+
+  private readOptions(): { revision?: bigint; serializable?: boolean } {
+    const snapshotRead = this.isolation === "serializable-snapshot" || this.isolation === "serializable";
+    return snapshotRead && this.snapshot !== undefined ? { revision: this.snapshot, serializable: true } : {};
+  }
+
+  /** The conditions under which this attempt may commit. */
+  conditions(): Compare[] {
+    switch (this.isolation) {
+      case "read-committed":
+        return [];
+      case "serializable-snapshot": {
+        // Nothing read or written may have changed after the snapshot.
+        const keys = new Set([...this.reads.keys(), ...this.writes.keys()]);
+        const at = this.snapshot ?? 0n;
+        return at === 0n ? [] : [...keys].map((k) => compare.modRevision(k, "<", at + 1n));
+      }
+      default:
+        return [...this.reads].map(([k, kv]) => compare.modRevision(k, "=", kv?.modRevision ?? 0n));
+    }
+  }
+
+  operations(): Op[] {
+    return [...this.writes].map(([k, v]) => (v === undefined ? op.delete(k) : op.put(k, v)));
+  }
+}
+
+/**
+ * Runs `apply` as a software transactional memory transaction, as clientv3/concurrency's STM:
+ * reads go through the Stm, writes are buffered and committed in one etcd transaction that holds
+ * only if what was read is unchanged (per the isolation level); on a conflict `apply` runs again.
+ * Resolves with what the committed attempt of `apply` returned.
+ */
+export async function runStm<T>(client: Client, apply: (stm: Stm) => Promise<T>, options: StmOptions = {}): Promise<T> {
+  const isolation = options.isolation ?? "serializable-snapshot";
+  const attempts = options.maxAttempts ?? 100;
+  for (let i = 0; i < attempts; i++) {
+    const attempt = new Attempt(client, isolation, options.signal);
+    if (options.prefetch) await attempt.prefetch(options.prefetch);
+    const result = await apply(attempt);
+    const res = await client
+      .txn()
+      .if(...attempt.conditions())
+      .then(...attempt.operations())
+      .commit(options.signal ? { signal: options.signal } : {});
+    if (res.succeeded) return result;
+  }
+  throw new StmConflictError(`the STM transaction conflicted ${attempts} times`);
+}
