@@ -1,13 +1,13 @@
-import type { CompatServiceDefinition } from "nice-grpc";
-import { ClusterDefinition, KVDefinition, LeaseDefinition, MaintenanceDefinition, WatchDefinition } from "../gen/etcdserverpb/rpc.js";
+import { ClusterDefinition, MaintenanceDefinition } from "../gen/etcdserverpb/rpc.js";
 import { type ClientConfig, type ResolvedConfig, parseEndpoint, parseMinorVersion, resolveConfig } from "./config.js";
 import { ClientClosedError, OldClusterError } from "./errors.js";
-import { KV } from "./kv.js";
-import { Lease } from "./lease.js";
-import { GrpcTransport, type ServiceClient, type Transport } from "./transport.js";
-import { Txn } from "./txn.js";
+import { Keyspace } from "./keyspace.js";
+import type { KV } from "./kv.js";
+import type { Lease } from "./lease.js";
+import { GrpcTransport, type ServiceFactory, type Transport } from "./transport.js";
+import type { Txn } from "./txn.js";
 import type { Bytes } from "./bytes.js";
-import { type Watcher, WatchHub, type WatchOptions } from "./watch.js";
+import type { Watcher, WatchOptions } from "./watch.js";
 
 /**
  * A connection to an etcd cluster, as Go's clientv3.Client. Create it with `new Client(config)`
@@ -15,11 +15,9 @@ import { type Watcher, WatchHub, type WatchOptions } from "./watch.js";
  * timeout), and end it with `close()` or `await using`.
  */
 export class Client implements AsyncDisposable {
-  /** Key-value reads and writes. */
-  readonly kv: KV;
-  /** Leases: grant, revoke, time-to-live, list. */
-  readonly lease: Lease;
-  private readonly watches: WatchHub;
+  private readonly root: Keyspace;
+  /** Service clients that refuse to work once the client is closed. */
+  private readonly service: ServiceFactory;
   private readonly config: ResolvedConfig;
   private readonly transport: Transport;
   private readonly autoSync: ReturnType<typeof setInterval> | undefined;
@@ -28,9 +26,12 @@ export class Client implements AsyncDisposable {
   constructor(config: ClientConfig) {
     this.config = resolveConfig(config);
     this.transport = new GrpcTransport(this.config);
-    this.kv = new KV(() => this.service(KVDefinition));
-    this.lease = new Lease(() => this.service(LeaseDefinition));
-    this.watches = new WatchHub(() => this.service(WatchDefinition));
+    const open = (factory: ServiceFactory): ServiceFactory => (definition) => {
+      if (this.closed) throw new ClientClosedError();
+      return factory(definition);
+    };
+    this.service = open((d) => this.transport.service(d));
+    this.root = new Keyspace(this.service, (middleware) => open(this.transport.withMiddleware(middleware)));
     const interval = this.config.autoSyncIntervalMs;
     if (interval !== undefined) {
       // A failed sync keeps the current list; the next tick tries again.
@@ -93,32 +94,41 @@ export class Client implements AsyncDisposable {
     }
   }
 
+  /** Key-value reads and writes. */
+  get kv(): KV {
+    return this.root.kv;
+  }
+
+  /** Leases: grant, revoke, time-to-live, list, keep-alive. */
+  get lease(): Lease {
+    return this.root.lease;
+  }
+
   /**
    * Watches a key, or a range, prefix or from-key selection, from now or from `startRevision`.
    * Iterate the watcher with `for await`; leave the loop or abort `signal` to end it.
    */
   watch(key: Bytes, options: WatchOptions = {}): Watcher {
-    if (this.closed) throw new ClientClosedError();
-    return this.watches.watch(key, options);
+    return this.root.watch(key, options);
   }
 
   /** Starts a transaction: `client.txn().if(...).then(...).else(...).commit()`. */
   txn(): Txn {
-    return new Txn(() => this.service(KVDefinition));
+    return this.root.txn();
   }
 
-  private service<D extends CompatServiceDefinition>(definition: D): ServiceClient<D> {
-    if (this.closed) throw new ClientClosedError();
-    return this.transport.service(definition);
+  /** A view of the keys under `prefix`, seen without it, as clientv3/namespace. */
+  namespace(prefix: Bytes): Keyspace {
+    return this.root.namespace(prefix);
   }
+
 
   /** Closes every connection; later calls reject with ClientClosedError. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.autoSync);
-    this.watches.close();
-    this.lease.close();
+    this.root.close();
     this.transport.close();
   }
 

@@ -23,12 +23,17 @@ export type TransportCallOptions = DeadlineOptions & RetryOptions;
 
 export type ServiceClient<D extends CompatServiceDefinition> = Client<D, TransportCallOptions>;
 
+/** Makes the client of a service, with the middleware chain of whoever made the factory. */
+export type ServiceFactory = <D extends CompatServiceDefinition>(definition: D) => ServiceClient<D>;
+
 /**
  * What the client needs from a transport (gRPC here; etcd's JSON gateway later): typed service
  * clients behind one middleware chain, and the endpoints they reach.
  */
 export interface Transport {
   service<D extends CompatServiceDefinition>(definition: D): ServiceClient<D>;
+  /** Service clients with `middleware` run before (outside) the whole chain: a namespace, say. */
+  withMiddleware(middleware: ClientMiddleware): ServiceFactory;
   /** A client of one endpoint only, without failover, retries or auth. */
   endpointService<D extends CompatServiceDefinition>(endpoint: string, definition: D): Client<D>;
   /** host:port of every endpoint calls can go to. */
@@ -78,7 +83,6 @@ function methodsOf(definition: CompatServiceDefinition): [string, MethodInfo][] 
 export class GrpcTransport implements Transport {
   private readonly pool: EndpointPool;
   private readonly clients = new Map<CompatServiceDefinition, unknown>();
-  private readonly authClients = new Map<CompatServiceDefinition, unknown>();
   private readonly routes = new Map<string, Route>();
   private readonly rawClients = new WeakMap<Channel, Map<CompatServiceDefinition, Record<string, AnyMethod>>>();
   private readonly factory: ClientFactory<TransportCallOptions>;
@@ -96,7 +100,8 @@ export class GrpcTransport implements Transport {
     let factory = base;
     const { credentials } = config;
     if (credentials) {
-      const tokens = new TokenSource(async () => (await this.serviceFrom(base, AuthDefinition, "auth").authenticate(credentials)).token);
+      const authService = this.serviceFactory(base);
+      const tokens = new TokenSource(async () => (await authService(AuthDefinition).authenticate(credentials)).token);
       this.tokens = tokens;
       factory = factory.use(authMiddleware({ tokens }));
     }
@@ -110,11 +115,24 @@ export class GrpcTransport implements Transport {
   }
 
   service<D extends CompatServiceDefinition>(definition: D): ServiceClient<D> {
-    return this.serviceFrom(this.factory, definition, "api");
+    return this.serviceFrom(this.factory, definition, this.clients);
   }
 
-  private serviceFrom<D extends CompatServiceDefinition>(factory: ClientFactory<TransportCallOptions>, definition: D, chain: "api" | "auth"): ServiceClient<D> {
-    const cache = chain === "api" ? this.clients : this.authClients;
+  withMiddleware(middleware: ClientMiddleware): ServiceFactory {
+    return this.serviceFactory(this.factory.use(middleware));
+  }
+
+  /** Service clients made by `factory`, one per definition. */
+  private serviceFactory(factory: ClientFactory<TransportCallOptions>): ServiceFactory {
+    const cache = new Map<CompatServiceDefinition, unknown>();
+    return (definition) => this.serviceFrom(factory, definition, cache);
+  }
+
+  private serviceFrom<D extends CompatServiceDefinition>(
+    factory: ClientFactory<TransportCallOptions>,
+    definition: D,
+    cache: Map<CompatServiceDefinition, unknown>,
+  ): ServiceClient<D> {
     let client = cache.get(definition) as ServiceClient<D> | undefined;
     if (!client) {
       const defaults: Record<string, TransportCallOptions> = { "*": retryDefaults(this.config.retry) };

@@ -1,4 +1,4 @@
-import type { Client } from "../client.js";
+import type { EtcdApi } from "../keyspace.js";
 import type { Int64 } from "../int64.js";
 import type { LeaseKeepAlive } from "../keepalive.js";
 
@@ -16,13 +16,13 @@ export interface SessionOptions {
  */
 export class Session implements AsyncDisposable {
   private constructor(
-    readonly client: Client,
+    readonly client: EtcdApi,
     /** The session's lease. */
     readonly lease: bigint,
     private readonly keepAlive: LeaseKeepAlive,
   ) {}
 
-  static async create(client: Client, options: SessionOptions = {}): Promise<Session> {
+  static async create(client: EtcdApi, options: SessionOptions = {}): Promise<Session> {
     const signal = options.signal;
     const lease = options.leaseId ?? (await client.lease.grant(options.ttl ?? 60, signal ? { signal } : {})).id;
     const keepAlive = await client.lease.keepAlive(lease, signal ? { signal } : {});

@@ -1,4 +1,4 @@
-import type { Client } from "../client.js";
+import type { EtcdApi } from "../keyspace.js";
 import { EtcdError } from "../errors.js";
 import type { KeyValue } from "../kv.js";
 import { type Compare, compare, type Op, op } from "../txn.js";
@@ -44,7 +44,7 @@ class Attempt implements Stm {
   snapshot: bigint | undefined;
 
   constructor(
-    private readonly client: Client,
+    private readonly client: EtcdApi,
     private readonly isolation: Isolation,
     private readonly signal: AbortSignal | undefined,
   ) {}
@@ -116,7 +116,7 @@ class Attempt implements Stm {
  * only if what was read is unchanged (per the isolation level); on a conflict `apply` runs again.
  * Resolves with what the committed attempt of `apply` returned.
  */
-export async function runStm<T>(client: Client, apply: (stm: Stm) => Promise<T>, options: StmOptions = {}): Promise<T> {
+export async function runStm<T>(client: EtcdApi, apply: (stm: Stm) => Promise<T>, options: StmOptions = {}): Promise<T> {
   const isolation = options.isolation ?? "serializable-snapshot";
   const attempts = options.maxAttempts ?? 100;
   for (let i = 0; i < attempts; i++) {

@@ -1,8 +1,8 @@
-import type { Client } from "../client.js";
+import type { EtcdApi } from "../keyspace.js";
 import type { KeyValue } from "../kv.js";
 
 /** The oldest key under `prefix` by creation revision, if any. */
-export async function firstCreated(client: Client, prefix: string, signal?: AbortSignal): Promise<KeyValue | undefined> {
+export async function firstCreated(client: EtcdApi, prefix: string, signal?: AbortSignal): Promise<KeyValue | undefined> {
   const res = await client.kv.get(prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, ...(signal ? { signal } : {}) });
   return res.kvs[0];
 }
@@ -12,7 +12,7 @@ export async function firstCreated(client: Client, prefix: string, signal?: Abor
  * or election queue are gone. Waits on the youngest of them each time, as clientv3 does, so that a
  * crowd of waiters does not wake all at once.
  */
-export async function waitDeletes(client: Client, prefix: string, revision: bigint, signal?: AbortSignal): Promise<void> {
+export async function waitDeletes(client: EtcdApi, prefix: string, revision: bigint, signal?: AbortSignal): Promise<void> {
   for (;;) {
     const res = await client.kv.get(prefix, {
       prefix: true,
@@ -27,7 +27,7 @@ export async function waitDeletes(client: Client, prefix: string, revision: bigi
   }
 }
 
-async function waitDelete(client: Client, key: Uint8Array, fromRevision: bigint, signal?: AbortSignal): Promise<void> {
+async function waitDelete(client: EtcdApi, key: Uint8Array, fromRevision: bigint, signal?: AbortSignal): Promise<void> {
   const watcher = client.watch(key, { startRevision: fromRevision + 1n, noPut: true, ...(signal ? { signal } : {}) });
   for await (const response of watcher) {
     if (response.events.some((e) => e.type === "delete")) return;
