@@ -211,14 +211,3 @@ export const ErrDowngradeInProcess = serverError("ErrDowngradeInProcess", FAILED
 export const ErrNoInflightDowngrade = serverError("ErrNoInflightDowngrade", FAILED_PRECONDITION, "etcdserver: no inflight downgrade job");
 export const ErrCanceled = serverError("ErrCanceled", CANCELLED, "etcdserver: request canceled");
 export const ErrDeadlineExceeded = serverError("ErrDeadlineExceeded", DEADLINE_EXCEEDED, "etcdserver: context deadline exceeded");
-
-/** A watcher's start revision (or its resume point) was compacted away; `compactRevision` is the oldest still kept. */
-export class WatchCompactedError extends ErrCompacted {
-  override name = "ErrCompacted";
-  constructor(
-    readonly compactRevision: bigint,
-    endpoint: string | undefined,
-  ) {
-    super("etcdserver: mvcc: required revision has been compacted", OUT_OF_RANGE, endpoint);
-  }
-}

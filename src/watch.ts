@@ -9,7 +9,7 @@ import {
 } from "../gen/etcdserverpb/rpc.js";
 import { type Event as EventPb, Event_EventType } from "../gen/mvccpb/kv.js";
 import type { Bytes } from "./bytes.js";
-import { CallCanceledError, ClientClosedError, EndpointError, EtcdServerError, serverErrorFor, TransportError, WatchCompactedError } from "./errors.js";
+import { CallCanceledError, ClientClosedError, EndpointError, ErrCompacted, EtcdServerError, serverErrorFor, TransportError } from "./errors.js";
 import { fromLong, type Int64, toNonNegativeLong } from "./int64.js";
 import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
 import { AsyncQueue } from "./queue.js";
@@ -47,6 +47,14 @@ export interface WatchResponse {
   events: WatchEvent[];
   /** No events: every change up to `header.revision` has been delivered. */
   progress: boolean;
+}
+
+/** A watcher's start revision (or its resume point) was compacted away: an ErrCompacted with the oldest revision still kept. */
+export class WatchCompactedError extends ErrCompacted {
+  override name = "ErrCompacted";
+  constructor(readonly compactRevision: bigint) {
+    super("etcdserver: mvcc: required revision has been compacted", Status.OUT_OF_RANGE, undefined);
+  }
 }
 
 const NO_WATCH_ID = Long.NEG_ONE;
@@ -290,7 +298,7 @@ export class WatchHub {
     }
     if (response.canceled) {
       this.watchers.delete(state.id.toString());
-      if (!response.compactRevision.isZero()) state.queue.fail(new WatchCompactedError(fromLong(response.compactRevision), undefined));
+      if (!response.compactRevision.isZero()) state.queue.fail(new WatchCompactedError(fromLong(response.compactRevision)));
       else if (response.cancelReason) state.queue.fail(cancelError(response.cancelReason));
       else state.queue.end();
       return;

@@ -1,6 +1,6 @@
 import type { ClientMiddleware } from "nice-grpc-common";
 import { describe, expect, it } from "vitest";
-import { CallCanceledError, Client, ErrCompacted, op, type WatchResponse, type Watcher } from "../../src/index.js";
+import { CallCanceledError, Client, ErrCompacted, op, WatchCompactedError, type WatchResponse, type Watcher } from "../../src/index.js";
 import { startCluster, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
@@ -156,6 +156,7 @@ describe("watch", () => {
     await client.kv.compact(current);
     const err = await take(client.watch(`${p}k`, { startRevision: old }), 1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ErrCompacted);
-    expect((err as { compactRevision: bigint }).compactRevision).toBe(current);
+    expect(err).toBeInstanceOf(WatchCompactedError);
+    expect((err as WatchCompactedError).compactRevision).toBe(current);
   });
 });
