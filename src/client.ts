@@ -1,4 +1,7 @@
 import { ClusterDefinition, MaintenanceDefinition } from "../gen/etcdserverpb/rpc.js";
+import { ElectionDefinition } from "../gen/v3electionpb/v3election.js";
+import { LockDefinition } from "../gen/v3lockpb/v3lock.js";
+import { ElectionService, LockService } from "./lockservice.js";
 import { type ClientConfig, type ResolvedConfig, parseEndpoint, parseMinorVersion, resolveConfig } from "./config.js";
 import { ClientClosedError, OldClusterError } from "./errors.js";
 import { Keyspace } from "./keyspace.js";
@@ -15,6 +18,10 @@ import type { Watcher, WatchOptions } from "./watch.js";
  * timeout), and end it with `close()` or `await using`.
  */
 export class Client implements AsyncDisposable {
+  /** etcd's server-side lock service (v3lock). */
+  readonly lockService: LockService;
+  /** etcd's server-side election service (v3election). */
+  readonly electionService: ElectionService;
   private readonly root: Keyspace;
   /** Service clients that refuse to work once the client is closed. */
   private readonly service: ServiceFactory;
@@ -32,6 +39,8 @@ export class Client implements AsyncDisposable {
     };
     this.service = open((d) => this.transport.service(d));
     this.root = new Keyspace(this.service, (middleware) => open(this.transport.withMiddleware(middleware)));
+    this.lockService = new LockService(() => this.service(LockDefinition));
+    this.electionService = new ElectionService(() => this.service(ElectionDefinition));
     const interval = this.config.autoSyncIntervalMs;
     if (interval !== undefined) {
       // A failed sync keeps the current list; the next tick tries again.

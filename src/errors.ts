@@ -139,9 +139,9 @@ export function serverErrorFor(message: string, code: Status | undefined, endpoi
   return new (cls ?? EtcdServerError)(message, statusCode, endpoint);
 }
 
-/** Whether a status message comes from etcd rather than from the transport. */
+/** Whether a status message comes from etcd (its server or its election service) rather than from the transport. */
 export function isEtcdMessage(message: string): boolean {
-  return byMessage.has(message) || message.startsWith("etcdserver:");
+  return byMessage.has(message) || message.startsWith("etcdserver:") || message.startsWith("election:");
 }
 
 const { INVALID_ARGUMENT, OUT_OF_RANGE, RESOURCE_EXHAUSTED, NOT_FOUND, FAILED_PRECONDITION, CANCELLED } = Status;

@@ -1,4 +1,5 @@
 export { Client } from "./client.js";
+export type { ElectionService, LeaderKey, LockService } from "./lockservice.js";
 export type { EtcdApi, Keyspace } from "./keyspace.js";
 export type { ClientConfig, TlsConfig } from "./config.js";
 export type { Bytes } from "./bytes.js";

@@ -78,6 +78,19 @@ describe("watch", () => {
     }
   });
 
+  it("receives etcd's periodic progress notifications when asked for them", async () => {
+    await using cluster = await startCluster(1, ["--watch-progress-notify-interval=500ms"]);
+    await using client = new Client({ endpoints: cluster.endpoints });
+    const p = uniquePrefix();
+    const revision = (await client.kv.put(`${p}other`, "x")).header.revision;
+    const watcher = client.watch(`${p}quiet`, { progressNotify: true });
+    for await (const response of watcher) {
+      expect(response.progress).toBe(true);
+      expect(response.header.revision).toBeGreaterThanOrEqual(revision);
+      break;
+    }
+  });
+
   it("shares one stream among many watchers and closes it when the last one ends", async () => {
     let streams = 0;
     const countStreams: ClientMiddleware = async function* (call, options) {

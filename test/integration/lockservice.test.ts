@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { NotLeaderError } from "../../src/index.js";
+import { uniquePrefix, useCluster } from "../helpers.js";
+
+const etcd = useCluster();
+
+describe("server-side lock and election services", () => {
+  it("locks and unlocks through v3lock, serving the second locker after the first", async () => {
+    const { client } = etcd;
+    const name = `${uniquePrefix()}lock`;
+    const [a, b] = await Promise.all([client.lease.grant(30), client.lease.grant(30)]);
+    const first = await client.lockService.lock(name, a.id);
+    expect(Buffer.from(first.key).toString().startsWith(name)).toBe(true);
+    let secondHeld = false;
+    const second = client.lockService.lock(name, b.id).then((r) => {
+      secondHeld = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(secondHeld).toBe(false);
+    await client.lockService.unlock(first.key);
+    const held = await second;
+    expect(held.header.revision).toBeGreaterThan(first.header.revision);
+    await client.lockService.unlock(held.key);
+  });
+
+  it("campaigns, proclaims, observes and resigns through v3election", async () => {
+    const { client } = etcd;
+    const name = `${uniquePrefix()}election`;
+    expect(await client.electionService.leader(name)).toBeUndefined();
+    const lease = await client.lease.grant(30);
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const leader = await client.electionService.campaign(name, lease.id, "v1");
+    expect(leader.lease).toBe(lease.id);
+    const observing = (async () => {
+      for await (const kv of client.electionService.observe(name, { signal: controller.signal })) {
+        seen.push(kv.valueString);
+        if (seen.length === 2) break;
+      }
+    })();
+    await client.electionService.proclaim(leader, "v2");
+    await observing;
+    expect(seen).toEqual(["v1", "v2"]);
+    expect((await client.electionService.leader(name))?.valueString).toBe("v2");
+    await client.electionService.resign(leader);
+    expect(await client.electionService.leader(name)).toBeUndefined();
+    await expect(client.electionService.proclaim(leader, "v3")).rejects.toBeInstanceOf(NotLeaderError);
+    await client.lease.revoke(lease.id);
+  });
+});
