@@ -75,7 +75,7 @@ describe("lease keep-alive", () => {
     await expect(client.lease.keepAlive(55555)).rejects.toBeInstanceOf(ErrLeaseNotFound);
   });
 
-  it("survives a leader kill without a false loss while quorum holds", async () => {
+  it("survives failover and a leader kill without a false loss while quorum holds", async () => {
     await using cluster = await startCluster(3, ["--grpc-keepalive-min-time=500ms"]);
     await using client = new Client({ endpoints: cluster.endpoints, keepAliveTimeMs: 1000, keepAliveTimeoutMs: 1000, dialTimeoutMs: 2000 });
     const p = uniquePrefix();
@@ -83,6 +83,12 @@ describe("lease keep-alive", () => {
     await client.kv.put(`${p}k`, "v", { lease: lease.id });
     const kept = await client.lease.keepAlive(lease.id);
     await sleep(1000);
+    // The keep-alive stream's own member first (failover), then the leader (leader change).
+    const pinned = cluster.members[0]!;
+    await pinned.kill();
+    await sleep(6000);
+    expect(kept.signal.aborted).toBe(false);
+    await pinned.restart();
     const leader = await cluster.leader();
     await leader.kill();
     await sleep(6000);
@@ -90,5 +96,5 @@ describe("lease keep-alive", () => {
     expect((await client.kv.get(`${p}k`, { deadline: 10_000 })).count).toBe(1n);
     expect((await client.lease.timeToLive(lease.id)).ttl).toBeGreaterThan(0n);
     kept.close();
-  }, 60_000);
+  }, 90_000);
 });
