@@ -2,7 +2,7 @@
  * A tour of the SDK: `npm run tour`. Talks to ETCD_ENDPOINTS (comma-separated) when set, else
  * starts a throwaway single-member etcd on a free loopback port and removes it afterwards.
  */
-import { Client, compare, ErrCompacted, ErrEmptyKey, op } from "../src/index.js";
+import { Client, compare, ErrCompacted, ErrEmptyKey, Mutex, op, Session } from "../src/index.js";
 import { EtcdCluster } from "../test/harness/cluster.js";
 import { etcdVersion, resolveEtcdBinary } from "../test/harness/etcd-binary.js";
 
@@ -58,6 +58,38 @@ async function tour(client: Client, throwaway: boolean): Promise<void> {
   if (!stale.succeeded) console.log(`a second swap from v2 fails: the value is ${stale.results[0].kvs[0]?.valueString}`);
   const create = () => client.txn().if(compare.version(`${p}lock`, "=", 0)).then(op.put(`${p}lock`, "me")).commit();
   console.log(`create-if-absent: first ${(await create()).succeeded}, second ${(await create()).succeeded}`);
+
+  section("watch");
+  const watcher = client.watch(`${p}events/`, { prefix: true });
+  await watcher.ready;
+  await client.kv.put(`${p}events/a`, "1");
+  await client.kv.delete(`${p}events/a`);
+  let seen = 0;
+  for await (const { events } of watcher) {
+    for (const e of events) console.log(`${e.type} ${e.kv.keyString} at revision ${e.kv.modRevision}`);
+    if ((seen += events.length) >= 2) break;
+  }
+
+  section("leases and a lock");
+  const lease = await client.lease.grant(5);
+  const kept = await client.lease.keepAlive(lease.id);
+  await client.kv.put(`${p}ephemeral`, "lives as long as the lease", { lease: lease.id });
+  console.log(`lease ${lease.id} kept alive until at least ${new Date(kept.deadline).toISOString()}`);
+  kept.close();
+  await client.lease.revoke(lease.id);
+  console.log(`after revoke: ${(await client.kv.get(`${p}ephemeral`)).count} keys`);
+  {
+    await using session = await Session.create(client, { ttl: 5 });
+    const mutex = new Mutex(session, `${p}lock`);
+    await mutex.lock();
+    console.log(`holding ${mutex.key} (created at revision ${mutex.revision})`);
+    await mutex.unlock();
+  }
+
+  section("namespaces");
+  const app = client.namespace(`${p}app/`);
+  await app.kv.put("setting", "on");
+  console.log(`inside the namespace: ${(await app.kv.get("setting")).kvs[0]?.keyString}; outside: ${(await client.kv.get(`${p}app/setting`)).kvs[0]?.keyString}`);
 
   section("typed errors");
   try {
