@@ -7,6 +7,11 @@ import { abortable } from "./abortable.js";
 /** Sends one attempt of a call over a channel: a promise for unary calls, a stream otherwise. */
 export type Dispatch = (channel: Channel, path: string, request: unknown, options: CallOptions) => Promise<unknown> | AsyncIterable<unknown>;
 
+/** A per-call option: send the call to this endpoint (host:port) only. */
+export interface EndpointOption {
+  endpoint?: string;
+}
+
 export interface FailoverOptions {
   pool: EndpointPool;
   /** How long an attempt waits for its endpoint to connect before moving on, in ms. */
@@ -45,24 +50,31 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * that fail with Unavailable (no connection, no leader, stopped) are passed over for a while.
  */
 export function failoverMiddleware({ pool, dialTimeoutMs, dispatch }: FailoverOptions): ClientMiddleware {
-  return async function* failover(call, options) {
-    const tried = new Set<string>();
+  return async function* failover(call, options: CallOptions & EndpointOption) {
+    // A call for one member (its status, defragmenting it) goes there or fails; no failover.
+    const only = options.endpoint;
+    const others = () => new Set<string>(only === undefined ? [] : pool.endpoints.filter((e) => e !== only));
+    let tried = others();
+    if (only !== undefined && !pool.endpoints.includes(only)) {
+      throw new EndpointError(`${only} is not one of the client's endpoints (${pool.endpoints.join(", ")})`, Status.INVALID_ARGUMENT, only);
+    }
     const started = Date.now();
     let lastError: ClientError | undefined;
     for (;;) {
-      const endpoint = pool.pick(tried);
+      const endpoint = pool.pick(tried, only === undefined);
       if (endpoint === undefined) {
         // Every endpoint was tried and none could be reached. Keep trying until the dial timeout,
         // then fail for good: an EndpointError is no ClientError, so the retry middleware lets it pass.
         const left = dialTimeoutMs - (Date.now() - started);
         if (left <= 0) {
           const reason = lastError?.details ?? "no endpoint configured";
-          throw new EndpointError(`no etcd server reachable at ${[...tried].join(", ")} within ${dialTimeoutMs} ms: ${reason}`, Status.UNAVAILABLE, [...tried].pop(), {
+          const where = only ?? [...tried].join(", ");
+          throw new EndpointError(`no etcd server reachable at ${where} within ${dialTimeoutMs} ms: ${reason}`, Status.UNAVAILABLE, only ?? [...tried].pop(), {
             cause: lastError,
           });
         }
         await abortable(options.signal, sleep(Math.min(left, RECONNECT_PAUSE_MS)));
-        tried.clear();
+        tried = others();
         continue;
       }
       tried.add(endpoint);

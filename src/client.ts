@@ -1,4 +1,7 @@
-import { ClusterDefinition, MaintenanceDefinition } from "../gen/etcdserverpb/rpc.js";
+import { AuthDefinition, ClusterDefinition, MaintenanceDefinition } from "../gen/etcdserverpb/rpc.js";
+import { Auth } from "./auth.js";
+import { Cluster } from "./cluster.js";
+import { Maintenance } from "./maintenance.js";
 import { ElectionDefinition } from "../gen/v3electionpb/v3election.js";
 import { LockDefinition } from "../gen/v3lockpb/v3lock.js";
 import { ElectionService, LockService } from "./lockservice.js";
@@ -18,6 +21,12 @@ import type { Watcher, WatchOptions } from "./watch.js";
  * timeout), and end it with `close()` or `await using`.
  */
 export class Client implements AsyncDisposable {
+  /** Cluster membership. */
+  readonly cluster: Cluster;
+  /** Status, alarms, defragmentation, hashes, leadership transfer, downgrade, snapshots. */
+  readonly maintenance: Maintenance;
+  /** Users, roles, permissions; turning auth on and off. */
+  readonly auth: Auth;
   /** etcd's server-side lock service (v3lock). */
   readonly lockService: LockService;
   /** etcd's server-side election service (v3election). */
@@ -39,6 +48,9 @@ export class Client implements AsyncDisposable {
     };
     this.service = open((d) => this.transport.service(d));
     this.root = new Keyspace(this.service, (middleware) => open(this.transport.withMiddleware(middleware)));
+    this.cluster = new Cluster(() => this.service(ClusterDefinition));
+    this.maintenance = new Maintenance(() => this.service(MaintenanceDefinition));
+    this.auth = new Auth(() => this.service(AuthDefinition));
     this.lockService = new LockService(() => this.service(LockDefinition));
     this.electionService = new ElectionService(() => this.service(ElectionDefinition));
     const interval = this.config.autoSyncIntervalMs;
@@ -59,7 +71,7 @@ export class Client implements AsyncDisposable {
    * Sync). Learners are left out: they cannot serve most requests.
    */
   async sync(options: { signal?: AbortSignal } = {}): Promise<string[]> {
-    const { members } = await this.service(ClusterDefinition).memberList({}, options.signal ? { signal: options.signal } : {});
+    const { members } = await this.cluster.memberList(options);
     const secure = this.config.secure;
     const endpoints = members
       .filter((m) => !m.isLearner && m.name !== "")
@@ -92,7 +104,7 @@ export class Client implements AsyncDisposable {
     const deadline = Date.now() + this.config.dialTimeoutMs;
     const answers = await Promise.all(
       this.endpoints.map(async (endpoint) => {
-        const status = this.transport.endpointService(endpoint, MaintenanceDefinition).status({}, { signal: AbortSignal.timeout(deadline - Date.now()) });
+        const status = this.maintenance.status({ endpoint, signal: AbortSignal.timeout(deadline - Date.now()) });
         return { endpoint, version: await status.then((s) => s.version).catch(() => undefined) };
       }),
     );

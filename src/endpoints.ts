@@ -103,9 +103,10 @@ export class EndpointPool {
   /**
    * The endpoint for the next attempt: the pinned one while it is healthy, else the next healthy
    * one after it, else (all failing) the one whose quarantine ends first. `exclude` holds the
-   * endpoints this call already tried.
+   * endpoints this call already tried. `pin: false` leaves the pinned endpoint as it is (a call
+   * meant for one member).
    */
-  pick(exclude: ReadonlySet<string>): string | undefined {
+  pick(exclude: ReadonlySet<string>, pin = true): string | undefined {
     const now = Date.now();
     const n = this.members.length;
     let fallback: Member | undefined;
@@ -115,7 +116,7 @@ export class EndpointPool {
       if (exclude.has(member.endpoint.address)) continue;
       const failing = member.quarantinedUntil > now || member.channel.getConnectivityState(false) === TRANSIENT_FAILURE;
       if (!failing) {
-        this.pinned = index;
+        if (pin) this.pinned = index;
         return member.endpoint.address;
       }
       if (!fallback || member.quarantinedUntil < fallback.quarantinedUntil) fallback = member;

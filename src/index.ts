@@ -1,4 +1,7 @@
 export { Client } from "./client.js";
+export type { Auth, Permission, PermissionType, UserAddOptions } from "./auth.js";
+export type { Cluster, Member, MembersResponse } from "./cluster.js";
+export { type Alarm, type AlarmMember, type Maintenance, type MemberCallOptions, SnapshotIntegrityError, type StatusResponse } from "./maintenance.js";
 export type { ElectionService, LeaderKey, LockService } from "./lockservice.js";
 export type { EtcdApi, Keyspace } from "./keyspace.js";
 export type { ClientConfig, TlsConfig } from "./config.js";

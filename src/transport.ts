@@ -12,14 +12,14 @@ import type { RetryOptions } from "nice-grpc-client-middleware-retry";
 import { AuthDefinition } from "../gen/etcdserverpb/rpc.js";
 import { authMiddleware, TokenSource } from "../middleware/auth.js";
 import { errorMappingMiddleware, toEtcdError } from "../middleware/errors.js";
-import { endpointOf, failoverMiddleware } from "../middleware/failover.js";
+import { type EndpointOption, endpointOf, failoverMiddleware } from "../middleware/failover.js";
 import { retryDefaults, retryMiddleware } from "../middleware/retry.js";
 import type { Endpoint, ResolvedConfig } from "./config.js";
 import { EndpointPool } from "./endpoints.js";
 import { EndpointError } from "./errors.js";
 
 /** Options every RPC of the SDK can take on top of nice-grpc's own (signal, metadata). */
-export type TransportCallOptions = DeadlineOptions & RetryOptions;
+export type TransportCallOptions = DeadlineOptions & RetryOptions & EndpointOption;
 
 export type ServiceClient<D extends CompatServiceDefinition> = Client<D, TransportCallOptions>;
 
@@ -34,8 +34,6 @@ export interface Transport {
   service<D extends CompatServiceDefinition>(definition: D): ServiceClient<D>;
   /** Service clients with `middleware` run before (outside) the whole chain: a namespace, say. */
   withMiddleware(middleware: ClientMiddleware): ServiceFactory;
-  /** A client of one endpoint only, without failover, retries or auth. */
-  endpointService<D extends CompatServiceDefinition>(endpoint: string, definition: D): Client<D>;
   /** host:port of every endpoint calls can go to. */
   readonly endpoints: string[];
   setEndpoints(endpoints: Endpoint[]): void;
@@ -162,14 +160,6 @@ export class GrpcTransport implements Transport {
     let raw = perChannel.get(definition);
     if (!raw) perChannel.set(definition, (raw = createClient(definition, channel) as unknown as Record<string, AnyMethod>));
     return raw;
-  }
-
-  /**
-   * A client of one endpoint only, bypassing failover, retry and auth: for questions asked of
-   * each member (its version), not of the cluster.
-   */
-  endpointService<D extends CompatServiceDefinition>(endpoint: string, definition: D): Client<D> {
-    return this.rawClient(this.pool.channel(endpoint), definition) as unknown as Client<D>;
   }
 
   /** Replaces the endpoints calls can go to. */

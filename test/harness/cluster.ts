@@ -133,6 +133,27 @@ export class EtcdMember {
     return this.logTail.join("");
   }
 
+  get binaryPath(): string {
+    return this.binary;
+  }
+
+  /** This member's command line, with the identity of another member put in. */
+  argsFor(other: { name: string; clientPort: number; peerPort: number; dataDir: string }): string[] {
+    const scheme = this.spec.tls ? "https" : "http";
+    const own: Record<string, string> = {
+      "--name": other.name,
+      "--data-dir": other.dataDir,
+      "--listen-client-urls": `${scheme}://127.0.0.1:${other.clientPort}`,
+      "--advertise-client-urls": `${scheme}://127.0.0.1:${other.clientPort}`,
+      "--listen-peer-urls": `http://127.0.0.1:${other.peerPort}`,
+      "--initial-advertise-peer-urls": `http://127.0.0.1:${other.peerPort}`,
+    };
+    return this.spec.args.map((a) => {
+      const flag = a.split("=", 1)[0]!;
+      return flag in own ? `${flag}=${own[flag]}` : a;
+    });
+  }
+
   /** Spawns the process; `waitHealthy` then waits until it serves. */
   spawn(): void {
     if (this.child) throw new Error(`${this.name} is already running`);
@@ -239,6 +260,7 @@ export class EtcdCluster implements AsyncDisposable {
     private readonly root: string,
   ) {}
 
+
   /** host:port of every member's client listener. */
   get endpoints(): string[] {
     return this.members.map((m) => m.endpoint);
@@ -295,6 +317,34 @@ export class EtcdCluster implements AsyncDisposable {
     });
     for (const m of members) m.spawn();
     return new EtcdCluster(members, root);
+  }
+
+  /**
+   * Starts a new member that joins this cluster. `announce` must first add it through the
+   * membership API (as a voting member or a learner) with the peer URL it is given.
+   */
+  async join(announce: (peerUrl: string) => Promise<void>): Promise<EtcdMember> {
+    const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
+    const name = `m${this.members.length}-${randomBytes(3).toString("hex")}`;
+    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    await announce(peerUrl);
+    const first = this.members[0]!;
+    const initialCluster = [...this.members.filter((m) => m.running).map((m) => `${m.name}=${m.peerUrl}`), `${name}=${peerUrl}`].join(",");
+    const args = first.argsFor({ name, clientPort, peerPort, dataDir: join(this.root, name) }).map((a) =>
+      a.startsWith("--initial-cluster=") ? `--initial-cluster=${initialCluster}` : a.startsWith("--initial-cluster-state=") ? "--initial-cluster-state=existing" : a,
+    );
+    const member = new EtcdMember(first.binaryPath, { name, clientPort, peerPort, dataDir: join(this.root, name), args, tls: undefined });
+    this.members.push(member);
+    member.spawn();
+    await member.waitHealthy();
+    return member;
+  }
+
+  /** Stops a member removed through the membership API and drops it from the harness's list. */
+  async forget(member: EtcdMember): Promise<void> {
+    await member.kill();
+    await member.removeData();
+    this.members.splice(this.members.indexOf(member), 1);
   }
 
   /** The member that currently leads, asked of the running, unpaused members. */

@@ -35,13 +35,13 @@ async function onPath(name: string): Promise<string | undefined> {
 }
 
 /**
- * Builds etcd `version` from its Go module inside a throwaway module and caches the binary, so a
+ * Builds etcd `version` (or its etcdutl) from its Go module inside a throwaway module and caches the binary, so a
  * fresh machine needs only Go and the module proxy. The build lands under a temporary name and is
  * renamed into place, so a concurrent or interrupted build never leaves a half-written binary.
  */
-async function buildFromGoModule(version: string): Promise<string> {
+async function buildFromGoModule(version: string, module = "go.etcd.io/etcd/server/v3", name = "etcd"): Promise<string> {
   const dir = join(cacheRoot(), "etcd-sdk", `etcd-${version}`);
-  const binary = join(dir, "etcd");
+  const binary = join(dir, name);
   if (await isExecutable(binary)) return binary;
   const go = await onPath("go");
   if (!go) throw new EtcdUnavailableError("no Go toolchain on PATH to build etcd with");
@@ -51,14 +51,14 @@ async function buildFromGoModule(version: string): Promise<string> {
   try {
     await writeFile(join(work, "go.mod"), "module etcdbuild\n\ngo 1.24\n");
     const opts = { cwd: work, env, maxBuffer: 64 * 1024 * 1024 };
-    await run(go, ["get", `go.etcd.io/etcd/server/v3@${version}`], opts);
+    await run(go, ["get", `${module}@${version}`], opts);
     const partial = `${binary}.${process.pid}.partial`;
-    await run(go, ["build", "-trimpath", "-o", partial, "go.etcd.io/etcd/server/v3"], opts);
+    await run(go, ["build", "-trimpath", "-o", partial, module], opts);
     await rename(partial, binary);
     return binary;
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    throw new EtcdUnavailableError(`building etcd ${version} with Go failed: ${detail}`);
+    throw new EtcdUnavailableError(`building ${name} ${version} with Go failed: ${detail}`);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -95,4 +95,19 @@ export async function etcdVersion(binary: string): Promise<string> {
   const match = /etcd Version: (\S+)/.exec(stdout);
   if (!match?.[1]) throw new EtcdUnavailableError(`${binary} --version printed no version`);
   return match[1];
+}
+
+/**
+ * etcdutl (snapshot restore and other offline tools): ETCDUTL_BIN if set, else built from its Go
+ * module at the pinned version, else from PATH.
+ */
+export async function resolveEtcdutl(version = PINNED_ETCD_VERSION): Promise<string> {
+  if (process.env.ETCDUTL_BIN) return process.env.ETCDUTL_BIN;
+  try {
+    return await buildFromGoModule(version, "go.etcd.io/etcd/etcdutl/v3", "etcdutl");
+  } catch (err) {
+    const fromPath = await onPath("etcdutl");
+    if (fromPath) return fromPath;
+    throw err;
+  }
 }

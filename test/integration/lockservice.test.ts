@@ -29,18 +29,14 @@ describe("server-side lock and election services", () => {
     const name = `${uniquePrefix()}election`;
     expect(await client.electionService.leader(name)).toBeUndefined();
     const lease = await client.lease.grant(30);
-    const controller = new AbortController();
-    const seen: string[] = [];
     const leader = await client.electionService.campaign(name, lease.id, "v1");
     expect(leader.lease).toBe(lease.id);
-    const observing = (async () => {
-      for await (const kv of client.electionService.observe(name, { signal: controller.signal })) {
-        seen.push(kv.valueString);
-        if (seen.length === 2) break;
-      }
-    })();
+    // Observe starts with the current leader; proclaim only once that has been seen.
+    const observed = client.electionService.observe(name)[Symbol.asyncIterator]();
+    const seen = [(await observed.next()).value?.valueString];
     await client.electionService.proclaim(leader, "v2");
-    await observing;
+    seen.push((await observed.next()).value?.valueString);
+    await observed.return(undefined);
     expect(seen).toEqual(["v1", "v2"]);
     expect((await client.electionService.leader(name))?.valueString).toBe("v2");
     await client.electionService.resign(leader);
