@@ -1,13 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, inject } from "vitest";
 import { Client, type ClientConfig } from "../src/index.js";
-import { type ClientTls, EtcdCluster } from "./harness/cluster.js";
+import { type ClientTls, type ClusterOptions, EtcdCluster } from "./harness/cluster.js";
 
 /** Starts a throwaway cluster from the binary the global setup provisioned. */
-export async function startCluster(size = 1, extraArgs: string[] = [], clientTls?: ClientTls): Promise<EtcdCluster> {
+export async function startCluster(size = 1, extraArgs: string[] = [], clientTls?: ClientTls, restore?: ClusterOptions["restore"]): Promise<EtcdCluster> {
   const version = inject("etcdVersion");
   const noFsync = !version.startsWith("3.4.");
-  return EtcdCluster.start({ binary: inject("etcdBinary"), size, extraArgs, noFsync, clientTls });
+  return EtcdCluster.start({ binary: inject("etcdBinary"), size, extraArgs, noFsync, clientTls, restore });
 }
 
 /**

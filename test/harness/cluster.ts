@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
 
 /** Every etcd process any harness in this process started, so that none outlives it. */
 const liveProcesses = new Set<ChildProcess>();
@@ -251,6 +252,8 @@ export interface ClusterOptions {
   noFsync?: boolean;
   /** Serve clients over TLS. */
   clientTls?: ClientTls;
+  /** Start a single member from a snapshot file, restored with this etcdutl. */
+  restore?: { etcdutl: string; snapshot: string };
 }
 
 /** A throwaway etcd cluster on loopback ports with its data on tmpfs. */
@@ -280,7 +283,7 @@ export class EtcdCluster implements AsyncDisposable {
     }
   }
 
-  private static async startOnce({ binary, size = 1, extraArgs = [], noFsync = true, clientTls }: ClusterOptions): Promise<EtcdCluster> {
+  private static async startOnce({ binary, size = 1, extraArgs = [], noFsync = true, clientTls, restore }: ClusterOptions): Promise<EtcdCluster> {
     const scheme = clientTls ? "https" : "http";
     const tlsArgs = clientTls
       ? [
@@ -315,6 +318,19 @@ export class EtcdCluster implements AsyncDisposable {
       ];
       return new EtcdMember(binary, { name, clientPort, peerPort, dataDir, args, tls: clientTls });
     });
+    if (restore) {
+      const [only] = members;
+      await promisify(execFile)(restore.etcdutl, [
+        "snapshot",
+        "restore",
+        restore.snapshot,
+        `--name=${only!.name}`,
+        `--data-dir=${join(root, only!.name)}`,
+        `--initial-cluster=${initialCluster}`,
+        `--initial-cluster-token=${token}`,
+        `--initial-advertise-peer-urls=${only!.peerUrl}`,
+      ]);
+    }
     for (const m of members) m.spawn();
     return new EtcdCluster(members, root);
   }
