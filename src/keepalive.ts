@@ -3,6 +3,7 @@ import type { LeaseDefinition, LeaseKeepAliveRequest, LeaseKeepAliveResponse } f
 import { CallCanceledError, ClientClosedError, LeaseLostError, serverErrorFor } from "./errors.js";
 import { fromLong, type Int64, toLong } from "./int64.js";
 import { AsyncQueue } from "./queue.js";
+import { ResilientStream } from "./resilient-stream.js";
 import type { ServiceClient } from "./transport.js";
 
 /** A lease the client keeps alive; see `client.lease.keepAlive`. */
@@ -66,8 +67,6 @@ class Handle implements LeaseKeepAlive {
 
 const leaseNotFound = () => serverErrorFor("etcdserver: requested lease not found", undefined, undefined);
 
-const FIRST_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 2000;
 
 /**
  * Keeps leases alive over one LeaseKeepAlive stream per client. Each lease is renewed every third
@@ -78,8 +77,7 @@ const MAX_BACKOFF_MS = 2000;
  */
 export class KeepAliveHub {
   private readonly entries = new Map<string, Entry>();
-  private stream: { requests: AsyncQueue<Partial<LeaseKeepAliveRequest>>; abort: AbortController } | undefined;
-  private running = false;
+  private readonly stream: ResilientStream<Partial<LeaseKeepAliveRequest>, LeaseKeepAliveResponse>;
   private closed = false;
 
   /** @internal */
@@ -87,7 +85,21 @@ export class KeepAliveHub {
     private readonly rpc: () => ServiceClient<typeof LeaseDefinition>,
     /** Asks etcd the lease's remaining TTL in seconds (-1 when gone). */
     private readonly remainingTtl: (id: Long, signal: AbortSignal | undefined) => Promise<bigint>,
-  ) {}
+  ) {
+    this.stream = new ResilientStream({
+      wanted: () => this.entries.size > 0 && !this.closed,
+      open: (requests, signal) => rpc().leaseKeepAlive(requests, { signal }),
+      opened: () => {
+        for (const entry of this.entries.values()) {
+          entry.sent = [];
+          this.send(entry);
+        }
+      },
+      received: (response) => this.confirm(response),
+      // Always open it again; a lease whose deadline passes meanwhile is reported lost by its timer.
+      failed: () => true,
+    });
+  }
 
   async keepAlive(leaseId: Int64, signal: AbortSignal | undefined): Promise<LeaseKeepAlive> {
     if (this.closed) throw new ClientClosedError();
@@ -103,7 +115,7 @@ export class KeepAliveHub {
     this.entries.set(key, entry);
     this.armLostTimer(entry);
     this.send(entry);
-    if (!this.running) void this.run();
+    this.stream.start();
     return entry.handle;
   }
 
@@ -142,7 +154,7 @@ export class KeepAliveHub {
     entry.handle.markLost(reason);
     if (this.entries.get(entry.id.toString()) !== entry) return;
     this.entries.delete(entry.id.toString());
-    if (this.entries.size === 0) this.stream?.abort.abort();
+    if (this.entries.size === 0) this.stream.restart();
   }
 
   private armLostTimer(entry: Entry): void {
@@ -154,10 +166,7 @@ export class KeepAliveHub {
   /** Sends a renewal now if a stream is open, and plans the next one a third of the TTL later. */
   private send(entry: Entry): void {
     clearTimeout(entry.sendTimer);
-    if (this.stream) {
-      entry.sent.push(Date.now());
-      this.stream.requests.push({ ID: entry.id });
-    }
+    if (this.stream.send({ ID: entry.id })) entry.sent.push(Date.now());
     // Until the TTL is known, renew as if it were the time left before the deadline.
     const ttlMs = entry.ttlMs || Math.max(1000, entry.handle.deadline - Date.now());
     entry.sendTimer = setTimeout(() => this.send(entry), Math.max(250, ttlMs / 3));
@@ -178,39 +187,5 @@ export class KeepAliveHub {
       entry.handle.deadline = deadline;
       this.armLostTimer(entry);
     }
-  }
-
-  private async run(): Promise<void> {
-    this.running = true;
-    let backoff = FIRST_BACKOFF_MS;
-    try {
-      while (this.entries.size > 0 && !this.closed) {
-        const requests = new AsyncQueue<Partial<LeaseKeepAliveRequest>>();
-        const abort = new AbortController();
-        this.stream = { requests, abort };
-        for (const entry of this.entries.values()) {
-          entry.sent = [];
-          this.send(entry);
-        }
-        try {
-          for await (const response of this.rpc().leaseKeepAlive(requests.drain(), { signal: abort.signal })) {
-            backoff = FIRST_BACKOFF_MS;
-            this.confirm(response);
-          }
-        } catch {
-          // Reopened below; a lease whose deadline passes meanwhile is reported lost by its timer.
-        } finally {
-          requests.end();
-          abort.abort();
-          this.stream = undefined;
-        }
-        if (this.entries.size === 0 || this.closed) break;
-        await new Promise((resolve) => setTimeout(resolve, backoff));
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-      }
-    } finally {
-      this.running = false;
-    }
-    if (this.entries.size > 0 && !this.closed) void this.run();
   }
 }

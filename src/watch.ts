@@ -13,6 +13,7 @@ import { CallCanceledError, ClientClosedError, EndpointError, ErrCompacted, Etcd
 import { fromLong, type Int64, toNonNegativeLong } from "./int64.js";
 import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
 import { AsyncQueue } from "./queue.js";
+import { ResilientStream } from "./resilient-stream.js";
 import type { ServiceClient } from "./transport.js";
 
 export interface WatchOptions extends KeySelection {
@@ -58,8 +59,6 @@ export class WatchCompactedError extends ErrCompacted {
 }
 
 const NO_WATCH_ID = Long.NEG_ONE;
-const FIRST_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 2000;
 
 /** Failures after which the stream is opened again (on another member if need be). */
 function worthReconnecting(err: unknown): boolean {
@@ -146,19 +145,31 @@ export class Watcher implements AsyncIterable<WatchResponse> {
 export class WatchHub {
   private readonly watchers = new Map<string, WatcherState>();
   private nextId = 1;
-  private stream:
-    | {
-        requests: AsyncQueue<DeepPartial<WatchRequest>>;
-        abort: AbortController;
-        /** Creates sent and not yet answered, oldest first: etcd answers them in order. */
-        pending: WatcherState[];
-      }
-    | undefined;
-  private running = false;
+  private readonly stream: ResilientStream<DeepPartial<WatchRequest>, WatchResponsePb>;
+  /** Creates sent on the current stream and not yet answered, oldest first: etcd answers them in order. */
+  private pending: WatcherState[] = [];
   private closedWith: Error | undefined;
 
   /** @internal */
-  constructor(private readonly rpc: () => ServiceClient<typeof WatchDefinition>) {}
+  constructor(rpc: () => ServiceClient<typeof WatchDefinition>) {
+    this.stream = new ResilientStream({
+      wanted: () => this.watchers.size > 0 && !this.closedWith,
+      // hasleader: the member ends the stream when it loses its leader, so the watchers move
+      // to a member that still gets changes instead of silently waiting (clientv3 RequireLeader).
+      open: (requests, signal) => rpc().watch(requests, { signal, metadata: Metadata({ hasleader: "true" }) }),
+      opened: () => {
+        this.pending = [];
+        for (const state of this.watchers.values()) this.sendCreate(state);
+      },
+      received: (response) => this.route(response),
+      failed: (err) => {
+        if (worthReconnecting(err)) return true;
+        for (const state of this.watchers.values()) state.queue.fail(err);
+        this.watchers.clear();
+        return false;
+      },
+    });
+  }
 
   watch(key: Bytes, options: WatchOptions = {}): Watcher {
     if (this.closedWith) throw new ClientClosedError();
@@ -193,21 +204,21 @@ export class WatchHub {
       signal.addEventListener("abort", onAbort, { once: true });
     }
     this.watchers.set(state.id.toString(), state);
-    if (this.stream) this.sendCreate(state);
-    if (!this.running) void this.run();
+    this.sendCreate(state);
+    this.stream.start();
     return watcher;
   }
 
   remove(state: WatcherState): void {
     if (!this.watchers.delete(state.id.toString())) return;
     state.queue.end();
-    this.stream?.requests.push({ requestUnion: { $case: "cancelRequest", cancelRequest: { watchId: state.id } } });
+    this.stream.send({ requestUnion: { $case: "cancelRequest", cancelRequest: { watchId: state.id } } });
     // No watcher left: close the stream rather than keep a connection busy for nothing.
-    if (this.watchers.size === 0) this.stream?.abort.abort();
+    if (this.watchers.size === 0) this.stream.restart();
   }
 
   requestProgress(): void {
-    this.stream?.requests.push({ requestUnion: { $case: "progressRequest", progressRequest: {} } });
+    this.stream.send({ requestUnion: { $case: "progressRequest", progressRequest: {} } });
   }
 
   /** Ends every watcher with ClientClosedError and closes the stream. */
@@ -215,13 +226,12 @@ export class WatchHub {
     this.closedWith = new ClientClosedError();
     for (const state of this.watchers.values()) state.queue.fail(this.closedWith);
     this.watchers.clear();
-    this.stream?.abort.abort();
+    this.stream.restart();
   }
 
   private sendCreate(state: WatcherState): void {
     state.fragments = [];
-    this.stream?.pending.push(state);
-    this.stream?.requests.push({
+    const sent = this.stream.send({
       requestUnion: {
         $case: "createRequest",
         createRequest: {
@@ -236,50 +246,13 @@ export class WatchHub {
         },
       },
     });
-  }
-
-  private async run(): Promise<void> {
-    this.running = true;
-    let backoff = FIRST_BACKOFF_MS;
-    try {
-      while (this.watchers.size > 0 && !this.closedWith) {
-        const requests = new AsyncQueue<DeepPartial<WatchRequest>>();
-        const abort = new AbortController();
-        this.stream = { requests, abort, pending: [] };
-        for (const state of this.watchers.values()) this.sendCreate(state);
-        try {
-          // hasleader: the member ends the stream when it loses its leader, so the watchers move
-          // to a member that still gets changes instead of silently waiting (clientv3 RequireLeader).
-          const responses = this.rpc().watch(requests.drain(), { signal: abort.signal, metadata: Metadata({ hasleader: "true" }) });
-          for await (const response of responses) {
-            backoff = FIRST_BACKOFF_MS;
-            this.route(response);
-          }
-        } catch (err) {
-          if (this.watchers.size > 0 && !this.closedWith && !abort.signal.aborted && !worthReconnecting(err)) {
-            for (const state of this.watchers.values()) state.queue.fail(err);
-            this.watchers.clear();
-          }
-        } finally {
-          requests.end();
-          abort.abort();
-          this.stream = undefined;
-        }
-        if (this.watchers.size === 0 || this.closedWith) break;
-        await new Promise((resolve) => setTimeout(resolve, backoff));
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-      }
-    } finally {
-      this.running = false;
-    }
-    // A watcher added while the loop was on its way out still needs a stream.
-    if (this.watchers.size > 0 && !this.closedWith) void this.run();
+    if (sent) this.pending.push(state);
   }
 
   private route(response: WatchResponsePb): void {
     const header = new ResponseHeader(response.header);
     const revision = header.revision;
-    const answered = response.created ? this.stream?.pending.shift() : undefined;
+    const answered = response.created ? this.pending.shift() : undefined;
     if (response.watchId.equals(NO_WATCH_ID) && response.canceled && answered) {
       // A create etcd refused (e.g. permission denied) carries no watch ID: it is the oldest pending one.
       if (this.watchers.delete(answered.id.toString())) answered.queue.fail(cancelError(response.cancelReason));

@@ -1,0 +1,76 @@
+import { AsyncQueue } from "./queue.js";
+
+export interface StreamHandlers<Req, Res> {
+  /** Whether anyone still needs the stream. */
+  wanted(): boolean;
+  /** Starts the RPC with a request stream of our own. */
+  open(requests: AsyncIterable<Req>, signal: AbortSignal): AsyncIterable<Res>;
+  /** A stream was (re)opened: send it what it must know. */
+  opened(): void;
+  received(response: Res): void;
+  /** The stream broke; true to open it again (on another member if need be). */
+  failed(err: unknown): boolean;
+}
+
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 2000;
+
+/**
+ * One bidirectional stream (watch, lease keep-alive) kept open while it is wanted: when it breaks
+ * it is opened again after a backoff, and `opened` lets its owner restore what the server forgot.
+ */
+export class ResilientStream<Req, Res> {
+  private stream: { requests: AsyncQueue<Req>; abort: AbortController } | undefined;
+  private running = false;
+
+  constructor(private readonly handlers: StreamHandlers<Req, Res>) {}
+
+  /** Queues a request on the open stream; false when none is open (`opened` will catch up). */
+  send(request: Req): boolean {
+    this.stream?.requests.push(request);
+    return this.stream !== undefined;
+  }
+
+  /** Opens the stream unless it is open or opening. */
+  start(): void {
+    if (!this.running) void this.run();
+  }
+
+  /** Ends the current stream; it is opened again only while still wanted. */
+  restart(): void {
+    this.stream?.abort.abort();
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    let backoff = FIRST_BACKOFF_MS;
+    try {
+      while (this.handlers.wanted()) {
+        const requests = new AsyncQueue<Req>();
+        const abort = new AbortController();
+        this.stream = { requests, abort };
+        this.handlers.opened();
+        let again = true;
+        try {
+          for await (const response of this.handlers.open(requests.drain(), abort.signal)) {
+            backoff = FIRST_BACKOFF_MS;
+            this.handlers.received(response);
+          }
+        } catch (err) {
+          if (!abort.signal.aborted && this.handlers.wanted()) again = this.handlers.failed(err);
+        } finally {
+          requests.end();
+          abort.abort();
+          this.stream = undefined;
+        }
+        if (!again || !this.handlers.wanted()) break;
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    } finally {
+      this.running = false;
+    }
+    // Someone may have wanted the stream again while the loop was on its way out.
+    if (this.handlers.wanted()) void this.run();
+  }
+}
