@@ -87,8 +87,10 @@ export function failoverMiddleware({ pool, dialTimeoutMs, dispatch }: FailoverOp
           continue;
         }
       }
+      const channel = pool.channel(endpoint);
+      if (!channel) continue; // dropped from the list meanwhile: never sent, try the next
       try {
-        const result = dispatch(pool.channel(endpoint), call.method.path, call.request, options);
+        const result = dispatch(channel, call.method.path, call.request, options);
         if (result instanceof Promise) {
           const response = await result;
           pool.markHealthy(endpoint);

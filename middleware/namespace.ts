@@ -93,8 +93,10 @@ export function namespaceMiddleware(prefix: Uint8Array): ClientMiddleware {
       strip(e.kv);
       strip(e.prevKv);
     });
+  const inside = (k: Uint8Array) => k.length >= prefix.length && prefix.every((b, i) => k[i] === b);
+  // A lease's keys may lie in other namespaces too: those are left out, as clientv3 does.
   const stripTimeToLive = (r: LeaseTimeToLiveResponse) => {
-    r.keys = r.keys.map((k) => k.subarray(prefix.length));
+    r.keys = r.keys.filter(inside).map((k) => k.subarray(prefix.length));
   };
 
   // Requests in, responses out, per method; methods without keys pass through.

@@ -94,10 +94,9 @@ export class EndpointPool {
     this.pinned = stillThere >= 0 ? stillThere : 0;
   }
 
-  channel(address: string): Channel {
-    const member = this.members.find((m) => m.endpoint.address === address);
-    if (!member) throw new Error(`no channel for endpoint ${address}`);
-    return member.channel;
+  /** The endpoint's channel; undefined once the endpoint left the list (sync, setEndpoints). */
+  channel(address: string): Channel | undefined {
+    return this.members.find((m) => m.endpoint.address === address)?.channel;
   }
 
   /**
@@ -138,7 +137,7 @@ export class EndpointPool {
 
   /** Whether the endpoint has a live connection, without starting one. */
   isReady(address: string): boolean {
-    return this.channel(address).getConnectivityState(false) === READY;
+    return this.channel(address)?.getConnectivityState(false) === READY;
   }
 
   /**
@@ -148,6 +147,7 @@ export class EndpointPool {
    */
   connect(address: string, deadline: Date): Promise<"ready" | "failed" | "timeout"> {
     const channel = this.channel(address);
+    if (!channel) return Promise.resolve("failed");
     return new Promise((resolve) => {
       const check = (): void => {
         const state = channel.getConnectivityState(true);

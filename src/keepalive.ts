@@ -28,6 +28,8 @@ interface Entry {
   ttlMs: number;
   sendTimer: ReturnType<typeof setTimeout> | undefined;
   lostTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Removes the AbortSignal listener the caller gave. */
+  detach: () => void;
 }
 
 class Handle implements LeaseKeepAlive {
@@ -65,6 +67,8 @@ class Handle implements LeaseKeepAlive {
   }
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const leaseNotFound = () => serverErrorFor("etcdserver: requested lease not found", undefined, undefined);
 
 
@@ -78,6 +82,7 @@ const leaseNotFound = () => serverErrorFor("etcdserver: requested lease not foun
 export class KeepAliveHub {
   private readonly entries = new Map<string, Entry>();
   private readonly stream: ResilientStream<Partial<LeaseKeepAliveRequest>, LeaseKeepAliveResponse>;
+  private readonly starting = new Map<string, Promise<LeaseKeepAlive>>();
   private closed = false;
 
   /** @internal */
@@ -101,18 +106,38 @@ export class KeepAliveHub {
     });
   }
 
-  async keepAlive(leaseId: Int64, signal: AbortSignal | undefined): Promise<LeaseKeepAlive> {
-    if (this.closed) throw new ClientClosedError();
+  /**
+   * Starts keeping a lease alive. A client keeps each lease alive once: calls for a lease already
+   * kept (or being started) share its handle, and closing that handle stops it for all of them.
+   */
+  keepAlive(leaseId: Int64, signal: AbortSignal | undefined): Promise<LeaseKeepAlive> {
+    if (this.closed) return Promise.reject(new ClientClosedError());
     const id = toLong(leaseId, "lease keepAlive id");
     const key = id.toString();
-    if (this.entries.has(key)) return this.entries.get(key)!.handle;
+    const existing = this.entries.get(key);
+    if (existing) return Promise.resolve(existing.handle);
+    let starting = this.starting.get(key);
+    if (!starting) {
+      starting = this.start(id, signal).finally(() => this.starting.delete(key));
+      this.starting.set(key, starting);
+    }
+    return starting;
+  }
+
+  private async start(id: Long, signal: AbortSignal | undefined): Promise<LeaseKeepAlive> {
     const asked = Date.now();
     const remaining = await this.remainingTtl(id, signal);
     if (remaining <= 0n) throw leaseNotFound();
-    const entry: Entry = { id, sent: [], ttlMs: 0, sendTimer: undefined, lostTimer: undefined, handle: undefined as never };
+    if (this.closed) throw new ClientClosedError();
+    if (signal?.aborted) throw new CallCanceledError("keepAlive was canceled by its AbortSignal", { cause: signal.reason });
+    const entry: Entry = { id, sent: [], ttlMs: 0, sendTimer: undefined, lostTimer: undefined, handle: undefined as never, detach: () => undefined };
     entry.handle = new Handle(fromLong(id), asked + Number(remaining) * 1000, () => this.drop(entry, "closed"));
-    if (signal) signal.addEventListener("abort", () => this.drop(entry, "closed"), { once: true });
-    this.entries.set(key, entry);
+    if (signal) {
+      const onAbort = () => this.drop(entry, "closed");
+      signal.addEventListener("abort", onAbort, { once: true });
+      entry.detach = () => signal.removeEventListener("abort", onAbort);
+    }
+    this.entries.set(id.toString(), entry);
     this.armLostTimer(entry);
     this.send(entry);
     this.stream.start();
@@ -151,6 +176,7 @@ export class KeepAliveHub {
   private drop(entry: Entry, reason: LeaseLostError["reason"]): void {
     clearTimeout(entry.sendTimer);
     clearTimeout(entry.lostTimer);
+    entry.detach();
     entry.handle.markLost(reason);
     if (this.entries.get(entry.id.toString()) !== entry) return;
     this.entries.delete(entry.id.toString());
@@ -159,7 +185,9 @@ export class KeepAliveHub {
 
   private armLostTimer(entry: Entry): void {
     clearTimeout(entry.lostTimer);
-    entry.lostTimer = setTimeout(() => this.drop(entry, "deadline"), Math.max(0, entry.handle.deadline - Date.now()));
+    // Node fires a timer longer than 2^31-1 ms at once, so a distant deadline is reached in steps.
+    const wait = Math.min(Math.max(0, entry.handle.deadline - Date.now()), MAX_TIMER_MS);
+    entry.lostTimer = setTimeout(() => (Date.now() >= entry.handle.deadline ? this.drop(entry, "deadline") : this.armLostTimer(entry)), wait);
     entry.lostTimer.unref?.();
   }
 
@@ -169,18 +197,20 @@ export class KeepAliveHub {
     if (this.stream.send({ ID: entry.id })) entry.sent.push(Date.now());
     // Until the TTL is known, renew as if it were the time left before the deadline.
     const ttlMs = entry.ttlMs || Math.max(1000, entry.handle.deadline - Date.now());
-    entry.sendTimer = setTimeout(() => this.send(entry), Math.max(250, ttlMs / 3));
+    entry.sendTimer = setTimeout(() => this.send(entry), Math.min(Math.max(250, ttlMs / 3), MAX_TIMER_MS));
     entry.sendTimer.unref?.();
   }
 
   private confirm(response: LeaseKeepAliveResponse): void {
     const entry = this.entries.get(response.ID.toString());
     if (!entry) return;
-    const sentAt = entry.sent.shift() ?? Date.now();
+    const sentAt = entry.sent.shift();
     if (response.TTL.lte(0)) {
       this.drop(entry, "gone");
       return;
     }
+    // An answer to a renewal sent on an earlier stream says nothing about when it was sent.
+    if (sentAt === undefined) return;
     entry.ttlMs = response.TTL.toNumber() * 1000;
     const deadline = sentAt + entry.ttlMs;
     if (deadline > entry.handle.deadline) {

@@ -21,7 +21,8 @@ export class Keyspace {
   /** Leases: grant, revoke, time-to-live, list, keep-alive. */
   readonly lease: Lease;
   private readonly watches: WatchHub;
-  private readonly views: Keyspace[] = [];
+  /** One view per prefix, so that asking again does not pile up watch and keep-alive machinery. */
+  private readonly views = new Map<string, Keyspace>();
 
   /** @internal */
   constructor(
@@ -58,8 +59,12 @@ export class Keyspace {
     const full = new Uint8Array(this.prefix.length + bytes.length);
     full.set(this.prefix);
     full.set(bytes, this.prefix.length);
-    const view = new Keyspace(this.withMiddleware(namespaceMiddleware(full)), this.withMiddleware, full);
-    this.views.push(view);
+    const key = Array.from(full, (b) => b.toString(16).padStart(2, "0")).join("");
+    let view = this.views.get(key);
+    if (!view) {
+      view = new Keyspace(this.withMiddleware(namespaceMiddleware(full)), this.withMiddleware, full);
+      this.views.set(key, view);
+    }
     return view;
   }
 
@@ -67,6 +72,6 @@ export class Keyspace {
   close(): void {
     this.watches.close();
     this.lease.close();
-    for (const view of this.views) view.close();
+    for (const view of this.views.values()) view.close();
   }
 }

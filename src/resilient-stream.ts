@@ -12,6 +12,8 @@ export interface StreamHandlers<Req, Res> {
   failed(err: unknown): boolean;
 }
 
+/** The abort reason of a stream that ended on its own (not by restart()). */
+const BROKEN = Symbol("broken");
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 2000;
 
@@ -60,11 +62,13 @@ export class ResilientStream<Req, Res> {
           if (!abort.signal.aborted && this.handlers.wanted()) again = this.handlers.failed(err);
         } finally {
           requests.end();
-          abort.abort();
+          abort.abort(BROKEN);
           this.stream = undefined;
         }
         if (!again || !this.handlers.wanted()) break;
-        await new Promise((resolve) => setTimeout(resolve, backoff));
+        // A stream we ended ourselves (the last user left, then a new one came) reopens at once.
+        if (abort.signal.reason !== BROKEN) continue;
+        await new Promise((resolve) => setTimeout(resolve, backoff).unref());
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       }
     } finally {

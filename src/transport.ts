@@ -141,7 +141,7 @@ export class GrpcTransport implements Transport {
         }
       }
       // The channel given here is never used: failover sends every attempt over an endpoint's own.
-      client = factory.create(definition, this.pool.channel(this.pool.current), defaults as never) as ServiceClient<D>;
+      client = factory.create(definition, this.pool.channel(this.pool.current)!, defaults as never) as ServiceClient<D>;
       cache.set(definition, client);
     }
     return client;
@@ -177,8 +177,9 @@ export class GrpcTransport implements Transport {
 
   async ready(deadline: Date): Promise<void> {
     const endpoints = this.pool.endpoints;
-    const results = await Promise.all(endpoints.map((e) => this.pool.connect(e, deadline)));
-    if (results.includes("ready")) return;
+    // Ready as soon as one endpoint is; an unreachable one must not hold up the others.
+    const attempts = endpoints.map((e) => this.pool.connect(e, deadline).then((state) => (state === "ready" ? Promise.resolve() : Promise.reject(state))));
+    if (await Promise.any(attempts).then(() => true, () => false)) return;
     throw new EndpointError(`could not connect to etcd at ${endpoints.join(", ")} before the dial timeout`, Status.UNAVAILABLE, endpoints[0]);
   }
 

@@ -63,7 +63,8 @@ const NO_WATCH_ID = Long.NEG_ONE;
 /** Failures after which the stream is opened again (on another member if need be). */
 function worthReconnecting(err: unknown): boolean {
   if (err instanceof EndpointError) return true;
-  if (err instanceof TransportError || err instanceof EtcdServerError) return err.code === Status.UNAVAILABLE;
+  // Internal covers a stream reset by the server or a proxy, which clientv3 also reconnects after.
+  if (err instanceof TransportError || err instanceof EtcdServerError) return err.code === Status.UNAVAILABLE || err.code === Status.INTERNAL;
   return false;
 }
 
@@ -97,7 +98,13 @@ interface WatcherState {
   nextRevision: bigint;
   fragments: EventPb[];
   queue: AsyncQueue<WatchResponse>;
+  /** Whether etcd confirmed the watcher on the current stream (progress reports cover only those). */
+  active: boolean;
   confirm: () => void;
+  /** Fails the watcher: its iteration throws `error`, `ready` rejects with it. */
+  fail: (error: unknown) => void;
+  /** Removes the watcher's AbortSignal listener. */
+  detach: () => void;
 }
 
 /** A stream of changes to a key or range; iterate it with `for await`, leave the loop to end it. */
@@ -140,7 +147,9 @@ export class Watcher implements AsyncIterable<WatchResponse> {
 /**
  * All watchers of a client share one Watch stream (as clientv3's watcher does). When the stream
  * breaks, or its member loses the leader, it is opened again and every watcher is created anew
- * from the revision after the last one it received: no event is lost or repeated.
+ * from the revision after the last one it received: no event is lost or repeated. (A stale auth
+ * token refused at re-creation is not refreshed here yet: the watcher then ends with
+ * ErrInvalidAuthToken.)
  */
 export class WatchHub {
   private readonly watchers = new Map<string, WatcherState>();
@@ -164,7 +173,7 @@ export class WatchHub {
       received: (response) => this.route(response),
       failed: (err) => {
         if (worthReconnecting(err)) return true;
-        for (const state of this.watchers.values()) state.queue.fail(err);
+        for (const state of this.watchers.values()) state.fail(err);
         this.watchers.clear();
         return false;
       },
@@ -177,7 +186,14 @@ export class WatchHub {
     const startRevision = options.startRevision === undefined ? 0n : fromLong(toNonNegativeLong(options.startRevision, "watch startRevision"));
     const filters = [...(options.noPut ? [WatchCreateRequest_FilterType.NOPUT] : []), ...(options.noDelete ? [WatchCreateRequest_FilterType.NODELETE] : [])];
     let confirm!: () => void;
-    const ready = new Promise<void>((resolve) => (confirm = resolve));
+    let refuse!: (error: unknown) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      confirm = resolve;
+      refuse = reject;
+    });
+    // Failures reach the iteration; `ready` may well go unobserved.
+    ready.catch(() => undefined);
+    const queue = new AsyncQueue<WatchResponse>();
     const state: WatcherState = {
       id: Long.fromNumber(this.nextId++),
       key: wireKey,
@@ -187,14 +203,20 @@ export class WatchHub {
       progressNotify: options.progressNotify ?? false,
       nextRevision: startRevision,
       fragments: [],
-      queue: new AsyncQueue(),
+      queue,
+      active: false,
       confirm,
+      fail: (error) => {
+        queue.fail(error);
+        refuse(error);
+      },
+      detach: () => undefined,
     };
     const watcher = new Watcher(this, state, ready);
     const { signal } = options;
     if (signal) {
       const onAbort = () => {
-        state.queue.fail(new CallCanceledError("the watcher was canceled by its AbortSignal", { cause: signal.reason }));
+        state.fail(new CallCanceledError("the watcher was canceled by its AbortSignal", { cause: signal.reason }));
         this.remove(state);
       };
       if (signal.aborted) {
@@ -202,6 +224,7 @@ export class WatchHub {
         return watcher;
       }
       signal.addEventListener("abort", onAbort, { once: true });
+      state.detach = () => signal.removeEventListener("abort", onAbort);
     }
     this.watchers.set(state.id.toString(), state);
     this.sendCreate(state);
@@ -210,6 +233,7 @@ export class WatchHub {
   }
 
   remove(state: WatcherState): void {
+    state.detach();
     if (!this.watchers.delete(state.id.toString())) return;
     state.queue.end();
     this.stream.send({ requestUnion: { $case: "cancelRequest", cancelRequest: { watchId: state.id } } });
@@ -224,13 +248,17 @@ export class WatchHub {
   /** Ends every watcher with ClientClosedError and closes the stream. */
   close(): void {
     this.closedWith = new ClientClosedError();
-    for (const state of this.watchers.values()) state.queue.fail(this.closedWith);
+    for (const state of this.watchers.values()) {
+      state.detach();
+      state.fail(this.closedWith);
+    }
     this.watchers.clear();
     this.stream.restart();
   }
 
   private sendCreate(state: WatcherState): void {
     state.fragments = [];
+    state.active = false;
     const sent = this.stream.send({
       requestUnion: {
         $case: "createRequest",
@@ -255,24 +283,30 @@ export class WatchHub {
     const answered = response.created ? this.pending.shift() : undefined;
     if (response.watchId.equals(NO_WATCH_ID) && response.canceled && answered) {
       // A create etcd refused (e.g. permission denied) carries no watch ID: it is the oldest pending one.
-      if (this.watchers.delete(answered.id.toString())) answered.queue.fail(cancelError(response.cancelReason));
+      if (this.watchers.delete(answered.id.toString())) {
+        answered.detach();
+        answered.fail(cancelError(response.cancelReason));
+      }
       return;
     }
     if (response.watchId.equals(NO_WATCH_ID)) {
-      // The answer to a progress request: every watcher is up to date with `revision`.
-      for (const state of this.watchers.values()) this.progress(state, header, revision);
+      // The answer to a progress request: every watcher etcd has confirmed is up to date with
+      // `revision`. One still being created (maybe replaying history from an older revision) is not.
+      for (const state of this.watchers.values()) if (state.active) this.progress(state, header, revision);
       return;
     }
     const state = this.watchers.get(response.watchId.toString());
     if (!state) return; // cancelled meanwhile
     if (response.created) {
       if (state.nextRevision === 0n) state.nextRevision = revision + 1n;
+      state.active = true;
       state.confirm();
     }
     if (response.canceled) {
       this.watchers.delete(state.id.toString());
-      if (!response.compactRevision.isZero()) state.queue.fail(new WatchCompactedError(fromLong(response.compactRevision)));
-      else if (response.cancelReason) state.queue.fail(cancelError(response.cancelReason));
+      state.detach();
+      if (!response.compactRevision.isZero()) state.fail(new WatchCompactedError(fromLong(response.compactRevision)));
+      else if (response.cancelReason) state.fail(cancelError(response.cancelReason));
       else state.queue.end();
       return;
     }

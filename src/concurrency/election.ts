@@ -54,9 +54,9 @@ export class Election {
     } else {
       const kv = res.results[0].kvs[0]!;
       this.leaderRevision = kv.createRevision;
-      if (!bytesEqual(kv.value, value)) await this.proclaim(value);
     }
     try {
+      if (!res.succeeded && !bytesEqual(res.results[0].kvs[0]!.value, value)) await this.proclaim(value);
       await waitDeletes(client, this.prefix, this.leaderRevision - 1n, anySignal(options.signal, this.session.signal));
     } catch (err) {
       await this.resign().catch(() => undefined);

@@ -95,14 +95,19 @@ class Attempt implements Stm {
       case "read-committed":
         return [];
       case "serializable-snapshot": {
-        // Nothing read or written may have changed after the snapshot.
-        const keys = new Set([...this.reads.keys(), ...this.writes.keys()]);
-        const at = this.snapshot ?? 0n;
-        return at === 0n ? [] : [...keys].map((k) => compare.modRevision(k, "<", at + 1n));
+        // Keys read must be as read (a deleted key compares as revision 0, so "<" would miss a
+        // delete); keys only written must not have changed after the snapshot.
+        const at = this.snapshot;
+        const written = at === undefined ? [] : [...this.writes.keys()].filter((k) => !this.reads.has(k)).map((k) => compare.modRevision(k, "<", at + 1n));
+        return [...this.readsUnchanged(), ...written];
       }
       default:
-        return [...this.reads].map(([k, kv]) => compare.modRevision(k, "=", kv?.modRevision ?? 0n));
+        return this.readsUnchanged();
     }
+  }
+
+  private readsUnchanged(): Compare[] {
+    return [...this.reads].map(([k, kv]) => compare.modRevision(k, "=", kv?.modRevision ?? 0n));
   }
 
   operations(): Op[] {

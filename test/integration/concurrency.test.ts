@@ -170,6 +170,24 @@ describe("STM", () => {
     expect(balances.every((b) => b >= 0)).toBe(true);
   }, 60_000);
 
+  it.each(isolations)("notices a key deleted after it was read and runs again (%s)", async (isolation) => {
+    const p = uniquePrefix();
+    await etcd.client.kv.put(`${p}x`, "1");
+    let attempts = 0;
+    await runStm(
+      etcd.client,
+      async (stm) => {
+        attempts++;
+        const x = await stm.get(`${p}x`);
+        if (attempts === 1) await etcd.client.kv.delete(`${p}x`);
+        stm.put(`${p}copy`, x ?? "gone");
+      },
+      { isolation },
+    );
+    expect(attempts).toBe(2);
+    expect((await etcd.client.kv.get(`${p}copy`)).kvs[0]?.valueString).toBe("gone");
+  });
+
   it("reads its own writes, deletes, and returns what apply returned", async () => {
     const p = uniquePrefix();
     await etcd.client.kv.put(`${p}a`, "1");

@@ -67,6 +67,22 @@ describe("lease keep-alive", () => {
     }
   });
 
+  it("keeps a lease of 30 days, and shares one keep-alive between concurrent starts", async () => {
+    const { client } = etcd;
+    const long = await client.lease.grant(30 * 24 * 3600);
+    const kept = await client.lease.keepAlive(long.id);
+    const short = await client.lease.grant(2);
+    const [a, b] = await Promise.all([client.lease.keepAlive(short.id), client.lease.keepAlive(short.id)]);
+    expect(a).toBe(b);
+    await sleep(3000);
+    expect(kept.signal.aborted).toBe(false);
+    expect(a.signal.aborted).toBe(false);
+    expect((await client.lease.timeToLive(short.id)).ttl).toBeGreaterThan(0n);
+    kept.close();
+    a.close();
+    await client.lease.revoke(long.id);
+  });
+
   it("renews once, and rejects unknown leases", async () => {
     const { client } = etcd;
     const lease = await client.lease.grant(30);

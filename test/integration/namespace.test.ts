@@ -62,6 +62,7 @@ describe("namespace", () => {
 
     const lease = await ns.lease.grant(30);
     await ns.kv.put("leased", "v", { lease: lease.id });
+    await etcd.client.kv.put(`${p}outside`, "v", { lease: lease.id });
     const ttl = await ns.lease.timeToLive(lease.id, { keys: true });
     expect(ttl.keys.map((k) => Buffer.from(k).toString())).toEqual(["leased"]);
 

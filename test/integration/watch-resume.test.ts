@@ -105,7 +105,9 @@ describe("watch resume", () => {
     await using cluster = await startCluster(1);
     await enableAuth(cluster, "root-pw", "alice-pw");
     await using alice = new Client({ endpoints: cluster.endpoints, username: "alice", password: "alice-pw" });
-    const err = await collect(alice.watch("secret/"), 1, 10_000).catch((e: unknown) => e);
+    const refused = alice.watch("secret/");
+    await expect(refused.ready).rejects.toBeInstanceOf(ErrPermissionDenied);
+    const err = await collect(refused, 1, 10_000).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ErrPermissionDenied);
     // Alice may watch what she may read.
     const allowed = alice.watch("pub/", { prefix: true });
