@@ -18,6 +18,7 @@ export type {
   DeleteResponse,
   GetOptions,
   GetResponse,
+  IterateOptions,
   KeySelection,
   PutOptions,
   PutResponse,

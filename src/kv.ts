@@ -1,4 +1,5 @@
-import type Long from "long";
+import Long from "long";
+import { Status } from "nice-grpc-common";
 import {
   type DeleteRangeRequest,
   type DeleteRangeResponse as DeleteRangeResponsePb,
@@ -13,7 +14,7 @@ import {
 } from "../gen/etcdserverpb/rpc.js";
 import type { KeyValue as KeyValuePb } from "../gen/mvccpb/kv.js";
 import { type Bytes, FROM_KEY_END, describe, prefixEnd, toBytes, utf8 } from "./bytes.js";
-import { InvalidArgumentError } from "./errors.js";
+import { InvalidArgumentError, TransportError } from "./errors.js";
 import { fromLong, type Int64, toLong, toNonNegativeLong } from "./int64.js";
 import type { ServiceClient, TransportCallOptions } from "./transport.js";
 
@@ -264,6 +265,17 @@ export function deleteResponse(pb: DeleteRangeResponsePb): DeleteResponse {
   return { header: new ResponseHeader(pb.header), deleted: fromLong(pb.deleted), prevKvs: pb.prevKvs.map((kv) => new KeyValue(kv)) };
 }
 
+export interface IterateOptions extends KeySelection {
+  /** Read as of this revision; by default the revision when the iteration starts. */
+  revision?: Int64;
+  /** Most keys to yield; 0 (the default) means all. */
+  limit?: Int64;
+  keysOnly?: boolean;
+  serializable?: boolean;
+  /** Keys per request when the server is older than etcd 3.7 and pages are read with Range. Default 1000. */
+  pageSize?: number;
+}
+
 /** Reads and writes of keys; `client.kv`, mirroring clientv3's KV interface. */
 export class KV {
   /** @internal */
@@ -273,6 +285,48 @@ export class KV {
   async get(key: Bytes, options: GetOptions & CallOptions = {}): Promise<GetResponse> {
     const request = rangeRequest(key, options);
     return getResponse(await this.rpc().range(request, callOptions(options)));
+  }
+
+  /**
+   * Every key of a range, prefix or from-key selection, in key order, at one revision, without
+   * holding the whole range in one message: etcd 3.7's RangeStream, or on older servers pages of
+   * Range read at the revision of the first page.
+   */
+  async *iterate(key: Bytes, options: IterateOptions & CallOptions = {}): AsyncGenerator<KeyValue, void, undefined> {
+    const request = rangeRequest(key, { ...options, limit: options.limit ?? 0 });
+    const pageSize = options.pageSize ?? 1000;
+    if (!Number.isSafeInteger(pageSize) || pageSize <= 0) throw new InvalidArgumentError("iterate pageSize", `must be a positive integer, got ${String(pageSize)}`);
+    let yielded = false;
+    try {
+      for await (const part of this.rpc().rangeStream(request, callOptions(options))) {
+        for (const kv of part.rangeResponse?.kvs ?? []) {
+          yielded = true;
+          yield new KeyValue(kv);
+        }
+      }
+      return;
+    } catch (err) {
+      // A server before 3.7 does not know RangeStream: read pages instead.
+      if (yielded || !(err instanceof TransportError) || err.code !== Status.UNIMPLEMENTED) throw err;
+    }
+    yield* this.pages(request, pageSize, options);
+  }
+
+  private async *pages(request: Partial<RangeRequest>, pageSize: number, options: CallOptions): AsyncGenerator<KeyValue, void, undefined> {
+    let left = request.limit && !request.limit.isZero() ? fromLong(request.limit) : -1n;
+    let next = request;
+    for (;;) {
+      const size = left >= 0n && left < BigInt(pageSize) ? Number(left) : pageSize;
+      const page = await this.rpc().range({ ...next, limit: Long.fromNumber(size) }, callOptions(options));
+      for (const kv of page.kvs) yield new KeyValue(kv);
+      if (left >= 0n) left -= BigInt(page.kvs.length);
+      const last = page.kvs[page.kvs.length - 1];
+      if (!page.more || !last || left === 0n) return;
+      // Every later page at the first page's revision, starting just after its last key.
+      const after = new Uint8Array(last.key.length + 1);
+      after.set(last.key);
+      next = { ...next, key: after, revision: page.header!.revision };
+    }
   }
 
   /** Writes one key. */
