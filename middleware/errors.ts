@@ -8,7 +8,9 @@ import {
   MessageTooLargeError,
   serverErrorFor,
   TransportError,
+  UnsupportedVersionError,
 } from "../src/errors.js";
+import { methodSince } from "../src/annotations.js";
 
 export interface ErrorMappingOptions {
   /** The endpoint (host:port) a failed call went to, recorded on its error. */
@@ -25,6 +27,11 @@ export function errorMappingMiddleware({ endpoint }: ErrorMappingOptions): Clien
     try {
       return yield* call.next(call.request, options);
     } catch (err) {
+      // A method newer than the server: say which etcd version it needs (from the proto options).
+      const since = methodSince(call.method.options);
+      if (since && err instanceof ClientError && err.code === Status.UNIMPLEMENTED) {
+        throw new UnsupportedVersionError(err.path, since, endpoint(err), { cause: err });
+      }
       throw toEtcdError(err, endpoint(err), options.signal);
     }
   };

@@ -63,6 +63,20 @@ export class MessageTooLargeError extends TransportError {
   override name = "MessageTooLargeError";
 }
 
+/** The server is older than the etcd version that added the method called (`since`, "3.5"). */
+export class UnsupportedVersionError extends EtcdError {
+  override name = "UnsupportedVersionError";
+  constructor(
+    /** The gRPC method, "/etcdserverpb.Maintenance/Downgrade". */
+    readonly method: string,
+    readonly since: string,
+    readonly endpoint: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(`${method} needs etcd ${since} or newer; the server at ${endpoint ?? "the endpoint"} does not have it`, options);
+  }
+}
+
 /** A member runs an etcd older than the client accepts (`rejectOldCluster`, `minClusterVersion`). */
 export class OldClusterError extends EtcdError {
   override name = "OldClusterError";

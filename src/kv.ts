@@ -1,5 +1,4 @@
 import Long from "long";
-import { Status } from "nice-grpc-common";
 import {
   type DeleteRangeRequest,
   type DeleteRangeResponse as DeleteRangeResponsePb,
@@ -14,7 +13,7 @@ import {
 } from "../gen/etcdserverpb/rpc.js";
 import type { KeyValue as KeyValuePb } from "../gen/mvccpb/kv.js";
 import { type Bytes, FROM_KEY_END, describe, prefixEnd, toBytes, utf8 } from "./bytes.js";
-import { InvalidArgumentError, TransportError } from "./errors.js";
+import { InvalidArgumentError, UnsupportedVersionError } from "./errors.js";
 import { fromLong, type Int64, toLong, toNonNegativeLong } from "./int64.js";
 import type { ServiceClient, TransportCallOptions } from "./transport.js";
 
@@ -307,7 +306,7 @@ export class KV {
       return;
     } catch (err) {
       // A server before 3.7 does not know RangeStream: read pages instead.
-      if (yielded || !(err instanceof TransportError) || err.code !== Status.UNIMPLEMENTED) throw err;
+      if (yielded || !(err instanceof UnsupportedVersionError)) throw err;
     }
     yield* this.pages(request, pageSize, options);
   }

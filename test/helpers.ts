@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, inject } from "vitest";
-import { Client, type ClientConfig } from "../src/index.js";
+import type { ClientMiddleware } from "nice-grpc-common";
+import { Client, type ClientConfig, op } from "../src/index.js";
 import { type ClientTls, type ClusterOptions, EtcdCluster } from "./harness/cluster.js";
 
 /** Starts a throwaway cluster from the binary the global setup provisioned. */
@@ -95,4 +96,27 @@ export async function enableAuth(cluster: EtcdCluster, rootPassword: string, ali
   await gateway(cluster, "/v3/auth/enable", {});
   const { token } = await gateway(cluster, "/v3/auth/authenticate", { name: "root", password: rootPassword });
   return token as string;
+}
+
+/** Counts calls per method name, as seen on the wire. */
+export function callCounter(): { calls: Record<string, number>; middleware: ClientMiddleware } {
+  const calls: Record<string, number> = {};
+  const middleware = async function* (call, options) {
+    const name = call.method.path.split("/").pop()!;
+    calls[name] = (calls[name] ?? 0) + 1;
+    return yield* call.next(call.request, options);
+  } as ClientMiddleware;
+  return { calls, middleware };
+}
+
+export async function fill(client: Client, p: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i += 100) {
+    await client.txn().then(...Array.from({ length: Math.min(100, n - i) }, (_, j) => op.put(`${p}${String(i + j).padStart(5, "0")}`, "v"))).commit();
+  }
+}
+
+export async function collect(iterable: AsyncIterable<{ keyString: string }>): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const kv of iterable) keys.push(kv.keyString);
+  return keys;
 }
