@@ -321,10 +321,11 @@ export class KV {
       if (left >= 0n) left -= BigInt(page.kvs.length);
       const last = page.kvs[page.kvs.length - 1];
       if (!page.more || !last || left === 0n) return;
-      // Every later page at the first page's revision, starting just after its last key.
+      // Every later page at the first page's revision (a response header carries the store's
+      // current revision, so only the first one is the revision read), just after its last key.
       const after = new Uint8Array(last.key.length + 1);
       after.set(last.key);
-      next = { ...next, key: after, revision: page.header!.revision };
+      next = { ...next, key: after, revision: next.revision && !next.revision.isZero() ? next.revision : page.header!.revision };
     }
   }
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -207,11 +207,32 @@ export class EtcdMember {
     this.paused = false;
   }
 
-  /** Freezes the process (SIGSTOP): its sockets stay open but it answers nothing. */
-  pause(): void {
-    if (!this.child) throw new Error(`${this.name} is not running (${this.lastExit}):\n${this.log.slice(-2000)}`);
-    this.child.kill("SIGSTOP");
+  /**
+   * Freezes the process (SIGSTOP): its sockets stay open but it answers nothing. Resolves once
+   * every thread has stopped: the signal lands a moment after kill() returns, and a request sent
+   * in between would still be answered.
+   */
+  async pause(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid) throw new Error(`${this.name} is not running (${this.lastExit}):\n${this.log.slice(-2000)}`);
+    child.kill("SIGSTOP");
     this.paused = true;
+    const tasks = `/proc/${child.pid}/task`;
+    if (!existsSync(tasks)) return;
+    for (let i = 0; i < 500; i++) {
+      const states = readdirSync(tasks).map((t) => {
+        try {
+          // The state follows the ")" that ends the command name in /proc/<pid>/task/<tid>/stat.
+          const stat = readFileSync(`${tasks}/${t}/stat`, "utf8");
+          return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+        } catch {
+          return "T"; // the thread is gone
+        }
+      });
+      if (states.every((s) => s === "T" || s === "t")) return;
+      await sleep(2);
+    }
+    throw new Error(`${this.name} did not stop after SIGSTOP`);
   }
 
   resume(): void {

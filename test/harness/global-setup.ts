@@ -9,7 +9,8 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject): Promise<void> {
-  const binary = await resolveEtcdBinary();
+  // ETCD_VERSION (e.g. v3.6.16) picks another release to build, for the version matrix.
+  const binary = await resolveEtcdBinary(process.env.ETCD_VERSION);
   const version = await etcdVersion(binary);
   console.log(`etcd ${version} from ${binary}`);
   project.provide("etcdBinary", binary);

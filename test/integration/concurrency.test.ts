@@ -119,7 +119,7 @@ describe("Election", () => {
     const chaos = async () => {
       for (let round = 0; round < 4; round++) {
         const member = cluster.members[round % 3]!;
-        member.pause();
+        await member.pause();
         await sleep(3500);
         member.resume();
         await sleep(1000);

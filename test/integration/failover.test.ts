@@ -51,7 +51,7 @@ describe("endpoint failover", () => {
     // Bring the first back (a frozen second member must leave a quorum), then freeze the member
     // that took over: keepalive finds it dead and calls move on.
     await first!.restart();
-    second!.pause();
+    await second!.pause();
     try {
       const afterPause = Date.now();
       expect((await client.kv.get(`${p}k2`, { deadline: 15_000 })).kvs[0]?.valueString).toBe("written after the kill");
@@ -83,7 +83,7 @@ describe("endpoint failover", () => {
     await using _w = w.client;
     await using _r = r.client;
 
-    cluster.members[0]!.pause();
+    await cluster.members[0]!.pause();
     try {
       // Sent to the frozen member: whether it lands is unknown, so it is not repeated.
       const err = await w.client.kv.put(`${p}k`, "again", { deadline: 15_000 }).catch((e: unknown) => e);
@@ -114,7 +114,7 @@ describe("endpoint failover", () => {
     await using cluster = await startCluster(1);
     await using client = new Client({ endpoints: cluster.endpoints, callTimeoutMs: 400 });
     await client.kv.get("warm-up");
-    cluster.members[0]!.pause();
+    await cluster.members[0]!.pause();
     try {
       const started = Date.now();
       await expect(client.kv.get("k")).rejects.toBeInstanceOf(DeadlineExceededError);
@@ -182,7 +182,7 @@ describe("a 3-member cluster under mixed load and faults", () => {
 
       // Freeze the current leader for a while: the others elect a new one.
       const frozen = await cluster.leader();
-      frozen.pause();
+      await frozen.pause();
       recoveries.push(await recoveryTime(readBack, RECOVERY_LIMIT_MS));
       await sleep(1500);
       frozen.resume();

@@ -33,7 +33,7 @@ describe("3-member test cluster", () => {
 
       // Pause a follower: it stops answering but its process lives on.
       const follower = cluster.members.find((m) => m !== leader && m !== next)!;
-      follower.pause();
+      await follower.pause();
       expect(follower.running).toBe(true);
       expect(await answers(follower.clientUrl)).toBe(false);
       follower.resume();
@@ -55,7 +55,7 @@ describe("3-member test cluster", () => {
   it("tears down every process and data dir, also a paused member", async () => {
     const cluster = await startCluster(1);
     const member = cluster.members[0]!;
-    member.pause();
+    await member.pause();
     await cluster.close();
     expect(member.running).toBe(false);
     expect(await answers(member.clientUrl)).toBe(false);

@@ -54,7 +54,7 @@ describe("lease keep-alive", () => {
     const lease = await client.lease.grant(3);
     const kept = await client.lease.keepAlive(lease.id);
     await sleep(1500);
-    cluster.members[0]!.pause();
+    await cluster.members[0]!.pause();
     try {
       const deadline = kept.deadline;
       const lost = await kept.lost;

@@ -266,7 +266,7 @@ describe("cancellation", () => {
     const canceled = await etcd.client.kv.get("k", { signal: controller.signal }).catch((e: unknown) => e);
     expect(canceled).toBeInstanceOf(CallCanceledError);
     // A frozen member never answers, so only the deadline can end the call.
-    etcd.cluster.members[0]!.pause();
+    await etcd.cluster.members[0]!.pause();
     try {
       const started = Date.now();
       const late = await etcd.client.kv.get("k", { deadline: 300 }).catch((e: unknown) => e);

@@ -21,11 +21,17 @@ describe.skipIf(!old)("against an etcd older than 3.7", () => {
     await using client = new Client({ endpoints: cluster.endpoints, middleware: { inner: [counter.middleware] } });
     const p = uniquePrefix();
     await fill(client, p, 250);
-    const keys = await collect(client.kv.iterate(p, { prefix: true, pageSize: 100 }));
+    const keys: string[] = [];
+    for await (const kv of client.kv.iterate(p, { prefix: true, pageSize: 100 })) {
+      // Later pages read at the first page's revision: a write made meanwhile is not seen.
+      if (keys.length === 0) await client.kv.put(`${p}99999`, "late");
+      keys.push(kv.keyString);
+    }
     expect(keys).toEqual(Array.from({ length: 250 }, (_, i) => `${p}${String(i).padStart(5, "0")}`));
     expect(counter.calls.RangeStream).toBe(1);
     expect(counter.calls.Range).toBe(3);
     expect(await collect(client.kv.iterate(p, { prefix: true, pageSize: 100, limit: 150 }))).toHaveLength(150);
+    expect(counter.calls.Range).toBe(3 + 2);
   });
 
   it("names the etcd version a newer method needs", async () => {

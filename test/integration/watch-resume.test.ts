@@ -91,7 +91,7 @@ describe("watch resume", () => {
     const p = uniquePrefix();
     const watcher = watching.watch(`${p}k`);
     await watcher.ready;
-    follower!.pause();
+    await follower!.pause();
     try {
       await writing.kv.put(`${p}k`, "written while the stream was down");
       const { values } = await collect(watcher, 1, 20_000);
