@@ -12,7 +12,7 @@ for target in debian:/usr/bin/etcd v3.5.35 v3.6.16 v3.7.1; do
   if [ "$name" = debian ]; then
     env ETCD_BIN=/usr/bin/etcd npx vitest run test/integration --reporter=json --outputFile="matrix/$name.json" >"matrix/$name.log" 2>&1
   else
-    env -u ETCD_BIN ETCD_VERSION="$target" npx vitest run test/integration --reporter=json --outputFile="matrix/$target.json" >"matrix/$target.log" 2>&1
+    env -u ETCD_BIN ETCD_SDK_VERSION="$target" npx vitest run test/integration --reporter=json --outputFile="matrix/$target.json" >"matrix/$target.log" 2>&1
   fi
   echo "$target: $(tail -1 "matrix/$name.log" 2>/dev/null || true)"
 done

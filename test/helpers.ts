@@ -4,6 +4,18 @@ import type { ClientMiddleware } from "nice-grpc-common";
 import { Client, type ClientConfig, op } from "../src/index.js";
 import { type ClientTls, type ClusterOptions, EtcdCluster } from "./harness/cluster.js";
 
+/** Whether the etcd under test is at least `minor` ("3.6"), for features newer than 3.4. */
+export function etcdAtLeast(minor: string): boolean {
+  const [major, min] = inject("etcdVersion").split(".").map(Number);
+  const [wantMajor, wantMinor] = minor.split(".").map(Number);
+  return major! > wantMajor! || (major === wantMajor && min! >= wantMinor!);
+}
+
+/** The flag that sets etcd's watch progress-notify interval (experimental before 3.6). */
+export function progressNotifyFlag(interval: string): string {
+  return etcdAtLeast("3.6") ? `--watch-progress-notify-interval=${interval}` : `--experimental-watch-progress-notify-interval=${interval}`;
+}
+
 /** Starts a throwaway cluster from the binary the global setup provisioned. */
 export async function startCluster(size = 1, extraArgs: string[] = [], clientTls?: ClientTls, restore?: ClusterOptions["restore"]): Promise<EtcdCluster> {
   const version = inject("etcdVersion");

@@ -158,7 +158,9 @@ export class EtcdMember {
   /** Spawns the process; `waitHealthy` then waits until it serves. */
   spawn(): void {
     if (this.child) throw new Error(`${this.name} is already running`);
-    const child = spawn(this.binary, this.spec.args, { stdio: ["ignore", "ignore", "pipe"] });
+    // etcd reads ETCD_* environment variables as flags; the harness's own (ETCD_BIN, ...) must not reach it.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("ETCD_")));
+    const child = spawn(this.binary, this.spec.args, { stdio: ["ignore", "ignore", "pipe"], env });
     this.child = child;
     this.paused = false;
     liveProcesses.add(child);

@@ -9,8 +9,9 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject): Promise<void> {
-  // ETCD_VERSION (e.g. v3.6.16) picks another release to build, for the version matrix.
-  const binary = await resolveEtcdBinary(process.env.ETCD_VERSION);
+  // ETCD_SDK_VERSION (e.g. v3.6.16) picks another release to build, for the version matrix.
+  // (Not ETCD_VERSION: etcd reads ETCD_* variables as flags.)
+  const binary = await resolveEtcdBinary(process.env.ETCD_SDK_VERSION);
   const version = await etcdVersion(binary);
   console.log(`etcd ${version} from ${binary}`);
   project.provide("etcdBinary", binary);

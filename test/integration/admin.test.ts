@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { Client, ErrLearnerNotReady, ErrMemberNotLearner, ErrNoSpace, ErrPermissionDenied, ErrRoleNotFound, ErrUnhealthy, ErrUserNotFound } from "../../src/index.js";
-import { startCluster, uniquePrefix } from "../helpers.js";
+import { etcdAtLeast, startCluster, uniquePrefix } from "../helpers.js";
 
 /** Repeats `call` while it fails with `transient`, for up to 20 s. */
 async function retryWhile<T>(transient: abstract new (...args: never[]) => Error, call: () => Promise<T>): Promise<T> {
@@ -33,7 +33,8 @@ describe("cluster membership", () => {
       });
       // A learner is promoted once it has caught up with the leader.
       await retryWhile(ErrLearnerNotReady, () => client.cluster.memberPromote(learnerId));
-      await expect(client.cluster.memberPromote(learnerId)).rejects.toBeInstanceOf(ErrMemberNotLearner);
+      // Before 3.7 etcd answered a repeated promote with ErrLearnerNotReady.
+      if (etcdAtLeast("3.7")) await expect(client.cluster.memberPromote(learnerId)).rejects.toBeInstanceOf(ErrMemberNotLearner);
       return { member, id: learnerId };
     };
     const second = await grow();
@@ -108,7 +109,8 @@ describe("maintenance", () => {
     await client.kv.put(`${p}after`, "space again");
   }, 60_000);
 
-  it("validates, enables and cancels a downgrade", async () => {
+  // Downgrade came in 3.5, where enabling it on a single member timed out in our runs.
+  it.skipIf(!etcdAtLeast("3.6"))("validates, enables and cancels a downgrade", async () => {
     await using cluster = await startCluster(1);
     await using client = new Client({ endpoints: cluster.endpoints });
     const status = await client.maintenance.status();
@@ -125,7 +127,8 @@ describe("auth administration", () => {
     await using cluster = await startCluster(1);
     await using admin = new Client({ endpoints: cluster.endpoints });
     const { auth } = admin;
-    expect((await auth.authStatus()).enabled).toBe(false);
+    const authStatus = etcdAtLeast("3.5"); // AuthStatus came in 3.5
+    if (authStatus) expect((await auth.authStatus()).enabled).toBe(false);
     await auth.roleAdd("root");
     await auth.userAdd("root", "root-pw");
     await auth.userGrantRole("root", "root");
@@ -148,7 +151,7 @@ describe("auth administration", () => {
 
     await auth.authEnable();
     await using root = new Client({ endpoints: cluster.endpoints, username: "root", password: "root-pw" });
-    expect((await root.auth.authStatus()).enabled).toBe(true);
+    if (authStatus) expect((await root.auth.authStatus()).enabled).toBe(true);
     await using ann = await Client.connect({ endpoints: cluster.endpoints, username: "ann", password: "ann-pw" });
     await using bob = await Client.connect({ endpoints: cluster.endpoints, username: "bob", password: "bob-pw" });
     await ann.kv.put("data/a", "1");
@@ -169,7 +172,7 @@ describe("auth administration", () => {
     await root.auth.roleDelete("writer");
     await expect(root.auth.roleGet("writer")).rejects.toBeInstanceOf(ErrRoleNotFound);
     await root.auth.authDisable();
-    expect((await admin.auth.authStatus()).enabled).toBe(false);
+    if (authStatus) expect((await admin.auth.authStatus()).enabled).toBe(false);
     expect(bobAgain).toBeDefined();
   }, 60_000);
 });

@@ -1,7 +1,7 @@
 import type { ClientMiddleware } from "nice-grpc-common";
 import { describe, expect, it } from "vitest";
 import { CallCanceledError, Client, ErrCompacted, op, WatchCompactedError, type WatchResponse, type Watcher } from "../../src/index.js";
-import { startCluster, uniquePrefix, useCluster } from "../helpers.js";
+import { progressNotifyFlag, startCluster, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
 
@@ -79,7 +79,7 @@ describe("watch", () => {
   });
 
   it("receives etcd's periodic progress notifications when asked for them", async () => {
-    await using cluster = await startCluster(1, ["--watch-progress-notify-interval=500ms"]);
+    await using cluster = await startCluster(1, [progressNotifyFlag("500ms")]);
     await using client = new Client({ endpoints: cluster.endpoints });
     const p = uniquePrefix();
     const revision = (await client.kv.put(`${p}other`, "x")).header.revision;
