@@ -79,8 +79,8 @@ export interface Endpoint {
   secure: boolean;
 }
 
-export const DEFAULT_DIAL_TIMEOUT_MS = 5000;
-export const DEFAULT_MAX_CALL_SEND_MSG_SIZE = 2 * 1024 * 1024;
+const DEFAULT_DIAL_TIMEOUT_MS = 5000;
+const DEFAULT_MAX_CALL_SEND_MSG_SIZE = 2 * 1024 * 1024;
 
 /** Parses one endpoint as clientv3 accepts it: a URL with http/https scheme, or a bare host:port. */
 export function parseEndpoint(raw: string, tlsConfigured: boolean): Endpoint {

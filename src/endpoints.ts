@@ -54,7 +54,7 @@ export class EndpointPool {
   private readonly credentials: ChannelCredentials;
   private readonly channelOptions: ChannelOptions;
 
-  constructor(private readonly config: ResolvedConfig) {
+  constructor(config: ResolvedConfig) {
     this.credentials = credentials(config.secure, config.tls);
     this.channelOptions = {
       "grpc.max_send_message_length": config.maxCallSendMsgSize,

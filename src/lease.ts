@@ -35,7 +35,7 @@ export class Lease {
   /** @internal */
   constructor(private readonly rpc: () => ServiceClient<typeof LeaseDefinition>) {
     this.keepAlives = new KeepAliveHub(rpc, async (id, signal) => {
-      const response = await rpc().leaseTimeToLive({ ID: id, keys: false }, signal ? { signal } : {});
+      const response = await rpc().leaseTimeToLive({ ID: id, keys: false }, { signal });
       return fromLong(response.TTL);
     });
   }

@@ -101,12 +101,12 @@ export class Election {
     const client = this.session.client;
     const signal = options.signal;
     for (;;) {
-      const res = await client.kv.get(this.prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, ...(signal ? { signal } : {}) });
+      const res = await client.kv.get(this.prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, signal });
       let leader = res.kvs[0];
       let revision = res.header.revision;
       if (!leader) {
         // Nobody leads: wait for the first candidate.
-        for await (const response of client.watch(this.prefix, { prefix: true, startRevision: revision + 1n, noDelete: true, ...(signal ? { signal } : {}) })) {
+        for await (const response of client.watch(this.prefix, { prefix: true, startRevision: revision + 1n, noDelete: true, signal })) {
           leader = response.events[0]?.kv;
           if (leader) {
             revision = leader.modRevision;
@@ -118,7 +118,7 @@ export class Election {
       yield leader;
       // Follow the leader's key: a put is a new value, a delete the end of its leadership.
       let ended = false;
-      for await (const response of client.watch(leader.key, { startRevision: revision + 1n, ...(signal ? { signal } : {}) })) {
+      for await (const response of client.watch(leader.key, { startRevision: revision + 1n, signal })) {
         for (const event of response.events) {
           if (event.type === "delete") ended = true;
           else yield event.kv;

@@ -24,8 +24,8 @@ export class Session implements AsyncDisposable {
 
   static async create(client: EtcdApi, options: SessionOptions = {}): Promise<Session> {
     const signal = options.signal;
-    const lease = options.leaseId ?? (await client.lease.grant(options.ttl ?? 60, signal ? { signal } : {})).id;
-    const keepAlive = await client.lease.keepAlive(lease, signal ? { signal } : {});
+    const lease = options.leaseId ?? (await client.lease.grant(options.ttl ?? 60, { signal })).id;
+    const keepAlive = await client.lease.keepAlive(lease, { signal });
     return new Session(client, BigInt(lease), keepAlive);
   }
 

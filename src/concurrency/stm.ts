@@ -69,7 +69,7 @@ class Attempt implements Stm {
   async prefetch(keys: string[]): Promise<void> {
     const missing = keys.filter((k) => !this.reads.has(k));
     if (missing.length === 0) return;
-    const res = await this.client.txn().then(...missing.map((k) => op.get(k, this.readOptions()))).commit(this.signal ? { signal: this.signal } : {});
+    const res = await this.client.txn().then(...missing.map((k) => op.get(k, this.readOptions()))).commit({ signal: this.signal });
     if (!res.succeeded) return;
     this.snapshot ??= res.header.revision;
     missing.forEach((k, i) => this.reads.set(k, res.results[i]!.kvs[0]));
@@ -77,7 +77,7 @@ class Attempt implements Stm {
 
   private async read(key: string): Promise<KeyValue | undefined> {
     if (this.isolation !== "read-committed" && this.reads.has(key)) return this.reads.get(key);
-    const res = await this.client.kv.get(key, { ...this.readOptions(), ...(this.signal ? { signal: this.signal } : {}) });
+    const res = await this.client.kv.get(key, { ...this.readOptions(), signal: this.signal });
     if (this.isolation !== "repeatable-reads" && this.isolation !== "read-committed") this.snapshot ??= res.header.revision;
     const kv = res.kvs[0];
     this.reads.set(key, kv);
@@ -132,7 +132,7 @@ export async function runStm<T>(client: EtcdApi, apply: (stm: Stm) => Promise<T>
       .txn()
       .if(...attempt.conditions())
       .then(...attempt.operations())
-      .commit(options.signal ? { signal: options.signal } : {});
+      .commit({ signal: options.signal });
     if (res.succeeded) return result;
   }
   throw new StmConflictError(`the STM transaction conflicted ${attempts} times`);

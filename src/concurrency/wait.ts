@@ -3,7 +3,7 @@ import type { KeyValue } from "../kv.js";
 
 /** The oldest key under `prefix` by creation revision, if any. */
 export async function firstCreated(client: EtcdApi, prefix: string, signal?: AbortSignal): Promise<KeyValue | undefined> {
-  const res = await client.kv.get(prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, ...(signal ? { signal } : {}) });
+  const res = await client.kv.get(prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, signal });
   return res.kvs[0];
 }
 
@@ -19,7 +19,7 @@ export async function waitDeletes(client: EtcdApi, prefix: string, revision: big
       maxCreateRevision: revision,
       sort: { target: "create", order: "descend" },
       limit: 1,
-      ...(signal ? { signal } : {}),
+      signal,
     });
     const ahead = res.kvs[0];
     if (!ahead) return;
@@ -28,7 +28,7 @@ export async function waitDeletes(client: EtcdApi, prefix: string, revision: big
 }
 
 async function waitDelete(client: EtcdApi, key: Uint8Array, fromRevision: bigint, signal?: AbortSignal): Promise<void> {
-  const watcher = client.watch(key, { startRevision: fromRevision + 1n, noPut: true, ...(signal ? { signal } : {}) });
+  const watcher = client.watch(key, { startRevision: fromRevision + 1n, noPut: true, signal });
   for await (const response of watcher) {
     if (response.events.some((e) => e.type === "delete")) return;
   }

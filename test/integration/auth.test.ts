@@ -32,10 +32,9 @@ function authenticateCounter(): { count: () => number; middleware: ClientMiddlew
 describe("auth", () => {
   // Simple tokens that expire after 1 s idle, so refreshes can be provoked.
   let cluster: EtcdCluster;
-  let rootToken: string;
   beforeAll(async () => {
     cluster = await startCluster(1, ["--auth-token=simple", "--auth-token-ttl=1"]);
-    rootToken = await enableAuth(cluster, "root-pw", "alice-pw");
+    await enableAuth(cluster, "root-pw", "alice-pw");
     return () => cluster.close();
   });
 

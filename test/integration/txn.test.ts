@@ -10,7 +10,7 @@ import {
   type PutResponse,
   type TxnResponse,
 } from "../../src/index.js";
-import { clientFor, grantLeaseViaGateway, startCluster, uniquePrefix, useCluster } from "../helpers.js";
+import { grantLeaseViaGateway, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
 
