@@ -38,8 +38,13 @@ function category(frame: CallFrame): string {
 
 function label(frame: CallFrame): string {
   const where = frame.url.replace(/^file:\/\//, "").replace(ROOT, "").replace(/^.*node_modules\//, "");
-  return `${frame.functionName || "(anonymous)"} ${where}${where ? `:${frame.lineNumber + 1}` : ""}`;
+  // tsx hands V8 code without its TypeScript line numbers (every function says line 1): leave them out.
+  const line = where && frame.lineNumber > 0 ? `:${frame.lineNumber + 1}` : "";
+  return `${frame.functionName || "(anonymous)"} ${where}${line}`;
 }
+
+/** Time in Node's own code or V8 builtins is charged to whichever library called into it. */
+const RUNTIME = new Set(["node internals", "V8/native builtins"]);
 
 function table(title: string, entries: Map<string, number>, total: number, top: number): string {
   const rows = [...entries].sort((a, b) => b[1] - a[1]).slice(0, top);
@@ -52,6 +57,8 @@ export function summariseProfile(profile: CpuProfile, window?: [number, number],
   for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);
   const self = new Map<string, number>();
   const packages = new Map<string, number>();
+  const charged = new Map<string, number>();
+  const callers = new Map<string, Map<string, number>>();
   const inclusive = new Map<string, number>();
   let busy = 0;
   let idle = 0;
@@ -67,8 +74,23 @@ export function summariseProfile(profile: CpuProfile, window?: [number, number],
       continue;
     }
     busy += weight;
-    self.set(label(node.callFrame), (self.get(label(node.callFrame)) ?? 0) + weight);
+    const leaf = label(node.callFrame);
+    self.set(leaf, (self.get(leaf) ?? 0) + weight);
     packages.set(category(node.callFrame), (packages.get(category(node.callFrame)) ?? 0) + weight);
+    let owner = node;
+    while (RUNTIME.has(category(owner.callFrame)) && parent.has(owner.id)) owner = byId.get(parent.get(owner.id)!)!;
+    // Climbing to the root means no library frame is on the stack: the event loop or microtask queue ran it.
+    const ownerCategory = RUNTIME.has(category(owner.callFrame))
+      ? category(node.callFrame)
+      : owner.callFrame.functionName === "(root)"
+        ? "event loop, no library frame"
+        : category(owner.callFrame);
+    charged.set(ownerCategory, (charged.get(ownerCategory) ?? 0) + weight);
+    if (owner !== node) {
+      const byCaller = callers.get(leaf) ?? new Map<string, number>();
+      byCaller.set(label(owner.callFrame), (byCaller.get(label(owner.callFrame)) ?? 0) + weight);
+      callers.set(leaf, byCaller);
+    }
     // Inclusive time of the SDK's own frames, each counted once per sample even when recursive.
     const seen = new Set<string>();
     for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
@@ -81,11 +103,19 @@ export function summariseProfile(profile: CpuProfile, window?: [number, number],
       inclusive.set(name, (inclusive.get(name) ?? 0) + weight);
     }
   }
+  // Name the library frame that called into Node or V8 for the runtime functions among the top ones.
+  const topSelf = new Map(
+    [...self].map(([name, us]) => {
+      const caller = [...(callers.get(name) ?? [])].sort((a, b) => b[1] - a[1])[0]?.[0];
+      return [caller ? `${name}  ← ${caller}` : name, us];
+    }),
+  );
   const span = window ? `window of ${((window[1] - window[0]) / 1e6).toFixed(1)} s` : "whole profile";
   return [
     `${span}: ${(busy / 1000).toFixed(0)} ms on CPU in the main thread, ${(idle / 1000).toFixed(0)} ms idle`,
     table("\nself time by package", packages, busy, 15),
-    table(`\ntop ${top} functions by self time`, self, busy, top),
+    table("\nself time by package, Node and V8 builtins charged to the library that called them", charged, busy, 15),
+    table(`\ntop ${top} functions by self time (← the library frame that called into Node/V8)`, topSelf, busy, top),
     table("\nSDK functions by inclusive time", inclusive, busy, 15),
   ].join("\n");
 }

@@ -66,6 +66,8 @@ const filters = flags.scenarios?.split(",").map((s) => s.trim());
 const scenarios = base.scenarios.filter((s) => !filters || filters.some((f) => s.id === f || s.id.startsWith(f)));
 const clients = list(flags.clients, ALL_CLIENTS, "client");
 const profileDir = flags.profile ? join(flags.out, "profiles") : undefined;
+/** Set on Ctrl-C: runs cut short then are not failures to report. */
+let stopping = false;
 
 /** A run that cannot take longer than its scenario's own timing plus set-up allows. */
 function timeoutFor(scenario: Scenario): number {
@@ -146,6 +148,7 @@ async function main(): Promise<void> {
   const idleRssMb = idle.metrics.rssMb!;
   const server = await startServer();
   const shutdown = async (signal: string) => {
+    stopping = true;
     console.error(`\n${signal}: stopping workers and etcd`);
     killAll();
     await server.close().catch(() => undefined);
@@ -179,6 +182,7 @@ async function main(): Promise<void> {
             runs.get(scenario.id)!.set(client, [...(runs.get(scenario.id)!.get(client) ?? []), metrics]);
             console.log(progress(round, scenario, client, metrics));
           } catch (err) {
+            if (stopping) return;
             const message = err instanceof Error ? err.message.split("\n")[0]! : String(err);
             failures.get(scenario.id)!.set(client, message);
             console.log(`[round ${round + 1}/${rounds}] ${scenario.id} ${CLIENT_LABELS[client]}: FAILED ${message}`);
@@ -226,6 +230,7 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (err) {
+  if (stopping) await new Promise(() => undefined); // the signal handler ends the process
   console.error(err);
   killAll();
   process.exitCode = 1;
