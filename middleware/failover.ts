@@ -1,11 +1,13 @@
-import type { Channel } from "nice-grpc";
 import { type CallOptions, ClientError, type ClientMiddleware, Status } from "nice-grpc-common";
-import type { EndpointPool } from "../src/endpoints.js";
+import type { EndpointSet } from "../src/endpoint-rotation.js";
 import { EndpointError } from "../src/errors.js";
 import { abortable } from "./abortable.js";
 
-/** Sends one attempt of a call over a channel: a promise for unary calls, a stream otherwise. */
-export type Dispatch = (channel: Channel, path: string, request: unknown, options: CallOptions) => Promise<unknown> | AsyncIterable<unknown>;
+/**
+ * Sends one attempt of a call to an endpoint (host:port): a promise for unary calls, a stream
+ * otherwise; undefined when the endpoint has left the list meanwhile (nothing was sent).
+ */
+export type Dispatch = (endpoint: string, path: string, request: unknown, options: CallOptions) => Promise<unknown> | AsyncIterable<unknown> | undefined;
 
 /** A per-call option: send the call to this endpoint (host:port) only. */
 export interface EndpointOption {
@@ -13,7 +15,7 @@ export interface EndpointOption {
 }
 
 export interface FailoverOptions {
-  pool: EndpointPool;
+  pool: EndpointSet;
   /** How long an attempt waits for its endpoint to connect before moving on, in ms. */
   dialTimeoutMs: number;
   dispatch: Dispatch;
@@ -26,7 +28,10 @@ export function endpointOf(err: unknown): string | undefined {
   return typeof err === "object" && err !== null ? answeredBy.get(err) : undefined;
 }
 
-/** Details grpc-js gives a call that never got a connection, so never reached a server. */
+/**
+ * Details of a call that never got a connection, so never reached a server: as grpc-js words it,
+ * and as the gateway wire words a refused connection.
+ */
 const NOT_CONNECTED = /^(round_robin: )?No connection established/;
 
 function neverSent(err: unknown): boolean {
@@ -87,10 +92,9 @@ export function failoverMiddleware({ pool, dialTimeoutMs, dispatch }: FailoverOp
           continue;
         }
       }
-      const channel = pool.channel(endpoint);
-      if (!channel) continue; // dropped from the list meanwhile: never sent, try the next
       try {
-        const result = dispatch(channel, call.method.path, call.request, options);
+        const result = dispatch(endpoint, call.method.path, call.request, options);
+        if (result === undefined) continue; // dropped from the list meanwhile: never sent, try the next
         if (result instanceof Promise) {
           const response = await result;
           pool.markHealthy(endpoint);

@@ -29,3 +29,12 @@ export function methodSince(options: unknown): string | undefined {
   const raw = (options as MethodOptions)?._unknownFields?.[METHOD_SINCE_TAG]?.[0];
   return raw ? lengthDelimited(raw) : undefined;
 }
+
+/** Tag of `etcdsdk.http`, the gateway routes of a method ("POST /v3/kv/range"), repeated. */
+const HTTP_ROUTE_TAG = (51701 << 3) | 2;
+
+/** The path of the method's first route on etcd's HTTP gateway, or undefined when it has none. */
+export function gatewayPath(options: unknown): string | undefined {
+  const raw = (options as MethodOptions)?._unknownFields?.[HTTP_ROUTE_TAG]?.[0];
+  return raw ? lengthDelimited(raw).replace(/^POST /, "") : undefined;
+}

@@ -1,5 +1,5 @@
 import type { ClusterDefinition, Member as MemberPb, ResponseHeader as ResponseHeaderPb } from "../gen/etcdserverpb/rpc.js";
-import { fromLong, type Int64, toUnsignedLong } from "./int64.js";
+import { fromUint64, type Int64, toUnsignedLong } from "./int64.js";
 import { type CallOptions, callOptions, ResponseHeader } from "./kv.js";
 import type { ServiceClient } from "./transport.js";
 
@@ -19,7 +19,7 @@ export interface MembersResponse {
 }
 
 function member(pb: MemberPb): Member {
-  return { id: fromLong(pb.ID), name: pb.name, peerURLs: pb.peerURLs, clientURLs: pb.clientURLs, isLearner: pb.isLearner };
+  return { id: fromUint64(pb.ID), name: pb.name, peerURLs: pb.peerURLs, clientURLs: pb.clientURLs, isLearner: pb.isLearner };
 }
 
 function members(response: { header: ResponseHeaderPb | undefined; members: MemberPb[] }): MembersResponse {

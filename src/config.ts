@@ -17,6 +17,11 @@ export interface TlsConfig {
 /** How to reach and talk to etcd; modelled on Go clientv3.Config. */
 export interface ClientConfig {
   /**
+   * How calls reach etcd: "grpc" (the default; Node only) or "gateway", etcd's HTTP/JSON gateway
+   * over `fetch`, as in browsers and edge runtimes (the "etcd-sdk/web" entry always uses it).
+   */
+  transport?: "grpc" | "gateway";
+  /**
    * etcd client URLs: "http://host:port", "https://host:port" or "host:port". An https URL (or a
    * `tls` config) connects over TLS.
    */
@@ -108,6 +113,7 @@ export function parseEndpoint(raw: string, tlsConfigured: boolean): Endpoint {
 }
 
 export interface ResolvedConfig {
+  transport: "grpc" | "gateway";
   endpoints: Endpoint[];
   secure: boolean;
   dialTimeoutMs: number;
@@ -146,7 +152,11 @@ export function resolveConfig(config: ClientConfig): ResolvedConfig {
   if (endpoints.some((e) => e.secure !== secure)) {
     throw new InvalidArgumentError("endpoints", "must all use TLS or all not use it");
   }
+  if (config.transport !== undefined && config.transport !== "grpc" && config.transport !== "gateway") {
+    throw new InvalidArgumentError("transport", `must be "grpc" or "gateway", got ${JSON.stringify(config.transport)}`);
+  }
   return {
+    transport: config.transport ?? "grpc",
     endpoints,
     secure: secure || config.tls !== undefined,
     dialTimeoutMs: positiveInteger(config.dialTimeoutMs, "dialTimeoutMs", DEFAULT_DIAL_TIMEOUT_MS),

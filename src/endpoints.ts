@@ -2,15 +2,13 @@ import { type Channel, ChannelCredentials, type ChannelOptions, createChannel } 
 import { X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
 import type { Endpoint, ResolvedConfig, TlsConfig } from "./config.js";
+import { type ConnectOutcome, EndpointRotation, type Member } from "./endpoint-rotation.js";
 import { InvalidArgumentError } from "./errors.js";
 
 /** grpc-js connectivity states (its enum is not re-exported by nice-grpc). */
 const READY = 2;
 const TRANSIENT_FAILURE = 3;
 const SHUTDOWN = 4;
-
-/** How long an endpoint that failed is passed over before it is tried again, in ms. */
-const QUARANTINE_MS = 2_000;
 
 function pem(value: string | Uint8Array | undefined): Buffer | null {
   if (value === undefined) return null;
@@ -36,25 +34,20 @@ function credentials(secure: boolean, tls: TlsConfig | undefined): ChannelCreden
   return ChannelCredentials.createSsl(ca, key, cert);
 }
 
-interface Member {
-  endpoint: Endpoint;
+interface GrpcMember extends Member {
   channel: Channel;
-  /** Until when (epoch ms) the endpoint is passed over after a failure. */
-  quarantinedUntil: number;
 }
 
 /**
- * One gRPC channel per etcd endpoint and the choice of which one a call goes to. Calls stick to
- * one endpoint (as clientv3's pinned endpoint) until it fails; then the next healthy endpoint in
- * the list takes over. Keepalive pings on each channel find members that died or froze.
+ * One gRPC channel per etcd endpoint. Keepalive pings on each channel find members that died or
+ * froze; a channel grpc-js reports as failing is passed over like a quarantined endpoint.
  */
-export class EndpointPool {
-  private members: Member[] = [];
-  private pinned = 0;
+export class EndpointPool extends EndpointRotation<GrpcMember> {
   private readonly credentials: ChannelCredentials;
   private readonly channelOptions: ChannelOptions;
 
   constructor(config: ResolvedConfig) {
+    super();
     this.credentials = credentials(config.secure, config.tls);
     this.channelOptions = {
       "grpc.max_send_message_length": config.maxCallSendMsgSize,
@@ -72,67 +65,21 @@ export class EndpointPool {
     this.setEndpoints(config.endpoints);
   }
 
-  /** host:port of every endpoint, in order. */
-  get endpoints(): string[] {
-    return this.members.map((m) => m.endpoint.address);
+  protected open(endpoint: Endpoint): GrpcMember {
+    return { endpoint, channel: createChannel(endpoint.address, this.credentials, this.channelOptions), quarantinedUntil: 0 };
   }
 
-  /** The endpoint calls go to now. */
-  get current(): string {
-    return this.members[this.pinned]!.endpoint.address;
+  protected release(member: GrpcMember): void {
+    member.channel.close();
   }
 
-  /** Replaces the endpoint list, keeping the channels (and the pinned endpoint) that remain. */
-  setEndpoints(endpoints: Endpoint[]): void {
-    const current = this.members[this.pinned]?.endpoint.address;
-    const kept = new Map(this.members.map((m) => [m.endpoint.address, m]));
-    this.members = endpoints.map(
-      (endpoint) => kept.get(endpoint.address) ?? { endpoint, channel: createChannel(endpoint.address, this.credentials, this.channelOptions), quarantinedUntil: 0 },
-    );
-    for (const [address, member] of kept) if (!endpoints.some((e) => e.address === address)) member.channel.close();
-    const stillThere = this.members.findIndex((m) => m.endpoint.address === current);
-    this.pinned = stillThere >= 0 ? stillThere : 0;
+  protected down(member: GrpcMember): boolean {
+    return member.channel.getConnectivityState(false) === TRANSIENT_FAILURE;
   }
 
   /** The endpoint's channel; undefined once the endpoint left the list (sync, setEndpoints). */
   channel(address: string): Channel | undefined {
-    return this.members.find((m) => m.endpoint.address === address)?.channel;
-  }
-
-  /**
-   * The endpoint for the next attempt: the pinned one while it is healthy, else the next healthy
-   * one after it, else (all failing) the one whose quarantine ends first. `exclude` holds the
-   * endpoints this call already tried. `pin: false` leaves the pinned endpoint as it is (a call
-   * meant for one member).
-   */
-  pick(exclude: ReadonlySet<string>, pin = true): string | undefined {
-    const now = Date.now();
-    const n = this.members.length;
-    let fallback: Member | undefined;
-    for (let i = 0; i < n; i++) {
-      const index = (this.pinned + i) % n;
-      const member = this.members[index]!;
-      if (exclude.has(member.endpoint.address)) continue;
-      const failing = member.quarantinedUntil > now || member.channel.getConnectivityState(false) === TRANSIENT_FAILURE;
-      if (!failing) {
-        if (pin) this.pinned = index;
-        return member.endpoint.address;
-      }
-      if (!fallback || member.quarantinedUntil < fallback.quarantinedUntil) fallback = member;
-    }
-    return fallback?.endpoint.address;
-  }
-
-  /** Records that an endpoint could not serve; calls move on to the next one. */
-  markFailed(address: string): void {
-    const member = this.members.find((m) => m.endpoint.address === address);
-    if (member) member.quarantinedUntil = Date.now() + QUARANTINE_MS;
-  }
-
-  /** Records that an endpoint served a call. */
-  markHealthy(address: string): void {
-    const member = this.members.find((m) => m.endpoint.address === address);
-    if (member) member.quarantinedUntil = 0;
+    return this.member(address)?.channel;
   }
 
   /** Whether the endpoint has a live connection, without starting one. */
@@ -140,12 +87,8 @@ export class EndpointPool {
     return this.channel(address)?.getConnectivityState(false) === READY;
   }
 
-  /**
-   * Starts connecting if needed and waits until the connection is up ("ready"), has failed
-   * ("failed": a call now fails at once with the transport's reason) or the deadline passed
-   * ("timeout": e.g. a frozen member that accepts TCP but never speaks HTTP/2).
-   */
-  connect(address: string, deadline: Date): Promise<"ready" | "failed" | "timeout"> {
+  /** Starts connecting if needed and waits for the connection (see EndpointSet.connect). */
+  connect(address: string, deadline: Date): Promise<ConnectOutcome> {
     const channel = this.channel(address);
     if (!channel) return Promise.resolve("failed");
     return new Promise((resolve) => {
@@ -159,9 +102,5 @@ export class EndpointPool {
       };
       check();
     });
-  }
-
-  close(): void {
-    for (const member of this.members) member.channel.close();
   }
 }

@@ -77,6 +77,14 @@ export class UnsupportedVersionError extends EtcdError {
   }
 }
 
+/**
+ * The client's transport cannot do what was asked: etcd's HTTP gateway has no route for the
+ * method, or cannot take requests on a stream once it is open. gRPC can.
+ */
+export class UnsupportedByTransportError extends EtcdError {
+  override name = "UnsupportedByTransportError";
+}
+
 /** A member runs an etcd older than the client accepts (`rejectOldCluster`, `minClusterVersion`). */
 export class OldClusterError extends EtcdError {
   override name = "OldClusterError";

@@ -40,7 +40,17 @@ export function toNonNegativeLong(value: Int64, what: string): Long {
 }
 
 export function fromLong(value: Long): bigint {
-  const high = BigInt(value.high) << 32n;
-  const combined = high | BigInt(value.low >>> 0);
-  return value.unsigned ? BigInt.asUintN(64, combined) : BigInt.asIntN(64, combined);
+  return value.unsigned ? fromUint64(value) : BigInt.asIntN(64, bits(value));
+}
+
+/**
+ * A uint64 field (member and cluster IDs, raft terms) as a bigint, whatever the Long's own flag
+ * says: ts-proto's JSON reader, used over etcd's gateway, marks every 64-bit value signed.
+ */
+export function fromUint64(value: Long): bigint {
+  return BigInt.asUintN(64, bits(value));
+}
+
+function bits(value: Long): bigint {
+  return (BigInt(value.high) << 32n) | BigInt(value.low >>> 0);
 }

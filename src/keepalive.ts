@@ -5,6 +5,7 @@ import { fromLong, type Int64, toLong } from "./int64.js";
 import { AsyncQueue } from "./queue.js";
 import { ResilientStream } from "./resilient-stream.js";
 import type { ServiceClient } from "./transport.js";
+import { unref } from "./timers.js";
 
 /** A lease the client keeps alive; see `client.lease.keepAlive`. */
 export interface LeaseKeepAlive extends Disposable {
@@ -187,8 +188,7 @@ export class KeepAliveHub {
     clearTimeout(entry.lostTimer);
     // Node fires a timer longer than 2^31-1 ms at once, so a distant deadline is reached in steps.
     const wait = Math.min(Math.max(0, entry.handle.deadline - Date.now()), MAX_TIMER_MS);
-    entry.lostTimer = setTimeout(() => (Date.now() >= entry.handle.deadline ? this.drop(entry, "deadline") : this.armLostTimer(entry)), wait);
-    entry.lostTimer.unref?.();
+    entry.lostTimer = unref(setTimeout(() => (Date.now() >= entry.handle.deadline ? this.drop(entry, "deadline") : this.armLostTimer(entry)), wait));
   }
 
   /** Sends a renewal now if a stream is open, and plans the next one a third of the TTL later. */
@@ -197,8 +197,7 @@ export class KeepAliveHub {
     if (this.stream.send({ ID: entry.id })) entry.sent.push(Date.now());
     // Until the TTL is known, renew as if it were the time left before the deadline.
     const ttlMs = entry.ttlMs || Math.max(1000, entry.handle.deadline - Date.now());
-    entry.sendTimer = setTimeout(() => this.send(entry), Math.min(Math.max(250, ttlMs / 3), MAX_TIMER_MS));
-    entry.sendTimer.unref?.();
+    entry.sendTimer = unref(setTimeout(() => this.send(entry), Math.min(Math.max(250, ttlMs / 3), MAX_TIMER_MS)));
   }
 
   private confirm(response: LeaseKeepAliveResponse): void {

@@ -4,7 +4,7 @@ import { namespaceMiddleware } from "../middleware/namespace.js";
 import { type Bytes, toBytes } from "./bytes.js";
 import { KV } from "./kv.js";
 import { Lease } from "./lease.js";
-import type { ServiceFactory } from "./transport.js";
+import type { ServiceFactory, WireLimits } from "./transport.js";
 import { Txn } from "./txn.js";
 import { type Watcher, WatchHub, type WatchOptions } from "./watch.js";
 
@@ -28,11 +28,12 @@ export class Keyspace {
   constructor(
     private readonly service: ServiceFactory,
     private readonly withMiddleware: (middleware: ClientMiddleware) => ServiceFactory,
+    private readonly limits: WireLimits,
     private readonly prefix: Uint8Array = new Uint8Array(),
   ) {
     this.kv = new KV(() => service(KVDefinition));
     this.lease = new Lease(() => service(LeaseDefinition));
-    this.watches = new WatchHub(() => service(WatchDefinition));
+    this.watches = new WatchHub(() => service(WatchDefinition), limits);
   }
 
   /**
@@ -62,7 +63,7 @@ export class Keyspace {
     const key = Array.from(full, (b) => b.toString(16).padStart(2, "0")).join("");
     let view = this.views.get(key);
     if (!view) {
-      view = new Keyspace(this.withMiddleware(namespaceMiddleware(full)), this.withMiddleware, full);
+      view = new Keyspace(this.withMiddleware(namespaceMiddleware(full)), this.withMiddleware, this.limits, full);
       this.views.set(key, view);
     }
     return view;

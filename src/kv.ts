@@ -13,8 +13,8 @@ import {
 } from "../gen/etcdserverpb/rpc.js";
 import type { KeyValue as KeyValuePb } from "../gen/mvccpb/kv.js";
 import { type Bytes, FROM_KEY_END, describe, prefixEnd, toBytes, utf8 } from "./bytes.js";
-import { InvalidArgumentError, UnsupportedVersionError } from "./errors.js";
-import { fromLong, type Int64, toLong, toNonNegativeLong } from "./int64.js";
+import { InvalidArgumentError, UnsupportedByTransportError, UnsupportedVersionError } from "./errors.js";
+import { fromLong, fromUint64, type Int64, toLong, toNonNegativeLong } from "./int64.js";
 import type { ServiceClient, TransportCallOptions } from "./transport.js";
 
 /** Per-call options every method takes. */
@@ -83,17 +83,17 @@ export class ResponseHeader {
   /** @internal */
   constructor(private readonly pb: ResponseHeaderPb | undefined) {}
   get clusterId(): bigint {
-    return this.pb ? fromLong(this.pb.clusterId) : 0n;
+    return this.pb ? fromUint64(this.pb.clusterId) : 0n;
   }
   get memberId(): bigint {
-    return this.pb ? fromLong(this.pb.memberId) : 0n;
+    return this.pb ? fromUint64(this.pb.memberId) : 0n;
   }
   /** Store revision when the request was served. */
   get revision(): bigint {
     return this.pb ? fromLong(this.pb.revision) : 0n;
   }
   get raftTerm(): bigint {
-    return this.pb ? fromLong(this.pb.raftTerm) : 0n;
+    return this.pb ? fromUint64(this.pb.raftTerm) : 0n;
   }
 }
 
@@ -305,8 +305,8 @@ export class KV {
       }
       return;
     } catch (err) {
-      // A server before 3.7 does not know RangeStream: read pages instead.
-      if (yielded || !(err instanceof UnsupportedVersionError)) throw err;
+      // A server before 3.7 does not know RangeStream, nor does etcd's HTTP gateway: read pages instead.
+      if (yielded || !(err instanceof UnsupportedVersionError || err instanceof UnsupportedByTransportError)) throw err;
     }
     yield* this.pages(request, pageSize, options);
   }

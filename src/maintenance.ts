@@ -1,8 +1,8 @@
-import { createHash } from "node:crypto";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { AlarmRequest_AlarmAction, AlarmType, DowngradeRequest_DowngradeAction, type MaintenanceDefinition } from "../gen/etcdserverpb/rpc.js";
 import { describe } from "./bytes.js";
 import { EtcdError, InvalidArgumentError } from "./errors.js";
-import { fromLong, type Int64, toNonNegativeLong, toUnsignedLong } from "./int64.js";
+import { fromLong, fromUint64, type Int64, toNonNegativeLong, toUnsignedLong } from "./int64.js";
 import { type CallOptions, callOptions, ResponseHeader } from "./kv.js";
 import type { ServiceClient } from "./transport.js";
 
@@ -58,10 +58,10 @@ export class Maintenance {
       version: r.version,
       dbSize: fromLong(r.dbSize),
       dbSizeInUse: fromLong(r.dbSizeInUse),
-      leader: fromLong(r.leader),
-      raftIndex: fromLong(r.raftIndex),
-      raftTerm: fromLong(r.raftTerm),
-      raftAppliedIndex: fromLong(r.raftAppliedIndex),
+      leader: fromUint64(r.leader),
+      raftIndex: fromUint64(r.raftIndex),
+      raftTerm: fromUint64(r.raftTerm),
+      raftAppliedIndex: fromUint64(r.raftAppliedIndex),
       errors: r.errors,
       isLearner: r.isLearner,
       storageVersion: r.storageVersion,
@@ -72,7 +72,7 @@ export class Maintenance {
   /** Every alarm raised in the cluster. */
   async alarmList(options: CallOptions = {}): Promise<AlarmMember[]> {
     const r = await this.rpc().alarm({ action: AlarmRequest_AlarmAction.GET, memberID: undefined, alarm: AlarmType.NONE }, callOptions(options));
-    return r.alarms.map((a) => ({ memberId: fromLong(a.memberID), alarm: a.alarm === AlarmType.CORRUPT ? "corrupt" : "nospace" }));
+    return r.alarms.map((a) => ({ memberId: fromUint64(a.memberID), alarm: a.alarm === AlarmType.CORRUPT ? "corrupt" : "nospace" }));
   }
 
   /** Clears an alarm of a member (after, say, freeing space for NOSPACE). */
@@ -82,7 +82,7 @@ export class Maintenance {
       { action: AlarmRequest_AlarmAction.DEACTIVATE, memberID: toUnsignedLong(alarm.memberId, "alarm memberId"), alarm: ALARMS[alarm.alarm] },
       callOptions(options),
     );
-    return r.alarms.map((a) => ({ memberId: fromLong(a.memberID), alarm: a.alarm === AlarmType.CORRUPT ? "corrupt" : "nospace" }));
+    return r.alarms.map((a) => ({ memberId: fromUint64(a.memberID), alarm: a.alarm === AlarmType.CORRUPT ? "corrupt" : "nospace" }));
   }
 
   /** Rewrites one member's backend file (`endpoint`), giving free pages back to the file system. */
@@ -122,7 +122,8 @@ export class Maintenance {
    * throws SnapshotIntegrityError instead. Reading slowly slows the transfer (backpressure).
    */
   async *snapshot(options: MemberCallOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-    const hash = createHash("sha256");
+    // A portable sha256 (no node:crypto), so that snapshots verify in browsers too.
+    const hash = sha256.create();
     // The newest bytes are held back until it is known whether they are the trailing checksum.
     let held = new Uint8Array(0);
     for await (const chunk of this.rpc().snapshot({}, memberOptions(options))) {
@@ -138,7 +139,7 @@ export class Maintenance {
       held = joined.slice(release);
     }
     const expected = hash.digest();
-    if (held.length !== SHA256_BYTES || !expected.equals(held)) {
+    if (held.length !== SHA256_BYTES || expected.some((byte, i) => byte !== held[i])) {
       throw new SnapshotIntegrityError("the snapshot's trailing sha256 does not match its data");
     }
     yield held;

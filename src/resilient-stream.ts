@@ -1,4 +1,5 @@
 import { AsyncQueue } from "./queue.js";
+import { unref } from "./timers.js";
 
 export interface StreamHandlers<Req, Res> {
   /** Whether anyone still needs the stream. */
@@ -68,7 +69,7 @@ export class ResilientStream<Req, Res> {
         if (!again || !this.handlers.wanted()) break;
         // A stream we ended ourselves (the last user left, then a new one came) reopens at once.
         if (abort.signal.reason !== BROKEN) continue;
-        await new Promise((resolve) => setTimeout(resolve, backoff).unref());
+        await new Promise((resolve) => unref(setTimeout(resolve, backoff)));
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       }
     } finally {

@@ -9,12 +9,21 @@ import {
 } from "../gen/etcdserverpb/rpc.js";
 import { type Event as EventPb, Event_EventType } from "../gen/mvccpb/kv.js";
 import type { Bytes } from "./bytes.js";
-import { CallCanceledError, ClientClosedError, EndpointError, ErrCompacted, EtcdServerError, serverErrorFor, TransportError } from "./errors.js";
+import {
+  CallCanceledError,
+  ClientClosedError,
+  EndpointError,
+  ErrCompacted,
+  EtcdServerError,
+  serverErrorFor,
+  TransportError,
+  UnsupportedByTransportError,
+} from "./errors.js";
 import { fromLong, type Int64, toNonNegativeLong } from "./int64.js";
 import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
 import { AsyncQueue } from "./queue.js";
 import { ResilientStream } from "./resilient-stream.js";
-import type { ServiceClient } from "./transport.js";
+import type { ServiceClient, WireLimits } from "./transport.js";
 
 export interface WatchOptions extends KeySelection {
   /** Deliver changes from this revision on, replaying history; by default changes after creation. */
@@ -138,7 +147,10 @@ export class Watcher implements AsyncIterable<WatchResponse> {
     this.hub.remove(this.state);
   }
 
-  /** Asks etcd for a progress notification for every watcher of this client. */
+  /**
+   * Asks etcd for a progress notification for every watcher of this client. Over etcd's HTTP
+   * gateway it throws UnsupportedByTransportError: use `progressNotify` there.
+   */
   requestProgress(): void {
     this.hub.requestProgress();
   }
@@ -160,7 +172,10 @@ export class WatchHub {
   private closedWith: Error | undefined;
 
   /** @internal */
-  constructor(rpc: () => ServiceClient<typeof WatchDefinition>) {
+  constructor(
+    rpc: () => ServiceClient<typeof WatchDefinition>,
+    private readonly limits: WireLimits,
+  ) {
     this.stream = new ResilientStream({
       wanted: () => this.watchers.size > 0 && !this.closedWith,
       // hasleader: the member ends the stream when it loses its leader, so the watchers move
@@ -242,6 +257,8 @@ export class WatchHub {
   }
 
   requestProgress(): void {
+    const unsupported = this.limits.streamRequests;
+    if (unsupported) throw new UnsupportedByTransportError(`watch progress requests are not possible here: ${unsupported}; use the progressNotify option`);
     this.stream.send({ requestUnion: { $case: "progressRequest", progressRequest: {} } });
   }
 
@@ -281,11 +298,14 @@ export class WatchHub {
     const header = new ResponseHeader(response.header);
     const revision = header.revision;
     const answered = response.created ? this.pending.shift() : undefined;
-    if (response.watchId.equals(NO_WATCH_ID) && response.canceled && answered) {
-      // A create etcd refused (e.g. permission denied) carries no watch ID: it is the oldest pending one.
-      if (this.watchers.delete(answered.id.toString())) {
-        answered.detach();
-        answered.fail(cancelError(response.cancelReason));
+    if (response.created && response.canceled) {
+      // A create etcd refused (e.g. permission denied). Over gRPC it carries no watch ID: it is
+      // the oldest pending one. (Over the gateway every watcher has a stream of its own, which
+      // names it.)
+      const refused = response.watchId.equals(NO_WATCH_ID) ? answered : this.watchers.get(response.watchId.toString());
+      if (refused && this.watchers.delete(refused.id.toString())) {
+        refused.detach();
+        refused.fail(cancelError(response.cancelReason));
       }
       return;
     }

@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { KVDefinition } from "../../gen/etcdserverpb/rpc.js";
 import { resolveConfig } from "../../src/config.js";
 import { CallCanceledError, ErrUserEmpty } from "../../src/index.js";
-import { GrpcTransport } from "../../src/transport.js";
+import { GrpcWire } from "../../src/grpc-wire.js";
+import { Transport } from "../../src/transport.js";
 import type { EtcdCluster } from "../harness/cluster.js";
 import { enableAuth, etcdAtLeast, startCluster } from "../helpers.js";
 
@@ -17,7 +18,10 @@ describe.skipIf(!etcdAtLeast("3.7"))("the middleware chain on a server stream (R
     return () => cluster.close();
   });
 
-  const transport = (config: { username?: string; password?: string } = {}) => new GrpcTransport(resolveConfig({ endpoints: cluster.endpoints, ...config }));
+  const transport = (config: { username?: string; password?: string } = {}) => {
+    const resolved = resolveConfig({ endpoints: cluster.endpoints, ...config });
+    return new Transport(resolved, new GrpcWire(resolved));
+  };
   const keys = async (stream: AsyncIterable<{ rangeResponse?: { kvs: { key: Uint8Array }[] } | undefined }>) => {
     const seen: string[] = [];
     for await (const part of stream) seen.push(...(part.rangeResponse?.kvs ?? []).map((kv) => Buffer.from(kv.key).toString()));

@@ -1,0 +1,242 @@
+import { type CallOptions, ClientError, Status } from "nice-grpc-common";
+import type { DeepPartial, WatchRequest, WatchResponse } from "../../gen/etcdserverpb/rpc.js";
+import { gatewayPath } from "../annotations.js";
+import type { Endpoint, ResolvedConfig } from "../config.js";
+import { type ConnectOutcome, EndpointRotation, type Member } from "../endpoint-rotation.js";
+import { ClientClosedError, EtcdError, InvalidArgumentError, UnsupportedByTransportError } from "../errors.js";
+import { type GeneratedMethod, methodAt } from "../service-client.js";
+import type { Wire, WireLimits } from "../transport.js";
+import { httpError, requestJson, responseFromJson, streamedResults } from "./json.js";
+import { streamPerRequest, watchOverGateway } from "./streams.js";
+import { unref } from "../timers.js";
+
+const WATCH_PATH = "/etcdserverpb.Watch/Watch";
+
+interface HttpMember extends Member {
+  /** scheme://host:port */
+  origin: string;
+  /** Whether the endpoint answered lately; until it has, a call first checks that it answers. */
+  reachable: boolean;
+  /** Calls in flight to the endpoint, with their gRPC paths: ended if it stops answering. */
+  calls: Map<AbortController, string>;
+  heartbeat: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Causes of a failed fetch that prove the request never left: nothing was listening, no route. */
+const NEVER_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
+
+/**
+ * A fetch that failed without an HTTP answer, as the gRPC status grpc-js would give it. Only
+ * Node says why; a browser's "Failed to fetch" could have happened after the request was sent.
+ */
+function fetchFailure(err: unknown, call: GatewayCall, signal: AbortSignal): unknown {
+  // An aborted call fails with the abort's reason, which the middleware above recognises.
+  if (signal.aborted || !(err instanceof Error) || err instanceof ClientError || err instanceof EtcdError) return err;
+  const { path, endpoint } = call;
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const reason = cause?.message ? `${err.message}: ${cause.message}` : err.message;
+  if (cause?.code && NEVER_CONNECTED.has(cause.code)) return new ClientError(path, Status.UNAVAILABLE, `No connection established: ${endpoint}: ${reason}`);
+  return new ClientError(path, Status.UNAVAILABLE, `connection to ${endpoint} failed: ${reason}`);
+}
+
+/**
+ * The gateway's endpoints. HTTP has no keepalive pings, so while calls are in flight to an
+ * endpoint it is asked for its version every keepAliveTimeMs, as gRPC would ping it; with no
+ * answer within keepAliveTimeoutMs (a frozen member, a dead link) its calls fail with Unavailable
+ * and move elsewhere, as they would on gRPC.
+ */
+class GatewayEndpoints extends EndpointRotation<HttpMember> {
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly closing: AbortSignal,
+  ) {
+    super();
+    this.setEndpoints(config.endpoints);
+  }
+
+  origin(address: string): string | undefined {
+    return this.member(address)?.origin;
+  }
+
+  protected open(endpoint: Endpoint): HttpMember {
+    const origin = `${endpoint.secure ? "https" : "http"}://${endpoint.address}`;
+    return { endpoint, origin, reachable: false, quarantinedUntil: 0, calls: new Map(), heartbeat: undefined };
+  }
+
+  /** Stops watching the endpoint; fetch pools connections itself, so nothing else is held. */
+  protected release(member: HttpMember): void {
+    clearTimeout(member.heartbeat);
+    member.heartbeat = undefined;
+  }
+
+  /** Registers a call in flight; the controller aborts it if the endpoint stops answering. */
+  begin(address: string, path: string): AbortController {
+    const controller = new AbortController();
+    const member = this.member(address);
+    if (member) {
+      member.calls.set(controller, path);
+      if (!member.heartbeat) this.scheduleHeartbeat(member);
+    }
+    return controller;
+  }
+
+  end(address: string, controller: AbortController): void {
+    this.member(address)?.calls.delete(controller);
+  }
+
+  private scheduleHeartbeat(member: HttpMember): void {
+    member.heartbeat = setTimeout(async () => {
+      if (member.calls.size === 0 || this.closing.aborted) {
+        member.heartbeat = undefined;
+        return;
+      }
+      const outcome = await this.probe(member, Date.now() + this.config.keepAliveTimeoutMs);
+      if (outcome !== "ready" && !this.closing.aborted) {
+        const why = `${member.endpoint.address} did not answer a keepalive probe within ${this.config.keepAliveTimeoutMs} ms`;
+        for (const [call, path] of member.calls) call.abort(new ClientError(path, Status.UNAVAILABLE, why));
+        member.calls.clear();
+        this.markFailed(member.endpoint.address);
+      }
+      if (this.member(member.endpoint.address) === member) this.scheduleHeartbeat(member);
+      else member.heartbeat = undefined;
+    }, this.config.keepAliveTimeMs);
+    unref(member.heartbeat);
+  }
+
+  protected down(): boolean {
+    return false;
+  }
+
+  isReady(address: string): boolean {
+    return this.member(address)?.reachable ?? false;
+  }
+
+  override markFailed(address: string): void {
+    super.markFailed(address);
+    const member = this.member(address);
+    if (member) member.reachable = false;
+  }
+
+  override markHealthy(address: string): void {
+    super.markHealthy(address);
+    const member = this.member(address);
+    if (member) member.reachable = true;
+  }
+
+  connect(address: string, deadline: Date): Promise<ConnectOutcome> {
+    const member = this.member(address);
+    return member ? this.probe(member, deadline.getTime()) : Promise.resolve("failed");
+  }
+
+  /** Asks the endpoint for its version: a frozen member never answers, a dead one refuses. */
+  private async probe(member: HttpMember, deadline: number): Promise<ConnectOutcome> {
+    const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+    try {
+      const response = await fetch(`${member.origin}/version`, { signal: AbortSignal.any([timeout, this.closing]) });
+      await response.body?.cancel();
+      member.reachable = response.ok;
+      return response.ok ? "ready" : "failed";
+    } catch {
+      return timeout.aborted ? "timeout" : "failed";
+    }
+  }
+}
+
+/**
+ * etcd's HTTP/JSON gateway over `fetch`, for browsers and edge runtimes: each RPC is a POST to its
+ * route from proto/ with the request as JSON; streams come back as lines of JSON. The auth token
+ * goes in the Authorization header, the only one etcd's CORS policy lets a page send besides
+ * Content-Type, so no other metadata is sent (a watch does not ask for `hasleader`).
+ */
+export class GatewayWire implements Wire {
+  readonly endpoints: GatewayEndpoints;
+  readonly limits: WireLimits = { streamRequests: "etcd's HTTP gateway reads a request body to its end before it answers" };
+  private readonly closing = new AbortController();
+
+  constructor(private readonly config: ResolvedConfig) {
+    const { tls } = config;
+    if (tls && (tls.ca !== undefined || tls.cert !== undefined || tls.key !== undefined || tls.serverName !== undefined)) {
+      throw new InvalidArgumentError("tls", "cannot be used with the gateway transport: fetch trusts the platform's CA store and has no client certificates");
+    }
+    this.endpoints = new GatewayEndpoints(config, this.closing.signal);
+  }
+
+  send = (endpoint: string, path: string, request: unknown, options: CallOptions): Promise<unknown> | AsyncIterable<unknown> | undefined => {
+    const origin = this.endpoints.origin(endpoint);
+    if (origin === undefined) return undefined;
+    const method = methodAt(path);
+    const route = method && gatewayPath(method.options);
+    if (!method || !route) throw new UnsupportedByTransportError(`${path} has no route on etcd's HTTP gateway`);
+    const call = { url: origin + route, path, endpoint, method };
+    if (!method.requestStream) {
+      return method.responseStream ? this.stream(call, request, options) : this.unary(call, request, options);
+    }
+    const open = (message: unknown, signal: AbortSignal) => this.stream(call, message, { ...options, signal });
+    const requests = request as AsyncIterable<unknown>;
+    return path === WATCH_PATH
+      ? watchOverGateway(requests as AsyncIterable<DeepPartial<WatchRequest>>, open as (m: unknown, s: AbortSignal) => AsyncIterable<WatchResponse>, options.signal, path)
+      : streamPerRequest(requests, open, options.signal, path);
+  };
+
+  /**
+   * A call in flight to its endpoint, ended by the caller's signal, by close(), or when the
+   * endpoint stops answering; `done` ends the endpoint's watch over it.
+   */
+  private begin(call: GatewayCall, options: CallOptions): { signal: AbortSignal; done: () => void } {
+    const watchdog = this.endpoints.begin(call.endpoint, call.path);
+    const signal = AbortSignal.any([watchdog.signal, this.closing.signal, ...(options.signal ? [options.signal] : [])]);
+    return { signal, done: () => this.endpoints.end(call.endpoint, watchdog) };
+  }
+
+  private async post(call: GatewayCall, request: unknown, signal: AbortSignal, token: string | undefined): Promise<Response> {
+    const body = requestJson(call.method.requestType, request);
+    if (body.length > this.config.maxCallSendMsgSize) {
+      throw new ClientError(call.path, Status.RESOURCE_EXHAUSTED, `Attempted to send message with a size larger than ${this.config.maxCallSendMsgSize}: ${body.length} bytes of JSON`);
+    }
+    // No Content-Type: the gateway takes any, and a text/plain POST without a token is a "simple"
+    // cross-origin request, which a browser sends without a CORS preflight round trip.
+    const headers: Record<string, string> = token ? { authorization: token } : {};
+    const response = await fetch(call.url, { method: "POST", body, headers, signal });
+    if (!response.ok) throw httpError(call.path, response.status, await response.text());
+    return response;
+  }
+
+  private async unary(call: GatewayCall, request: unknown, options: CallOptions): Promise<unknown> {
+    const { signal, done } = this.begin(call, options);
+    let text: string;
+    try {
+      text = await (await this.post(call, request, signal, options.metadata?.get("token"))).text();
+    } catch (err) {
+      throw fetchFailure(err, call, signal);
+    } finally {
+      done();
+    }
+    const limit = this.config.maxCallRecvMsgSize;
+    if (limit >= 0 && text.length > limit) throw new ClientError(call.path, Status.RESOURCE_EXHAUSTED, `Received message larger than max (${text.length} vs. ${limit})`);
+    return responseFromJson(call.method.responseType, JSON.parse(text));
+  }
+
+  private async *stream(call: GatewayCall, request: unknown, options: CallOptions): AsyncGenerator<unknown, void, undefined> {
+    const { signal, done } = this.begin(call, options);
+    try {
+      const response = await this.post(call, request, signal, options.metadata?.get("token"));
+      for await (const json of streamedResults(response.body!, call.path)) yield responseFromJson(call.method.responseType, json);
+    } catch (err) {
+      throw fetchFailure(err, call, signal);
+    } finally {
+      done();
+    }
+  }
+
+  close(): void {
+    this.closing.abort(new ClientClosedError());
+    this.endpoints.close();
+  }
+}
+
+interface GatewayCall {
+  url: string;
+  path: string;
+  endpoint: string;
+  method: GeneratedMethod;
+}

@@ -1,0 +1,121 @@
+import type { Client, CompatServiceDefinition } from "nice-grpc";
+import { type ClientMiddleware, type ClientMiddlewareCall, composeClientMiddleware, type MethodDescriptor } from "nice-grpc-common";
+import type { DeadlineOptions } from "nice-grpc-client-middleware-deadline";
+import type { RetryOptions } from "nice-grpc-client-middleware-retry";
+import type { EndpointOption } from "../middleware/failover.js";
+
+/** Options every RPC of the SDK can take on top of nice-grpc's own (signal, metadata). */
+export type TransportCallOptions = DeadlineOptions & RetryOptions & EndpointOption;
+
+/** The codec ts-proto generates for every message: binary, JSON and partial objects. */
+export interface MessageCodec {
+  encode(message: never): { finish(): Uint8Array };
+  decode(bytes: Uint8Array): unknown;
+  fromJSON(json: unknown): unknown;
+  toJSON(message: never): unknown;
+  fromPartial(partial: never): unknown;
+}
+
+/** A method of a ts-proto generic service definition, as gen/ holds them. */
+export interface GeneratedMethod {
+  name: string;
+  requestType: MessageCodec;
+  responseType: MessageCodec;
+  requestStream: boolean;
+  responseStream: boolean;
+  options: MethodDescriptor["options"] & { _unknownFields?: Record<number, Uint8Array[]> };
+}
+
+interface GeneratedService {
+  fullName: string;
+  methods: Record<string, GeneratedMethod>;
+}
+
+/** Every method of the services clients were made for, by gRPC path ("/etcdserverpb.KV/Range"). */
+const methodsByPath = new Map<string, GeneratedMethod>();
+
+/** The generated method behind a gRPC path, once a client for its service exists. */
+export function methodAt(path: string): GeneratedMethod | undefined {
+  return methodsByPath.get(path);
+}
+
+export type ServiceClient<D extends CompatServiceDefinition> = Client<D, TransportCallOptions>;
+
+/** Makes the client of a service, with the middleware chain of whoever made the factory. */
+export type ServiceFactory = <D extends CompatServiceDefinition>(definition: D) => ServiceClient<D>;
+
+/** The innermost middleware answers every call itself; nothing lies below it. */
+function endOfChain(): never {
+  throw new Error("the innermost middleware must send the call itself");
+}
+
+/**
+ * Service clients whose calls run through a chain of nice-grpc client middleware, the innermost
+ * of which sends them (the failover middleware, over whichever wire the transport has). This is
+ * what nice-grpc's client factory does, without tying clients to a grpc-js channel, so that the
+ * same chain serves gRPC and etcd's HTTP gateway alike.
+ */
+export class MiddlewareChain {
+  private readonly run: ClientMiddleware<TransportCallOptions>;
+  private readonly clients = new Map<CompatServiceDefinition, unknown>();
+
+  /**
+   * @param middleware outermost first; the last one must answer calls without calling `next`.
+   * @param defaults the options every call of a method starts from.
+   */
+  constructor(
+    private readonly middleware: ClientMiddleware<TransportCallOptions>[],
+    private readonly defaults: (method: GeneratedMethod) => TransportCallOptions,
+  ) {
+    this.run = middleware.reduceRight((inner, outer) => composeClientMiddleware(inner, outer));
+  }
+
+  /** The same chain with `outer` run before all of it. */
+  with(outer: ClientMiddleware<TransportCallOptions>): MiddlewareChain {
+    return new MiddlewareChain([outer, ...this.middleware], this.defaults);
+  }
+
+  /** The client of a service, one per definition. */
+  client<D extends CompatServiceDefinition>(definition: D): ServiceClient<D> {
+    let client = this.clients.get(definition);
+    if (!client) {
+      client = this.create(definition as unknown as GeneratedService);
+      this.clients.set(definition, client);
+    }
+    return client as ServiceClient<D>;
+  }
+
+  private create(service: GeneratedService): Record<string, unknown> {
+    const client: Record<string, unknown> = {};
+    for (const [key, method] of Object.entries(service.methods)) {
+      const descriptor: MethodDescriptor = {
+        path: `/${service.fullName}/${method.name}`,
+        requestStream: method.requestStream,
+        responseStream: method.responseStream,
+        options: method.options,
+      };
+      methodsByPath.set(descriptor.path, method);
+      const defaults = this.defaults(method);
+      const start = (request: unknown, options: TransportCallOptions | undefined) =>
+        this.run(
+          { method: descriptor, requestStream: method.requestStream, request, responseStream: method.responseStream, next: endOfChain } as ClientMiddlewareCall<
+            unknown,
+            unknown
+          >,
+          { ...defaults, ...options },
+        );
+      client[key] = method.responseStream ? start : (request: unknown, options?: TransportCallOptions) => unaryResult(start(request, options), descriptor.path);
+    }
+    return client;
+  }
+}
+
+/** What a middleware chain returns for a call with a single response. */
+async function unaryResult(calls: AsyncGenerator<unknown, unknown, undefined>, path: string): Promise<unknown> {
+  const step = await calls.next();
+  if (!step.done || step.value == null) {
+    await calls.return(undefined);
+    throw new Error(`a middleware ${step.done ? "returned nothing" : "yielded a message"} for ${path}, which has a single response`);
+  }
+  return step.value;
+}

@@ -1,0 +1,23 @@
+import { BaseClient } from "./base-client.js";
+import type { ClientConfig } from "./config.js";
+import { InvalidArgumentError } from "./errors.js";
+import { GatewayWire } from "./gateway/wire.js";
+
+/**
+ * A connection to an etcd cluster over its HTTP/JSON gateway (etcd serves it on the client
+ * URLs; a page on another origin needs etcd started with --cors). The API is that of the Node
+ * entry's Client; see WireLimits for the little the gateway cannot do.
+ */
+export class Client extends BaseClient {
+  constructor(config: ClientConfig) {
+    super(config, (resolved) => {
+      if (config.transport === "grpc") throw new InvalidArgumentError("transport", 'must be "gateway" in the web entry: gRPC needs Node');
+      return new GatewayWire(resolved);
+    });
+  }
+
+  /** Creates a client and waits until it has reached etcd (see the Node entry's Client.connect). */
+  static connect(config: ClientConfig): Promise<Client> {
+    return BaseClient.opened(new Client(config));
+  }
+}
