@@ -1,8 +1,10 @@
 import { defineConfig } from "vitest/config";
 
+/** Suites that run a second time with every client going through etcd's HTTP/JSON gateway. */
+const onBothTransports = ["kv", "txn", "watch", "watch-resume", "lease", "keepalive", "auth", "iterate", "failover"].map((name) => `test/integration/${name}.test.ts`);
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     // Provisions (and if needed builds) etcd once, before any worker starts.
     globalSetup: ["test/harness/global-setup.ts"],
     // Tests spawn, signal and kill etcd processes: child processes are simplest to reason about.
@@ -10,5 +12,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 120_000,
     reporters: ["default", "./test/harness/summary-reporter.ts"],
+    projects: [
+      { extends: true, test: { name: "grpc", include: ["test/**/*.test.ts"], provide: { transport: "grpc" } } },
+      { extends: true, test: { name: "gateway", include: onBothTransports, provide: { transport: "gateway" } } },
+    ],
   },
 });

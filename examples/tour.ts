@@ -107,6 +107,19 @@ async function tour(client: Client, throwaway: boolean): Promise<void> {
     }
   }
 
+  section("the same API over etcd's HTTP/JSON gateway (what browsers and edge runtimes use)");
+  {
+    await using overHttp = await Client.connect({ endpoints: client.endpoints, transport: "gateway" });
+    const seen = overHttp.watch(`${p}http/`, { prefix: true });
+    await seen.ready;
+    await overHttp.kv.put(`${p}http/hello`, "over fetch");
+    for await (const { events } of seen) {
+      console.log(`watched over HTTP: ${events[0]?.type} ${events[0]?.kv.keyString} = ${events[0]?.kv.valueString}`);
+      break;
+    }
+    console.log(`read back over gRPC: ${(await client.kv.get(`${p}http/hello`)).kvs[0]?.valueString}`);
+  }
+
   section("cleanup");
   const deleted = await client.kv.delete(p, { prefix: true });
   console.log(`deleted ${deleted.deleted} keys under ${p}`);

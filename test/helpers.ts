@@ -52,9 +52,17 @@ export function useCluster(size = 1): { readonly cluster: EtcdCluster; readonly 
   };
 }
 
-export function clientFor(cluster: EtcdCluster, config: Partial<ClientConfig> = {}): Client {
-  return new Client({ endpoints: cluster.endpoints, ...config });
+/** A client config for the cluster, over the transport the suite runs on (see vitest.config.ts). */
+export function configFor(cluster: EtcdCluster, config: Partial<ClientConfig> = {}): ClientConfig {
+  return { endpoints: cluster.endpoints, transport: inject("transport"), ...config };
 }
+
+export function clientFor(cluster: EtcdCluster, config: Partial<ClientConfig> = {}): Client {
+  return new Client(configFor(cluster, config));
+}
+
+/** Whether the suite runs over etcd's HTTP gateway rather than gRPC. */
+export const overGateway = (): boolean => inject("transport") === "gateway";
 
 /** A key prefix of its own for each test, so tests sharing a cluster never see each other's keys. */
 export function uniquePrefix(label = "t"): string {

@@ -5,6 +5,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     etcdBinary: string;
     etcdVersion: string;
+    /** The wire every client of the suite uses (vitest.config.ts runs some suites on both). */
+    transport: "grpc" | "gateway";
   }
 }
 

@@ -15,7 +15,7 @@ import {
   op,
 } from "../../src/index.js";
 import type { EtcdCluster } from "../harness/cluster.js";
-import { enableAuth, gateway, startCluster, uniquePrefix } from "../helpers.js";
+import { clientFor, configFor, enableAuth, gateway, startCluster, uniquePrefix } from "../helpers.js";
 
 /** Counts the Authenticate attempts a client makes (inner middleware sees every attempt). */
 function authenticateCounter(): { count: () => number; middleware: ClientMiddleware } {
@@ -39,7 +39,7 @@ describe("auth", () => {
   });
 
   const clientAs = (username: string, password: string, extra: Partial<ConstructorParameters<typeof Client>[0]> = {}) =>
-    new Client({ endpoints: cluster.endpoints, username, password, ...extra });
+    clientFor(cluster, { username, password, ...extra });
 
   it("authenticates and sends the token on every call", async () => {
     await using root = clientAs("root", "root-pw");
@@ -51,7 +51,7 @@ describe("auth", () => {
   });
 
   it("rejects a wrong password with ErrAuthFailed and stays usable for others", async () => {
-    await expect(Client.connect({ endpoints: cluster.endpoints, username: "root", password: "nope" })).rejects.toBeInstanceOf(ErrAuthFailed);
+    await expect(Client.connect(configFor(cluster, { username: "root", password: "nope" }))).rejects.toBeInstanceOf(ErrAuthFailed);
     await using wrong = clientAs("root", "nope");
     await expect(wrong.kv.get("pub/x")).rejects.toBeInstanceOf(ErrAuthFailed);
     await expect(wrong.kv.get("pub/x")).rejects.toBeInstanceOf(ErrAuthFailed);
@@ -60,7 +60,7 @@ describe("auth", () => {
   });
 
   it("rejects calls without credentials", async () => {
-    await using anonymous = new Client({ endpoints: cluster.endpoints });
+    await using anonymous = clientFor(cluster);
     const err = await anonymous.kv.get("pub/x").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EtcdServerError);
     expect(err).toBeInstanceOf(ErrUserEmpty);
@@ -90,8 +90,8 @@ describe("auth", () => {
   });
 
   it("wants username and password together", () => {
-    expect(() => new Client({ endpoints: cluster.endpoints, username: "root" })).toThrow(InvalidArgumentError);
-    expect(() => new Client({ endpoints: cluster.endpoints, password: "x" })).toThrow(/username must be a non-empty string/);
+    expect(() => clientFor(cluster, { username: "root" })).toThrow(InvalidArgumentError);
+    expect(() => clientFor(cluster, { password: "x" })).toThrow(/username must be a non-empty string/);
   });
 });
 
@@ -115,7 +115,7 @@ describe("auth with JWT tokens", () => {
 
   it("refreshes a token made stale by a change of the auth store and retries once", async () => {
     const counter = authenticateCounter();
-    await using root = new Client({ endpoints: cluster.endpoints, username: "root", password: "root-pw", middleware: { inner: [counter.middleware] } });
+    await using root = clientFor(cluster, { username: "root", password: "root-pw", middleware: { inner: [counter.middleware] } });
     const p = uniquePrefix();
     await root.kv.put(`${p}k`, "1");
     expect(counter.count()).toBe(1);

@@ -1,9 +1,9 @@
 import type { ClientMiddleware } from "nice-grpc-common";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { Client, type ClientConfig, DeadlineExceededError, EtcdError } from "../../src/index.js";
+import { type Client, type ClientConfig, DeadlineExceededError, EtcdError } from "../../src/index.js";
 import type { EtcdCluster } from "../harness/cluster.js";
-import { startCluster, uniquePrefix } from "../helpers.js";
+import { clientFor, startCluster, uniquePrefix } from "../helpers.js";
 
 // etcd refuses keepalive pings more frequent than --grpc-keepalive-min-time (5 s by default).
 const FAST_KEEPALIVE_SERVER = ["--grpc-keepalive-min-time=500ms"];
@@ -17,7 +17,7 @@ const FAST_KEEPALIVE_CLIENT: Partial<ClientConfig> = { keepAliveTimeMs: 1000, ke
 const RECOVERY_LIMIT_MS = 20_000;
 
 function resilientClient(cluster: EtcdCluster, config: Partial<ClientConfig> = {}): Client {
-  return new Client({ endpoints: cluster.endpoints, ...FAST_KEEPALIVE_CLIENT, ...config });
+  return clientFor(cluster, { ...FAST_KEEPALIVE_CLIENT, ...config });
 }
 
 /** Time until `read` first succeeds, polling; fails the test past `limitMs`. */
@@ -102,7 +102,7 @@ describe("endpoint failover", () => {
 
   it("sends even a write to the next endpoint when the first cannot be connected to", async () => {
     await using cluster = await startCluster(1);
-    await using client = new Client({ endpoints: ["127.0.0.1:1", ...cluster.endpoints], dialTimeoutMs: 2000 });
+    await using client = clientFor(cluster, { endpoints: ["127.0.0.1:2", ...cluster.endpoints], dialTimeoutMs: 2000 });
     const p = uniquePrefix();
     await client.kv.put(`${p}k`, "v");
     const kv = (await client.kv.get(`${p}k`)).kvs[0];
@@ -112,7 +112,7 @@ describe("endpoint failover", () => {
 
   it("applies the default call timeout to unary calls that set none", async () => {
     await using cluster = await startCluster(1);
-    await using client = new Client({ endpoints: cluster.endpoints, callTimeoutMs: 400 });
+    await using client = clientFor(cluster, { callTimeoutMs: 400 });
     await client.kv.get("warm-up");
     await cluster.members[0]!.pause();
     try {

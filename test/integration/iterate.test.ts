@@ -1,13 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { Client } from "../../src/index.js";
-import { callCounter, collect, etcdAtLeast, fill, uniquePrefix, useCluster } from "../helpers.js";
+import { callCounter, clientFor, collect, etcdAtLeast, fill, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
 
 describe("iterate", () => {
   it("iterates a large range in key order at one revision (RangeStream on etcd 3.7)", async () => {
     const counter = callCounter();
-    await using client = new Client({ endpoints: etcd.cluster.endpoints, middleware: { inner: [counter.middleware] } });
+    await using client = clientFor(etcd.cluster, { middleware: { inner: [counter.middleware] } });
     const p = uniquePrefix();
     await fill(client, p, 2500);
     const expected = Array.from({ length: 2500 }, (_, i) => `${p}${String(i).padStart(5, "0")}`);

@@ -1,8 +1,8 @@
 import type { ClientMiddleware } from "nice-grpc-common";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { Client, ErrLeaseNotFound, LeaseLostError } from "../../src/index.js";
-import { startCluster, uniquePrefix, useCluster } from "../helpers.js";
+import { ErrLeaseNotFound, LeaseLostError } from "../../src/index.js";
+import { clientFor, startCluster, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
 
@@ -13,7 +13,7 @@ describe("lease keep-alive", () => {
       if (call.method.path === "/etcdserverpb.Lease/LeaseKeepAlive") streams++;
       return yield* call.next(call.request, options);
     } as ClientMiddleware;
-    await using client = new Client({ endpoints: etcd.cluster.endpoints, middleware: { outer: [countStreams] } });
+    await using client = clientFor(etcd.cluster, { middleware: { outer: [countStreams] } });
     const p = uniquePrefix();
     const leases = await Promise.all(Array.from({ length: 10 }, () => client.lease.grant(2)));
     await client.kv.put(`${p}k`, "v", { lease: leases[0]!.id });
@@ -50,7 +50,7 @@ describe("lease keep-alive", () => {
 
   it("declares the lease lost no later than its deadline when etcd stops answering", async () => {
     await using cluster = await startCluster(1);
-    await using client = new Client({ endpoints: cluster.endpoints });
+    await using client = clientFor(cluster);
     const lease = await client.lease.grant(3);
     const kept = await client.lease.keepAlive(lease.id);
     await sleep(1500);
@@ -93,7 +93,7 @@ describe("lease keep-alive", () => {
 
   it("survives failover and a leader kill without a false loss while quorum holds", async () => {
     await using cluster = await startCluster(3, ["--grpc-keepalive-min-time=500ms"]);
-    await using client = new Client({ endpoints: cluster.endpoints, keepAliveTimeMs: 1000, keepAliveTimeoutMs: 1000, dialTimeoutMs: 2000 });
+    await using client = clientFor(cluster, { keepAliveTimeMs: 1000, keepAliveTimeoutMs: 1000, dialTimeoutMs: 2000 });
     const p = uniquePrefix();
     const lease = await client.lease.grant(5);
     await client.kv.put(`${p}k`, "v", { lease: lease.id });

@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { Client, compare, ErrPermissionDenied, op, type Watcher } from "../../src/index.js";
-import { enableAuth, startCluster, uniquePrefix } from "../helpers.js";
+import { compare, ErrPermissionDenied, op, type Watcher } from "../../src/index.js";
+import { clientFor, enableAuth, startCluster, uniquePrefix } from "../helpers.js";
+import type { EtcdCluster } from "../harness/cluster.js";
 
 const FAST_KEEPALIVE_SERVER = ["--grpc-keepalive-min-time=500ms"];
-const fastClient = (endpoints: string[]) => new Client({ endpoints, keepAliveTimeMs: 1000, keepAliveTimeoutMs: 1000, dialTimeoutMs: 2000 });
+const fastClient = (cluster: EtcdCluster, endpoints: string[]) => clientFor(cluster, { endpoints, keepAliveTimeMs: 1000, keepAliveTimeoutMs: 1000, dialTimeoutMs: 2000 });
 
 /** Reads a watcher until `count` events arrived, checking revision by revision as they come. */
 async function collect(watcher: Watcher, count: number, timeoutMs: number): Promise<{ values: string[]; revisions: bigint[] }> {
@@ -28,8 +29,8 @@ async function collect(watcher: Watcher, count: number, timeoutMs: number): Prom
 describe("watch resume", () => {
   it("loses and repeats nothing while thousands of events flow through a member kill and a leader change", async () => {
     await using cluster = await startCluster(3, FAST_KEEPALIVE_SERVER);
-    await using watching = fastClient(cluster.endpoints);
-    await using writing = fastClient([...cluster.endpoints].reverse());
+    await using watching = fastClient(cluster, cluster.endpoints);
+    await using writing = fastClient(cluster, [...cluster.endpoints].reverse());
     const p = uniquePrefix();
     const total = 2000;
     const watcher = watching.watch(p, { prefix: true });
@@ -86,8 +87,8 @@ describe("watch resume", () => {
     // goes through the others while the watcher cannot hear, and it reconnects afterwards.
     const leader = await cluster.leader();
     const [follower, other] = cluster.members.filter((m) => m !== leader);
-    await using watching = fastClient([follower!.endpoint, leader.endpoint, other!.endpoint]);
-    await using writing = fastClient([leader.endpoint]);
+    await using watching = fastClient(cluster, [follower!.endpoint, leader.endpoint, other!.endpoint]);
+    await using writing = fastClient(cluster, [leader.endpoint]);
     const p = uniquePrefix();
     const watcher = watching.watch(`${p}k`);
     await watcher.ready;
@@ -104,7 +105,7 @@ describe("watch resume", () => {
   it("passes a server cancel with its reason to the watcher", async () => {
     await using cluster = await startCluster(1);
     await enableAuth(cluster, "root-pw", "alice-pw");
-    await using alice = new Client({ endpoints: cluster.endpoints, username: "alice", password: "alice-pw" });
+    await using alice = clientFor(cluster, { username: "alice", password: "alice-pw" });
     const refused = alice.watch("secret/");
     await expect(refused.ready).rejects.toBeInstanceOf(ErrPermissionDenied);
     const err = await collect(refused, 1, 10_000).catch((e: unknown) => e);

@@ -83,6 +83,7 @@ import {
   type DeleteResponse,
   type TxnResponse,
 } from "etcd-sdk";
+import { Client as WebClient, type BaseClient } from "etcd-sdk/web";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function assertType<T extends true>(): T | undefined {
@@ -206,7 +207,14 @@ export async function main(): Promise<void> {
   // @ts-expect-error -- then takes operations built with op.*, not compares
   client.txn().then(compare.value("a", "=", "b"));
 
-  void [first, config, modRevision, asNumber];
+  // The web entry's client has the same API over the gateway.
+  const web = await WebClient.connect({ endpoints: ["https://etcd.example:2379"] });
+  const fromWeb = await web.kv.get("app/");
+  assertType<Equal<typeof fromWeb, GetResponse>>();
+  const either: BaseClient[] = [web, client];
+  web.close();
+
+  void [first, config, modRevision, asNumber, either];
 }
 `;
 
@@ -244,6 +252,12 @@ client.close();
 // Only the exports map's entry points are reachable.
 await assert.rejects(import("etcd-sdk/dist/src/kv.js"), { code: "ERR_PACKAGE_PATH_NOT_EXPORTED" });
 const pkg = (await import("etcd-sdk/package.json", { with: { type: "json" } })).default;
+// The web entry and its one-file bundle load too (Node has fetch), with the same API.
+for (const entry of ["etcd-sdk/web", "etcd-sdk/web/bundle"]) {
+  const web = await import(entry);
+  assert.throws(() => new web.Client({ endpoints: ["127.0.0.1:2379"], transport: "grpc" }), (err) => err instanceof web.InvalidArgumentError && err.argument === "transport");
+  new web.Client({ endpoints: ["127.0.0.1:2379"] }).close();
+}
 assert.equal(pkg.name, "etcd-sdk");
 console.log("esm ok");
 `;
@@ -294,6 +308,8 @@ describe("the packed tarball", () => {
     expect(files).toContain("package.json");
     expect(files).toContain("dist/src/index.d.ts");
     expect(files).toContain("dist/src/index.js");
+    expect(files).toContain("dist/src/web.d.ts");
+    expect(files).toContain("dist/web/etcd-sdk.min.js");
     expect(files.filter((f) => f.startsWith("test/") || f.includes("/test/")), "test files in the tarball").toEqual([]);
     expect(files.filter((f) => f.split("/").includes("node_modules")), "node_modules in the tarball").toEqual([]);
     expect(files.filter((f) => f.endsWith(".tgz") || f.endsWith(".tsbuildinfo")), "build leftovers in the tarball").toEqual([]);
