@@ -1,7 +1,10 @@
 import { defineConfig } from "vitest/config";
 
 /** Suites that run a second time with every client going through etcd's HTTP/JSON gateway. */
-const onBothTransports = ["kv", "txn", "watch", "watch-resume", "lease", "keepalive", "auth", "iterate", "failover"].map((name) => `test/integration/${name}.test.ts`);
+const onBothTransports = [
+  ...["kv", "txn", "watch", "watch-resume", "lease", "keepalive", "auth", "iterate", "failover"],
+  ...["admin", "snapshot", "lockservice", "concurrency", "namespace", "endpoints"],
+].map((name) => `test/integration/${name}.test.ts`);
 
 export default defineConfig({
   test: {

@@ -1,6 +1,6 @@
 import { type CallOptions, ClientError, Status } from "nice-grpc-common";
 import type { DeepPartial, WatchRequest, WatchResponse } from "../../gen/etcdserverpb/rpc.js";
-import { gatewayPath } from "../annotations.js";
+import { gatewayPath, methodSince } from "../annotations.js";
 import type { Endpoint, ResolvedConfig } from "../config.js";
 import { type ConnectOutcome, EndpointRotation, type Member } from "../endpoint-rotation.js";
 import { ClientClosedError, EtcdError, InvalidArgumentError, UnsupportedByTransportError } from "../errors.js";
@@ -197,7 +197,15 @@ export class GatewayWire implements Wire {
     // cross-origin request, which a browser sends without a CORS preflight round trip.
     const headers: Record<string, string> = token ? { authorization: token } : {};
     const response = await fetch(call.url, { method: "POST", body, headers, signal });
-    if (!response.ok) throw httpError(call.path, response.status, await response.text());
+    if (!response.ok) {
+      const error = httpError(call.path, response.status, await response.text());
+      // A route missing from an older gateway (3.4 has no /v3/maintenance/hashkv) for a method the
+      // server has over gRPC: the transport's shortcoming, not the server's version.
+      if (error.code === Status.UNIMPLEMENTED && response.status === 404 && !methodSince(call.method.options)) {
+        throw new UnsupportedByTransportError(`${call.path}: the gateway of etcd at ${call.endpoint} has no route ${new URL(call.url).pathname}`, { cause: error });
+      }
+      throw error;
+    }
     return response;
   }
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { Client, Election, type Isolation, LockedError, Mutex, NoLeaderError, NotLeaderError, runStm, Session } from "../../src/index.js";
-import { startCluster, uniquePrefix, useCluster } from "../helpers.js";
+import { Election, type Isolation, LockedError, Mutex, NoLeaderError, NotLeaderError, runStm, Session } from "../../src/index.js";
+import { clientFor, startCluster, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
 
@@ -13,7 +13,7 @@ describe("Mutex", () => {
     await etcd.client.kv.put(`${p}counter`, "0");
     await Promise.all(
       Array.from({ length: contenders }, async () => {
-        await using client = new Client({ endpoints: etcd.cluster.endpoints });
+        await using client = clientFor(etcd.cluster);
         await using session = await Session.create(client, { ttl: 10 });
         const mutex = new Mutex(session, `${p}lock`);
         for (let i = 0; i < rounds; i++) {
@@ -94,7 +94,7 @@ describe("Election", () => {
     let terms = 0;
     let stop = false;
     const candidate = async (i: number) => {
-      await using client = new Client({ endpoints: [cluster.members[i]!.endpoint], keepAliveTimeMs: 1000, keepAliveTimeoutMs: 1000, dialTimeoutMs: 1000 });
+      await using client = clientFor(cluster, { endpoints: [cluster.members[i]!.endpoint], keepAliveTimeMs: 1000, keepAliveTimeoutMs: 1000, dialTimeoutMs: 1000 });
       while (!stop) {
         try {
           await using session = await Session.create(client, { ttl: 2 });
@@ -147,7 +147,7 @@ describe("STM", () => {
     for (const a of accounts) await etcd.client.kv.put(a, "100");
     await Promise.all(
       Array.from({ length: 4 }, async () => {
-        await using client = new Client({ endpoints: etcd.cluster.endpoints });
+        await using client = clientFor(etcd.cluster);
         for (let t = 0; t < 15; t++) {
           const from = accounts[Math.floor(Math.random() * accounts.length)]!;
           const to = accounts[Math.floor(Math.random() * accounts.length)]!;

@@ -6,9 +6,9 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ClientMiddleware } from "nice-grpc-common";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Client, SnapshotIntegrityError } from "../../src/index.js";
+import { SnapshotIntegrityError } from "../../src/index.js";
 import { resolveEtcdutl } from "../harness/etcd-binary.js";
-import { startCluster, uniquePrefix, useCluster } from "../helpers.js";
+import { clientFor, startCluster, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
 let etcdutl: string;
@@ -33,7 +33,7 @@ describe("snapshot", () => {
     expect((await stat(file)).size).toBeGreaterThan(50 * 700);
 
     await using restored = await startCluster(1, [], undefined, { etcdutl, snapshot: file });
-    await using reader = new Client({ endpoints: restored.endpoints });
+    await using reader = clientFor(restored);
     const res = await reader.kv.get(p, { prefix: true });
     expect(res.count).toBe(50n);
     expect(res.kvs.find((kv) => kv.keyString === `${p}7`)?.valueString).toBe("value 7".repeat(100));
@@ -51,7 +51,7 @@ describe("snapshot", () => {
         yield chunk as never;
       }
     } as ClientMiddleware;
-    await using client = new Client({ endpoints: etcd.cluster.endpoints, middleware: { inner: [corrupt] } });
+    await using client = clientFor(etcd.cluster, { middleware: { inner: [corrupt] } });
     const chunks: Uint8Array[] = [];
     const err = await (async () => {
       for await (const chunk of client.maintenance.snapshot()) chunks.push(chunk);
