@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config";
 /** Suites that run a second time with every client going through etcd's HTTP/JSON gateway. */
 const onBothTransports = [
   ...["kv", "txn", "watch", "watch-resume", "lease", "keepalive", "auth", "iterate", "failover"],
-  ...["admin", "snapshot", "lockservice", "concurrency", "namespace", "endpoints"],
+  ...["admin", "snapshot", "lockservice", "concurrency", "namespace", "endpoints", "client", "bad-input", "middleware"],
 ].map((name) => `test/integration/${name}.test.ts`);
 
 export default defineConfig({

@@ -16,8 +16,11 @@ class Fan<Res> {
   private readonly streams = new Map<string, AbortController>();
   private inputDone = false;
 
+  /** Ends the caller's hold on this fan once it is done. */
+  private readonly detach = new AbortController();
+
   constructor(private readonly signal: AbortSignal | undefined) {
-    signal?.addEventListener("abort", () => this.fail(signal.reason), { once: true });
+    signal?.addEventListener("abort", () => this.fail(signal.reason), { once: true, signal: this.detach.signal });
   }
 
   /**
@@ -77,6 +80,7 @@ class Fan<Res> {
       yield* this.output.drain();
     } finally {
       this.fail(new Error("stream closed"));
+      this.detach.abort();
     }
   }
 }

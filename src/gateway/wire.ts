@@ -133,9 +133,10 @@ class GatewayEndpoints extends EndpointRotation<HttpMember> {
     const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
     try {
       const response = await fetch(`${member.origin}/version`, { signal: AbortSignal.any([timeout, this.closing]) });
-      await response.body?.cancel();
-      member.reachable = response.ok;
-      return response.ok ? "ready" : "failed";
+      const version = (await response.json().catch(() => undefined)) as { etcdserver?: unknown } | undefined;
+      // Any web server answers; only etcd says which etcd it is.
+      member.reachable = response.ok && typeof version?.etcdserver === "string";
+      return member.reachable ? "ready" : "failed";
     } catch {
       return timeout.aborted ? "timeout" : "failed";
     }
@@ -221,7 +222,14 @@ export class GatewayWire implements Wire {
     }
     const limit = this.config.maxCallRecvMsgSize;
     if (limit >= 0 && text.length > limit) throw new ClientError(call.path, Status.RESOURCE_EXHAUSTED, `Received message larger than max (${text.length} vs. ${limit})`);
-    return responseFromJson(call.method.responseType, JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // Nothing was applied by a server that is not etcd: as gRPC, a call elsewhere may follow.
+      throw new ClientError(call.path, Status.UNAVAILABLE, `No connection established: ${call.endpoint} is not an etcd gateway, it answered ${JSON.stringify(text.slice(0, 60))}`);
+    }
+    return responseFromJson(call.method.responseType, json);
   }
 
   private async *stream(call: GatewayCall, request: unknown, options: CallOptions): AsyncGenerator<unknown, void, undefined> {

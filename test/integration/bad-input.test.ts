@@ -1,6 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  Client,
   ErrAuthFailed,
   ErrAuthNotEnabled,
   ErrCompacted,
@@ -17,7 +16,7 @@ import {
   op,
 } from "../../src/index.js";
 import type { EtcdCluster } from "../harness/cluster.js";
-import { enableAuth, startCluster, uniquePrefix, useCluster } from "../helpers.js";
+import { clientFor, enableAuth, startCluster, uniquePrefix, useCluster } from "../helpers.js";
 
 // Compaction is cluster-wide and auth changes every call, so this file has clusters of its own.
 const etcd = useCluster();
@@ -37,12 +36,12 @@ describe("the catalogue of bad input", () => {
     const compacted = (await client.kv.put(`${p}old`, "1")).header.revision;
     await client.kv.put(`${p}old`, "2");
     await client.kv.compact(compacted + 1n);
-    await using smallReceiver = new Client({ endpoints: etcd.cluster.endpoints, maxCallRecvMsgSize: 512 });
+    await using smallReceiver = clientFor(etcd.cluster, { maxCallRecvMsgSize: 512 });
     await client.kv.put(`${p}big`, new Uint8Array(4096));
-    await using root = new Client({ endpoints: authCluster.endpoints, username: "root", password: "root-pw" });
-    await using wrongPassword = new Client({ endpoints: authCluster.endpoints, username: "root", password: "wrong" });
-    await using alice = new Client({ endpoints: authCluster.endpoints, username: "alice", password: "alice-pw" });
-    await using authOnPlainCluster = new Client({ endpoints: etcd.cluster.endpoints, username: "root", password: "root-pw" });
+    await using root = clientFor(authCluster, { username: "root", password: "root-pw" });
+    await using wrongPassword = clientFor(authCluster, { username: "root", password: "wrong" });
+    await using alice = clientFor(authCluster, { username: "alice", password: "alice-pw" });
+    await using authOnPlainCluster = clientFor(etcd.cluster, { username: "root", password: "root-pw" });
 
     const cases: Case[] = [
       ["empty key", ErrEmptyKey, () => client.kv.put("", "v")],
@@ -58,8 +57,8 @@ describe("the catalogue of bad input", () => {
       ["wrong password", ErrAuthFailed, () => wrongPassword.kv.get("pub/x")],
       ["permission denied", ErrPermissionDenied, () => alice.kv.put("pub/x", "v")],
       ["auth not enabled", ErrAuthNotEnabled, () => authOnPlainCluster.kv.get(`${p}k`)],
-      ["bad TLS files", InvalidArgumentError, () => new Client({ endpoints: ["https://127.0.0.1:2379"], tls: { ca: "-----BEGIN CERTIFICATE-----\nnope" } })],
-      ["malformed endpoint URL", InvalidArgumentError, () => new Client({ endpoints: ["http://127.0.0.1:notaport"] })],
+      ["bad TLS files", InvalidArgumentError, () => clientFor(etcd.cluster, { endpoints: ["https://127.0.0.1:2379"], tls: { ca: "-----BEGIN CERTIFICATE-----\nnope" } })],
+      ["malformed endpoint URL", InvalidArgumentError, () => clientFor(etcd.cluster, { endpoints: ["http://127.0.0.1:notaport"] })],
     ];
     for (const [name, expected, provoke] of cases) {
       const err = await (async () => provoke())().then(

@@ -9,7 +9,7 @@ import {
   MessageTooLargeError,
 } from "../../src/index.js";
 import type { EtcdCluster } from "../harness/cluster.js";
-import { clientFor, startCluster, uniquePrefix } from "../helpers.js";
+import { clientFor, configFor, startCluster, uniquePrefix } from "../helpers.js";
 
 let cluster: EtcdCluster;
 beforeAll(async () => {
@@ -60,7 +60,7 @@ describe("config", () => {
   it("accepts URLs and bare host:port", async () => {
     const port = cluster.members[0]!.endpoint.split(":")[1];
     for (const endpoint of [`http://127.0.0.1:${port}`, `127.0.0.1:${port}`, `localhost:${port}`]) {
-      await using client = await Client.connect({ endpoints: [endpoint] });
+      await using client = await Client.connect(configFor(cluster, { endpoints: [endpoint] }));
       expect((await client.kv.get("x")).count).toBe(0n);
     }
   });
@@ -69,10 +69,10 @@ describe("config", () => {
 describe("connect", () => {
   it("fails within the dial timeout when nothing listens", async () => {
     const started = Date.now();
-    const err = await Client.connect({ endpoints: ["127.0.0.1:1"], dialTimeoutMs: 500 }).catch((e: unknown) => e);
+    const err = await Client.connect(configFor(cluster, { endpoints: ["127.0.0.1:2"], dialTimeoutMs: 500 })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EndpointError);
-    expect((err as EndpointError).endpoint).toBe("127.0.0.1:1");
-    expect((err as Error).message).toMatch(/could not connect to etcd at 127.0.0.1:1/);
+    expect((err as EndpointError).endpoint).toBe("127.0.0.1:2");
+    expect((err as Error).message).toMatch(/could not connect to etcd at 127.0.0.1:2/);
     expect(Date.now() - started).toBeLessThan(3000);
   });
 
@@ -80,12 +80,12 @@ describe("connect", () => {
     const server = createServer((_, res) => res.end("not etcd"));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as { port: number };
-    const client = new Client({ endpoints: [`127.0.0.1:${port}`], dialTimeoutMs: 1000 });
+    const client = clientFor(cluster, { endpoints: [`127.0.0.1:${port}`], dialTimeoutMs: 1000 });
     try {
       const started = Date.now();
       const err = await client.kv.get("k", { deadline: 10_000 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(EndpointError);
-      expect((err as Error).message).toMatch(/no etcd server reachable at 127.0.0.1:\d+ within 1000 ms: .*Protocol error/);
+      expect((err as Error).message).toMatch(/no etcd server reachable at 127.0.0.1:\d+ within 1000 ms: .*(Protocol error|is not an etcd gateway)/);
       expect(Date.now() - started).toBeLessThan(3000);
     } finally {
       client.close();
@@ -97,7 +97,7 @@ describe("connect", () => {
 describe("close", () => {
   it("leaves no sockets or timers behind and refuses later calls", async () => {
     const before = clientHandles();
-    const client = await Client.connect({ endpoints: cluster.endpoints });
+    const client = await Client.connect(configFor(cluster));
     await client.kv.put(`${uniquePrefix()}k`, "v");
     await client.txn().commit();
     client.close();
@@ -137,9 +137,10 @@ describe("message size limits", () => {
   it("reports etcd's own request limits as typed errors when the client allows more", async () => {
     const p = uniquePrefix();
     await using roomy = clientFor(cluster, { maxCallSendMsgSize: 4 * 1024 * 1024 });
-    // etcd takes at most 1.5 MiB per request (--max-request-bytes) and its gRPC server 2 MiB.
+    // etcd takes at most 1.5 MiB per request (--max-request-bytes) and its gRPC server 2 MiB (2.5 MiB
+    // of bytes is 3.3 MiB of base64 over the gateway: still under this client's limit).
     await expect(roomy.kv.put(`${p}k`, new Uint8Array(1.8 * 1024 * 1024))).rejects.toBeInstanceOf(ErrRequestTooLarge);
-    const err = await roomy.kv.put(`${p}k`, new Uint8Array(3 * 1024 * 1024)).catch((e: unknown) => e);
+    const err = await roomy.kv.put(`${p}k`, new Uint8Array(2.5 * 1024 * 1024)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MessageTooLargeError);
     expect((err as Error).message).toMatch(/request of .*Put is over the server's receive limit/);
     expect((await roomy.kv.get(`${p}k`)).count).toBe(0n);

@@ -1,7 +1,7 @@
 import { type ClientMiddleware, Metadata } from "nice-grpc-common";
 import { describe, expect, it } from "vitest";
-import { Client, ErrEmptyKey } from "../../src/index.js";
-import { uniquePrefix, useCluster } from "../helpers.js";
+import { ErrEmptyKey } from "../../src/index.js";
+import { clientFor, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
 
@@ -21,8 +21,7 @@ function tracer(name: string, log: string[]): ClientMiddleware {
 describe("custom middleware", () => {
   it("runs outer middleware first and inner middleware closest to the wire, in the order given", async () => {
     const log: string[] = [];
-    await using client = new Client({
-      endpoints: etcd.cluster.endpoints,
+    await using client = clientFor(etcd.cluster, {
       middleware: { outer: [tracer("outer1", log), tracer("outer2", log)], inner: [tracer("inner1", log), tracer("inner2", log)] },
     });
     await client.kv.put(`${uniquePrefix()}k`, "v");
@@ -48,15 +47,15 @@ describe("custom middleware", () => {
         throw err;
       }
     } as ClientMiddleware;
-    await using client = new Client({ endpoints: etcd.cluster.endpoints, middleware: { outer: [tagging] } });
+    await using client = clientFor(etcd.cluster, { middleware: { outer: [tagging] } });
     await expect(client.kv.put("", "v")).rejects.toBeInstanceOf(ErrEmptyKey);
     expect(seen).toEqual(["3: etcdserver: key is not provided"]);
   });
 
   it("keeps a move to the next endpoint within one attempt, below the inner middleware", async () => {
     const attempts: string[] = [];
-    await using client = new Client({
-      endpoints: ["127.0.0.1:1", ...etcd.cluster.endpoints],
+    await using client = clientFor(etcd.cluster, {
+      endpoints: ["127.0.0.1:2", ...etcd.cluster.endpoints],
       dialTimeoutMs: 2000,
       middleware: { inner: [tracer("attempt", attempts)] },
     });
@@ -65,7 +64,7 @@ describe("custom middleware", () => {
   });
 
   it("rejects middleware that is not a function", () => {
-    expect(() => new Client({ endpoints: etcd.cluster.endpoints, middleware: { outer: [42 as never] } })).toThrow(
+    expect(() => clientFor(etcd.cluster, { middleware: { outer: [42 as never] } })).toThrow(
       /middleware.outer must be an array of nice-grpc client middleware functions/,
     );
   });
