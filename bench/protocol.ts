@@ -34,6 +34,8 @@ export interface Metrics {
   cpuMsPerCycle?: number;
   /** Failed operations in the window. */
   errors?: number;
+  /** Leases that expired although the client was keeping them alive. */
+  lost?: number;
 }
 export type MetricName = keyof Metrics;
 

@@ -48,6 +48,7 @@ function columns(scenario: Scenario): [MetricName, string][] {
         ["cpuUsPerOp", "CPU µs/renewal"],
         ["kbPerItem", "KB/lease"],
         ["rssMb", "RSS MB"],
+        ["lost", "lost (worst)"],
       ];
     default:
       return [
@@ -56,18 +57,21 @@ function columns(scenario: Scenario): [MetricName, string][] {
         ["p99Us", "p99 µs"],
         ["cpuUsPerOp", "CPU µs/op"],
         ["rssMb", "RSS MB"],
-        ["errors", "errors"],
+        ["errors", "errors (worst)"],
       ];
   }
 }
 
-const METRICS: MetricName[] = ["opsPerSec", "p50Us", "p99Us", "cpuUsPerOp", "rssMb", "setupMs", "kbPerItem", "cpuMsPerCycle", "errors"];
+const METRICS: MetricName[] = ["opsPerSec", "p50Us", "p99Us", "cpuUsPerOp", "rssMb", "setupMs", "kbPerItem", "cpuMsPerCycle", "errors", "lost"];
+
+/** Failures a median would hide when only one round has them: these report the worst round. */
+const WORST_OF: ReadonlySet<MetricName> = new Set(["errors", "lost"]);
 
 function medianOf(rounds: Metrics[]): Metrics {
   const result: Metrics = {};
   for (const name of METRICS) {
     const values = rounds.map((r) => r[name]).filter((v): v is number => v !== undefined);
-    if (values.length > 0) result[name] = median(values);
+    if (values.length > 0) result[name] = WORST_OF.has(name) ? Math.max(...values) : median(values);
   }
   return result;
 }

@@ -183,9 +183,9 @@ async function main(): Promise<void> {
             console.log(progress(round, scenario, client, metrics));
           } catch (err) {
             if (stopping) return;
-            const message = err instanceof Error ? err.message.split("\n")[0]! : String(err);
+            const message = err instanceof Error ? err.message : String(err);
             failures.get(scenario.id)!.set(client, message);
-            console.log(`[round ${round + 1}/${rounds}] ${scenario.id} ${CLIENT_LABELS[client]}: FAILED ${message}`);
+            console.log(`[round ${round + 1}/${rounds}] ${scenario.id} ${CLIENT_LABELS[client]}: FAILED ${message.split("\n")[0]}`);
           }
           await server.tidy();
         }
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
       const notApplicable = client === "go" ? goCommand(scenario) : undefined;
       const reason = unavailable.get(client) ?? (typeof notApplicable === "string" ? notApplicable : undefined);
       if (reason !== undefined) skipped.set(client, reason);
-      else if (!runs.get(scenario.id)!.has(client)) skipped.set(client, `every round failed: ${failures.get(scenario.id)!.get(client) ?? "unknown"}`);
+      else if (!runs.get(scenario.id)!.has(client)) skipped.set(client, `every round failed: ${(failures.get(scenario.id)!.get(client) ?? "unknown").split("\n")[0]}`);
     }
     return summarise(scenario, clients, runs.get(scenario.id)!, skipped);
   });

@@ -152,9 +152,10 @@ async function leaseKeepAlive(client: BenchClient, scenario: LeaseScenario): Pro
   const window: [number, number] = [windowStart, monotonicUs()];
   const rss = rssMb();
   const kbPerItem = ((settledRssMb() - before) * 1024) / scenario.leases;
-  await kept.close();
+  const lost = await kept.close();
   return {
     metrics: {
+      lost,
       setupMs,
       cpuMsPerCycle: cpuUs / 1000 / scenario.cycles,
       cpuUsPerOp: cpuUs / (scenario.cycles * scenario.leases),

@@ -20,10 +20,25 @@ export interface BenchClient extends Closeable {
   watchKeys(keys: readonly string[], onPut: (value: Uint8Array) => void): Promise<Closeable>;
   /**
    * Grants `count` leases, at most `concurrency` grants in flight, and has the client keep every
-   * one alive; resolves once every keep-alive has started. Closing stops them and revokes the
-   * leases, so they do not expire into the next run's measurement.
+   * one alive; resolves once every keep-alive has started.
    */
-  keepAliveLeases(count: number, ttlSeconds: number, concurrency: number): Promise<Closeable>;
+  keepAliveLeases(count: number, ttlSeconds: number, concurrency: number): Promise<KeptLeases>;
+}
+
+export interface KeptLeases {
+  /**
+   * Stops the keep-alives and revokes the leases, so that they do not expire into the next run.
+   * Resolves with how many etcd no longer had: leases that expired although kept alive. Asking
+   * etcd is the one check that means the same for every client.
+   */
+  close(): Promise<number>;
+}
+
+/** Revokes leases `0..count-1`, `concurrency` at a time; how many revokes failed (the lease was gone). */
+export async function revokeAll(count: number, concurrency: number, revoke: (index: number) => Promise<unknown>): Promise<number> {
+  let gone = 0;
+  await inParallel(count, concurrency, (i) => revoke(i).catch(() => gone++));
+  return gone;
 }
 
 /** Runs `task(0..count-1)` with at most `concurrency` running at once. */

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { type BenchClient, inParallel } from "./common.js";
+import { type BenchClient, inParallel, revokeAll } from "./common.js";
 
 /*
  * The slice of npm etcd3 1.1.2's API the bench uses, typed here rather than imported: the
@@ -79,7 +79,7 @@ export async function connectEtcd3(endpoints: string[]): Promise<BenchClient> {
       });
       return {
         async close() {
-          await inParallel(leases.length, concurrency, (i) => leases[i]!.revoke());
+          return revokeAll(leases.length, concurrency, (i) => leases[i]!.revoke());
         },
       };
     },

@@ -18,7 +18,7 @@ import {
   WatchRequest,
   WatchResponse,
 } from "../../gen/etcdserverpb/rpc.js";
-import { type BenchClient, inParallel } from "./common.js";
+import { type BenchClient, inParallel, revokeAll } from "./common.js";
 
 // The @grpc/grpc-js and long the SDK itself runs on (the top level's), not the copies npm etcd3
 // brought into bench/node_modules: the ceiling is the same transport with nothing on top.
@@ -127,7 +127,7 @@ export async function connectRawGrpc(endpoints: string[]): Promise<BenchClient> 
         async close() {
           clearInterval(timer);
           stream.end();
-          await inParallel(ids.length, concurrency, (i) => unary(LEASE_REVOKE, { ID: ids[i]! }));
+          return revokeAll(ids.length, concurrency, (i) => unary(LEASE_REVOKE, { ID: ids[i]! }));
         },
       };
     },

@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 import { Client, type ClientConfig, compare, type LeaseKeepAlive, op } from "../../src/index.js";
-import { type BenchClient, inParallel } from "./common.js";
+import { type BenchClient, inParallel, revokeAll } from "./common.js";
 
 export type SdkTransport = "grpc" | "gateway";
 
@@ -80,7 +80,7 @@ export async function connectSdk(endpoints: string[], transport: SdkTransport): 
       return {
         async close() {
           for (const lease of kept) lease.close();
-          await inParallel(kept.length, concurrency, (i) => client.lease.revoke(kept[i]!.id));
+          return revokeAll(kept.length, concurrency, (i) => client.lease.revoke(kept[i]!.id));
         },
       };
     },
