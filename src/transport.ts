@@ -31,6 +31,22 @@ export interface WireLimits {
 }
 
 /**
+ * `middleware` only for the calls `applies` picks; the others go straight on, without a generator
+ * of its own per call (the deadline and retry middleware do nothing for most calls).
+ */
+function onlyWhen(applies: (call: { requestStream: boolean; responseStream: boolean; method: { options: { idempotencyLevel?: string } } }, options: TransportCallOptions) => boolean, middleware: ClientMiddleware<TransportCallOptions>): ClientMiddleware<TransportCallOptions> {
+  return (call, options) => (applies(call, options) ? middleware(call, options) : call.next(call.request, options));
+}
+
+const withDeadline = onlyWhen((_, options) => options.deadline != null, deadlineMiddleware);
+
+/** As nice-grpc-client-middleware-retry decides: unary calls that change nothing, unless told. */
+const withRetry = onlyWhen((call, options) => {
+  const level = call.method.options.idempotencyLevel;
+  return !call.requestStream && !call.responseStream && (options.retry ?? (level === "IDEMPOTENT" || level === "NO_SIDE_EFFECTS"));
+}, retryMiddleware);
+
+/**
  * Typed service clients behind one middleware chain, outermost first: error mapping, your outer
  * middleware, deadline, auth, retry, your inner middleware, and failover, which sends each attempt
  * over the wire to the endpoint it picks.
@@ -49,7 +65,7 @@ export class Transport {
     const defaults = (method: { requestStream: boolean; responseStream: boolean }): TransportCallOptions =>
       config.callTimeoutMs !== undefined && !streaming(method) ? { ...retry, deadline: config.callTimeoutMs } : retry;
     // Below auth: what Authenticate itself goes through.
-    const base: ClientMiddleware<TransportCallOptions>[] = [retryMiddleware, ...config.middleware.inner, failover];
+    const base: ClientMiddleware<TransportCallOptions>[] = [withRetry, ...config.middleware.inner, failover];
     const { credentials } = config;
     let auth: ClientMiddleware<TransportCallOptions>[] = [];
     if (credentials) {
@@ -58,7 +74,7 @@ export class Transport {
       auth = [authMiddleware({ tokens: this.tokens })];
     }
     const errors = errorMappingMiddleware({ endpoint: (err) => endpointOf(err) ?? wire.endpoints.current });
-    this.chain = new MiddlewareChain([errors, ...config.middleware.outer, deadlineMiddleware, ...auth, ...base], defaults);
+    this.chain = new MiddlewareChain([errors, ...config.middleware.outer, withDeadline, ...auth, ...base], defaults);
   }
 
   /** The endpoints calls can go to, host:port. */
