@@ -118,8 +118,9 @@ async function runOnce(binary: string, endpoints: string[], scenario: LoopScenar
 }
 
 /**
- * Runs a scenario for about `durationMs`: `total` from an earlier calibration, or a calibration
- * run now (which also warms the server up). Returns the figures and the total used.
+ * Runs a scenario for about `durationMs`: `total` from the previous round, or a calibration run
+ * now (which also warms the server up). Returns the figures and the total for the next round,
+ * sized from this run's rate: a small calibration run underestimates the rate of a long one.
  */
 export async function runGoScenario(
   binary: string,
@@ -128,10 +129,11 @@ export async function runGoScenario(
   durationMs: number,
   total: number | undefined,
 ): Promise<{ metrics: Metrics; total: number }> {
+  const sized = (opsPerSec: number) => Math.max(scenario.concurrency * 10, Math.round((opsPerSec * durationMs) / 1000));
   if (total === undefined) {
     const probe = Math.max(500, scenario.concurrency * 20);
-    const { opsPerSec } = await runOnce(binary, endpoints, scenario, probe);
-    total = Math.max(scenario.concurrency * 10, Math.round((opsPerSec! * durationMs) / 1000));
+    total = sized((await runOnce(binary, endpoints, scenario, probe)).opsPerSec!);
   }
-  return { metrics: await runOnce(binary, endpoints, scenario, total), total };
+  const metrics = await runOnce(binary, endpoints, scenario, total);
+  return { metrics, total: sized(metrics.opsPerSec!) };
 }
