@@ -3,21 +3,17 @@
  * Go client's figures against the same server. It runs a fixed number of requests rather than for
  * a fixed time, so a short calibration run sizes the real one to the scenario's duration.
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { constants } from "node:fs";
-import { access, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { homedir, tmpdir } from "node:os";
+import { access, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { PINNED_ETCD_VERSION } from "../test/harness/etcd-binary.js";
+import { buildFromGoModule, EtcdUnavailableError, PINNED_ETCD_VERSION } from "../test/harness/etcd-binary.js";
 import { track } from "./processes.js";
 import type { Metrics } from "./protocol.js";
 import { GET_KEY, type LoopScenario, type Scenario, VALUE_SIZE } from "./scenarios.js";
 
-const run = promisify(execFile);
-
-const MODULE = "go.etcd.io/etcd/v3";
-const PACKAGE = `${MODULE}/tools/benchmark`;
+const PACKAGE = "go.etcd.io/etcd/v3/tools/benchmark";
 const TIME = "/usr/bin/time";
 
 export class GoBenchmarkUnavailable extends Error {
@@ -32,9 +28,8 @@ async function isExecutable(path: string): Promise<boolean> {
 }
 
 /**
- * GO_BENCHMARK_BIN, else the tool built from its Go module at the pinned etcd version, cached next
- * to the etcd the test harness builds (~/.cache/etcd-sdk/etcd-<version>/benchmark). The build
- * goes to a temporary name first, so an interrupted one leaves no half-written binary.
+ * GO_BENCHMARK_BIN, else the tool built from its Go module at the pinned etcd version by the test
+ * harness's builder, cached next to the etcd it builds (~/.cache/etcd-sdk/etcd-<version>/benchmark).
  */
 export async function resolveGoBenchmark(version = PINNED_ETCD_VERSION): Promise<string> {
   const fromEnv = process.env.GO_BENCHMARK_BIN;
@@ -42,23 +37,11 @@ export async function resolveGoBenchmark(version = PINNED_ETCD_VERSION): Promise
     if (await isExecutable(fromEnv)) return fromEnv;
     throw new GoBenchmarkUnavailable(`GO_BENCHMARK_BIN=${fromEnv} is not an executable file`);
   }
-  const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "etcd-sdk", `etcd-${version}`);
-  const binary = join(dir, "benchmark");
-  if (await isExecutable(binary)) return binary;
-  await mkdir(dir, { recursive: true });
-  const work = await mkdtemp(join(tmpdir(), "etcd-benchmark-build-"));
-  const options = { cwd: work, env: { ...process.env, GOTOOLCHAIN: "local", GOFLAGS: "-mod=mod", GO111MODULE: "on" }, maxBuffer: 64 * 2 ** 20 };
   try {
-    await writeFile(join(work, "go.mod"), "module benchmarkbuild\n\ngo 1.24\n");
-    await run("go", ["get", `${PACKAGE}@${version}`], options);
-    const partial = `${binary}.${process.pid}.partial`;
-    await run("go", ["build", "-trimpath", "-o", partial, PACKAGE], options);
-    await rename(partial, binary);
-    return binary;
+    return await buildFromGoModule(version, PACKAGE, "benchmark");
   } catch (err) {
-    throw new GoBenchmarkUnavailable(`building ${PACKAGE}@${version} failed: ${err instanceof Error ? err.message : String(err)}`);
-  } finally {
-    await rm(work, { recursive: true, force: true });
+    if (!(err instanceof EtcdUnavailableError)) throw err;
+    throw new GoBenchmarkUnavailable(err.message);
   }
 }
 

@@ -35,11 +35,14 @@ async function onPath(name: string): Promise<string | undefined> {
 }
 
 /**
- * Builds etcd `version` (or its etcdutl) from its Go module inside a throwaway module and caches the binary, so a
- * fresh machine needs only Go and the module proxy. The build lands under a temporary name and is
- * renamed into place, so a concurrent or interrupted build never leaves a half-written binary.
+ * Builds etcd `version` (or another command of its modules: etcdutl, the bench's tools/benchmark)
+ * from its Go package inside a throwaway module and caches the binary as
+ * ~/.cache/etcd-sdk/etcd-<version>/<name>, so a fresh machine needs only Go and the module proxy.
+ * The build lands under a temporary name and is renamed into place, so a concurrent or interrupted
+ * build never leaves a half-written binary. Throws EtcdUnavailableError when Go is missing or the
+ * build fails.
  */
-async function buildFromGoModule(version: string, module = "go.etcd.io/etcd/server/v3", name = "etcd"): Promise<string> {
+export async function buildFromGoModule(version: string, module = "go.etcd.io/etcd/server/v3", name = "etcd"): Promise<string> {
   const dir = join(cacheRoot(), "etcd-sdk", `etcd-${version}`);
   const binary = join(dir, name);
   if (await isExecutable(binary)) return binary;
