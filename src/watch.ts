@@ -23,7 +23,6 @@ import { fromLong, type Int64, toNonNegativeLong } from "./int64.js";
 import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
 import { AsyncQueue } from "./queue.js";
 import { ResilientStream } from "./resilient-stream.js";
-import { unref } from "./timers.js";
 import type { ServiceClient, WireLimits } from "./transport.js";
 
 export interface WatchOptions extends KeySelection {
@@ -69,13 +68,6 @@ export class WatchCompactedError extends ErrCompacted {
 }
 
 const NO_WATCH_ID = Long.NEG_ONE;
-
-/**
- * How long after a watcher comes or goes a stream that cannot take requests (the gateway's) is
- * replaced by one that carries every watcher: each change would otherwise hold an HTTP stream of
- * its own, and a browser runs at most six at a time to a plain-HTTP origin.
- */
-const CONSOLIDATE_MS = 100;
 
 /** Failures after which the stream is opened again (on another member if need be). */
 function worthReconnecting(err: unknown): boolean {
@@ -178,9 +170,6 @@ export class WatchHub {
   /** Creates sent on the current stream and not yet answered, oldest first: etcd answers them in order. */
   private pending: WatcherState[] = [];
   private closedWith: Error | undefined;
-  /** When the current stream was opened, and the pending move of every watcher to a new one. */
-  private openedAt = 0;
-  private consolidation: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal */
   constructor(
@@ -193,7 +182,6 @@ export class WatchHub {
       // to a member that still gets changes instead of silently waiting (clientv3 RequireLeader).
       open: (requests, signal) => rpc().watch(requests, { signal, metadata: Metadata({ hasleader: "true" }) }),
       opened: () => {
-        this.openedAt = Date.now();
         this.pending = [];
         for (const state of this.watchers.values()) this.sendCreate(state);
       },
@@ -256,8 +244,6 @@ export class WatchHub {
     this.watchers.set(state.id.toString(), state);
     this.sendCreate(state);
     this.stream.start();
-    // The creates of a burst share their HTTP stream; a watcher added later gets one only for now.
-    if (Date.now() - this.openedAt > CONSOLIDATE_MS) this.consolidate();
     return watcher;
   }
 
@@ -268,18 +254,6 @@ export class WatchHub {
     this.stream.send({ requestUnion: { $case: "cancelRequest", cancelRequest: { watchId: state.id } } });
     // No watcher left: close the stream rather than keep a connection busy for nothing.
     if (this.watchers.size === 0) this.stream.restart();
-    else this.consolidate();
-  }
-
-  /** On a wire whose streams take no requests once open, moves every watcher to one new stream soon. */
-  private consolidate(): void {
-    if (!this.limits.streamRequests || this.consolidation) return;
-    this.consolidation = unref(
-      setTimeout(() => {
-        this.consolidation = undefined;
-        if (this.watchers.size > 0) this.stream.restart();
-      }, CONSOLIDATE_MS),
-    );
   }
 
   requestProgress(): void {
@@ -291,7 +265,6 @@ export class WatchHub {
   /** Ends every watcher with ClientClosedError and closes the stream. */
   close(): void {
     this.closedWith = new ClientClosedError();
-    clearTimeout(this.consolidation);
     for (const state of this.watchers.values()) {
       state.detach();
       state.fail(this.closedWith);

@@ -4,40 +4,8 @@ import type { DeepPartial, WatchRequest, WatchResponse } from "../../gen/etcdser
 import { UnsupportedByTransportError } from "../errors.js";
 import { AsyncQueue } from "../queue.js";
 
-/** Opens one streamed HTTP request whose body carries the request messages, one after another. */
-export type OpenStream<Req, Res> = (requests: Req[], signal: AbortSignal) => AsyncIterable<Res>;
-
-/**
- * How long request messages are gathered into one HTTP request. Each HTTP request costs far more
- * than a message, and a browser runs at most six at a time to a plain-HTTP origin.
- */
-const BATCH_WINDOW_MS = 10;
-
-/** Gathers what arrives within BATCH_WINDOW_MS (at most `max`) and hands it on together. */
-class Batcher<T> {
-  private batch: T[] = [];
-  private timer: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(
-    private readonly flush: (batch: T[]) => void,
-    private readonly max = Infinity,
-  ) {}
-
-  push(item: T): void {
-    this.batch.push(item);
-    if (this.batch.length >= this.max) this.flushNow();
-    else this.timer ??= setTimeout(() => this.flushNow(), BATCH_WINDOW_MS);
-  }
-
-  flushNow(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.batch.length === 0) return;
-    const batch = this.batch;
-    this.batch = [];
-    this.flush(batch);
-  }
-}
+/** Opens one streamed HTTP request for one request message. */
+export type OpenStream<Req, Res> = (request: Req, signal: AbortSignal) => AsyncIterable<Res>;
 
 /**
  * The responses of many HTTP streams as one stream, in the order they arrive. The first failure
@@ -98,15 +66,11 @@ class Fan<Res> {
     if (this.inputDone && this.streams.size === 0) this.output.end();
   }
 
-  /**
-   * Feeds requests to `route` until they end (then `ended` sends what it still holds), and
-   * yields what the streams answered.
-   */
-  async *run<Req>(requests: AsyncIterable<Req>, route: (request: Req) => void, ended: () => void): AsyncGenerator<Res, void, undefined> {
+  /** Feeds requests to `route` until they end, then yields what the streams answered. */
+  async *run<Req>(requests: AsyncIterable<Req>, route: (request: Req) => void): AsyncGenerator<Res, void, undefined> {
     void (async () => {
       try {
         for await (const request of requests) route(request);
-        ended();
         this.endInput();
       } catch (err) {
         this.fail(err);
@@ -122,24 +86,20 @@ class Fan<Res> {
 }
 
 /**
- * A bidirectional stream over a gateway that reads a request body to its end before it answers:
- * the request messages of each short while go out as one HTTP request, and the responses of all
- * come out as one stream. Lease keep-alives work this way: a body of renewals, one answer each.
+ * A bidirectional stream over a gateway that takes one request per HTTP request (it reads the
+ * body to its end before answering): each request message gets an HTTP request of its own, and
+ * their responses come out as one stream. Lease keep-alives work this way: one renewal, one answer.
  */
-export function streamInBatches<Req, Res>(requests: AsyncIterable<Req>, open: OpenStream<Req, Res>, signal: AbortSignal | undefined, path: string): AsyncIterable<Res> {
+export function streamPerRequest<Req, Res>(requests: AsyncIterable<Req>, open: OpenStream<Req, Res>, signal: AbortSignal | undefined, path: string): AsyncIterable<Res> {
   const fan = new Fan<Res>(signal);
   let next = 0;
-  // Each renewal is answered at once, so a thousand make a short request.
-  const batcher = new Batcher<Req>((batch) => fan.add(String(next++), (s) => open(batch, s), false, path), 1000);
-  return fan.run(requests, (request) => batcher.push(request), () => batcher.flushNow());
+  return fan.run(requests, (request) => fan.add(String(next++), (s) => open(request, s), false, path));
 }
 
 /**
- * A Watch stream over the gateway. The creates of each short while go out as one HTTP stream,
- * on which etcd answers them in order: a create it refuses comes back with watch ID -1 and is
- * given the ID of the create it answers. A cancel ends its HTTP stream once no other watcher of
- * that stream is left; until then the watcher's events still come and are dropped above (the
- * WatchHub moves its watchers to one fresh stream soon after such changes).
+ * A Watch stream over the gateway: each watcher is an HTTP stream of its own, keyed by the watch
+ * ID the client chose, and a cancel request ends that HTTP stream. A create etcd refuses comes
+ * back with watch ID -1; it is given its watcher's ID, since no other create shares its stream.
  */
 export function watchOverGateway(
   requests: AsyncIterable<DeepPartial<WatchRequest>>,
@@ -148,44 +108,20 @@ export function watchOverGateway(
   path: string,
 ): AsyncIterable<WatchResponse> {
   const fan = new Fan<WatchResponse>(signal);
-  /** The watch IDs still wanted on each HTTP stream, by stream key; the stream of each watch ID. */
-  const watchers = new Map<string, Set<string>>();
-  const streamOf = new Map<string, string>();
-  let next = 0;
-  const batcher = new Batcher<DeepPartial<WatchRequest>>((batch) => {
-    const key = String(next++);
-    const ids = batch.map((request) => Long.fromValue(request.requestUnion?.$case === "createRequest" ? (request.requestUnion.createRequest?.watchId ?? 0) : 0));
-    watchers.set(key, new Set(ids.map(String)));
-    for (const id of ids) streamOf.set(id.toString(), key);
-    let answered = 0;
-    const named = (response: WatchResponse) => {
-      if (!response.created) return response;
-      const id = ids[answered++];
-      return response.watchId.isNegative() && id ? { ...response, watchId: id } : response;
-    };
-    fan.add(key, (s) => open(batch, s), true, path, named);
-  });
-  const route = (request: DeepPartial<WatchRequest>) => {
+  return fan.run(requests, (request) => {
     const union = request.requestUnion;
     switch (union?.$case) {
-      case "createRequest":
-        batcher.push(request);
-        break;
-      case "cancelRequest": {
-        const id = Long.fromValue(union.cancelRequest?.watchId ?? 0).toString();
-        const key = streamOf.get(id);
-        streamOf.delete(id);
-        const left = key === undefined ? undefined : watchers.get(key);
-        left?.delete(id);
-        if (key !== undefined && left?.size === 0) {
-          watchers.delete(key);
-          fan.cancel(key);
-        }
+      case "createRequest": {
+        const id = Long.fromValue(union.createRequest?.watchId ?? 0);
+        const named = (response: WatchResponse) => (response.watchId.isNegative() ? { ...response, watchId: id } : response);
+        fan.add(id.toString(), (s) => open(request, s), true, path, named);
         break;
       }
+      case "cancelRequest":
+        fan.cancel(Long.fromValue(union.cancelRequest?.watchId ?? 0).toString());
+        break;
       default:
         throw new UnsupportedByTransportError(`${path}: etcd's HTTP gateway cannot take a ${union?.$case ?? "empty"} request on an open watch stream`);
     }
-  };
-  return fan.run(requests, route, () => batcher.flushNow());
+  });
 }

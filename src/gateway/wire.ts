@@ -7,7 +7,7 @@ import { ClientClosedError, EtcdError, InvalidArgumentError, UnsupportedByTransp
 import { type GeneratedMethod, methodAt } from "../service-client.js";
 import type { Wire, WireLimits } from "../transport.js";
 import { httpError, requestJson, responseFromJson, streamedResults } from "./json.js";
-import { streamInBatches, watchOverGateway } from "./streams.js";
+import { streamPerRequest, watchOverGateway } from "./streams.js";
 import { unref } from "../timers.js";
 
 const WATCH_PATH = "/etcdserverpb.Watch/Watch";
@@ -170,13 +170,13 @@ export class GatewayWire implements Wire {
     if (!method || !route) throw new UnsupportedByTransportError(`${path} has no route on etcd's HTTP gateway`);
     const call = { url: origin + route, path, endpoint, method };
     if (!method.requestStream) {
-      return method.responseStream ? this.stream(call, [request], options) : this.unary(call, request, options);
+      return method.responseStream ? this.stream(call, request, options) : this.unary(call, request, options);
     }
-    const open = (messages: unknown[], signal: AbortSignal) => this.stream(call, messages, { ...options, signal });
+    const open = (message: unknown, signal: AbortSignal) => this.stream(call, message, { ...options, signal });
     const requests = request as AsyncIterable<unknown>;
     return path === WATCH_PATH
-      ? watchOverGateway(requests as AsyncIterable<DeepPartial<WatchRequest>>, open as (m: unknown[], s: AbortSignal) => AsyncIterable<WatchResponse>, options.signal, path)
-      : streamInBatches(requests, open, options.signal, path);
+      ? watchOverGateway(requests as AsyncIterable<DeepPartial<WatchRequest>>, open as (m: unknown, s: AbortSignal) => AsyncIterable<WatchResponse>, options.signal, path)
+      : streamPerRequest(requests, open, options.signal, path);
   };
 
   /**
@@ -189,9 +189,8 @@ export class GatewayWire implements Wire {
     return { signal, done: () => this.endpoints.end(call.endpoint, watchdog) };
   }
 
-  /** POSTs the messages, one JSON object after another (the gateway reads them as a stream). */
-  private async post(call: GatewayCall, messages: unknown[], signal: AbortSignal, token: string | undefined): Promise<Response> {
-    const body = messages.map((message) => requestJson(call.method.requestType, message)).join("\n");
+  private async post(call: GatewayCall, request: unknown, signal: AbortSignal, token: string | undefined): Promise<Response> {
+    const body = requestJson(call.method.requestType, request);
     if (body.length > this.config.maxCallSendMsgSize) {
       throw new ClientError(call.path, Status.RESOURCE_EXHAUSTED, `Attempted to send message with a size larger than ${this.config.maxCallSendMsgSize}: ${body.length} bytes of JSON`);
     }
@@ -215,7 +214,7 @@ export class GatewayWire implements Wire {
     const { signal, done } = this.begin(call, options);
     let text: string;
     try {
-      text = await (await this.post(call, [request], signal, options.metadata?.get("token"))).text();
+      text = await (await this.post(call, request, signal, options.metadata?.get("token"))).text();
     } catch (err) {
       throw fetchFailure(err, call, signal);
     } finally {
@@ -233,10 +232,10 @@ export class GatewayWire implements Wire {
     return responseFromJson(call.method.responseType, json);
   }
 
-  private async *stream(call: GatewayCall, messages: unknown[], options: CallOptions): AsyncGenerator<unknown, void, undefined> {
+  private async *stream(call: GatewayCall, request: unknown, options: CallOptions): AsyncGenerator<unknown, void, undefined> {
     const { signal, done } = this.begin(call, options);
     try {
-      const response = await this.post(call, messages, signal, options.metadata?.get("token"));
+      const response = await this.post(call, request, signal, options.metadata?.get("token"));
       for await (const json of streamedResults(response.body!, call.path)) yield responseFromJson(call.method.responseType, json);
     } catch (err) {
       throw fetchFailure(err, call, signal);
