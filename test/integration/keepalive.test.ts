@@ -1,19 +1,14 @@
-import type { ClientMiddleware } from "nice-grpc-common";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { ErrLeaseNotFound, LeaseLostError } from "../../src/index.js";
-import { clientFor, startCluster, uniquePrefix, useCluster } from "../helpers.js";
+import { callCounter, clientFor, startCluster, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
 
 describe("lease keep-alive", () => {
   it("keeps short leases alive well past their TTL, over a few streams they share", async () => {
-    let streams = 0;
-    const countStreams: ClientMiddleware = async function* (call, options) {
-      if (call.method.path === "/etcdserverpb.Lease/LeaseKeepAlive") streams++;
-      return yield* call.next(call.request, options);
-    } as ClientMiddleware;
-    await using client = clientFor(etcd.cluster, { middleware: { outer: [countStreams] } });
+    const streams = callCounter();
+    await using client = clientFor(etcd.cluster, { middleware: { outer: [streams.middleware] } });
     const p = uniquePrefix();
     const leases = await Promise.all(Array.from({ length: 10 }, () => client.lease.grant(2)));
     await client.kv.put(`${p}k`, "v", { lease: leases[0]!.id });
@@ -25,7 +20,7 @@ describe("lease keep-alive", () => {
       expect(k.deadline).toBeGreaterThan(Date.now());
     }
     // Renewals are spread over a fixed few streams (16): ten leases, ten streams; never more.
-    expect(streams).toBe(10);
+    expect(streams.calls.LeaseKeepAlive).toBe(10);
     for (const k of kept) k.close();
     const closed = await kept[0]!.lost;
     expect(closed.reason).toBe("closed");

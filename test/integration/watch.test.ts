@@ -1,7 +1,7 @@
 import type { ClientMiddleware } from "nice-grpc-common";
 import { describe, expect, it } from "vitest";
 import { CallCanceledError, ErrCompacted, op, UnsupportedByTransportError, WatchCompactedError, type WatchResponse, type Watcher } from "../../src/index.js";
-import { clientFor, overGateway, progressNotifyFlag, startCluster, uniquePrefix, useCluster } from "../helpers.js";
+import { callCounter, clientFor, overGateway, progressNotifyFlag, startCluster, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
 
@@ -97,19 +97,15 @@ describe("watch", () => {
   });
 
   it("shares one stream among many watchers and closes it when the last one ends", async () => {
-    let streams = 0;
-    const countStreams: ClientMiddleware = async function* (call, options) {
-      if (call.method.path === "/etcdserverpb.Watch/Watch") streams++;
-      return yield* call.next(call.request, options);
-    } as ClientMiddleware;
-    await using client = clientFor(etcd.cluster, { middleware: { outer: [countStreams] } });
+    const streams = callCounter();
+    await using client = clientFor(etcd.cluster, { middleware: { outer: [streams.middleware] } });
     const p = uniquePrefix();
     const watchers = Array.from({ length: 50 }, (_, i) => client.watch(`${p}${i}`));
     await Promise.all(watchers.map((w) => w.ready));
     await Promise.all(watchers.map((_, i) => client.kv.put(`${p}${i}`, `v${i}`)));
     const seen = await Promise.all(watchers.map((w) => take(w, 1)));
     expect(seen.map((r) => r[0]?.events[0]?.kv.valueString)).toEqual(watchers.map((_, i) => `v${i}`));
-    expect(streams).toBe(1);
+    expect(streams.calls.Watch).toBe(1);
   });
 
   it("keeps delivering to a fast watcher while another one does not read", async () => {
