@@ -87,7 +87,6 @@ export function failoverMiddleware({ pool, dialTimeoutMs, dispatch }: FailoverOp
         const connection = await abortable(options.signal, pool.connect(endpoint, new Date(Date.now() + dialTimeoutMs)));
         // "failed" goes on to the call, which then fails at once with the transport's own reason.
         if (connection === "timeout") {
-          pool.markFailed(endpoint);
           lastError = new ClientError(call.method.path, Status.UNAVAILABLE, `No connection established: ${endpoint} did not answer`);
           continue;
         }

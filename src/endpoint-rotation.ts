@@ -30,6 +30,8 @@ export interface Member {
   endpoint: Endpoint;
   /** Until when (epoch ms) the endpoint is passed over after a failure. */
   quarantinedUntil: number;
+  /** The wait for a connection under way, which every call waiting for the endpoint shares. */
+  connecting?: Promise<ConnectOutcome>;
 }
 
 /**
@@ -48,7 +50,8 @@ export abstract class EndpointRotation<M extends Member> implements EndpointSet 
   /** Whether the wire already knows the endpoint is down, quarantine aside. */
   protected abstract down(member: M): boolean;
   abstract isReady(address: string): boolean;
-  abstract connect(address: string, deadline: Date): Promise<ConnectOutcome>;
+  /** Waits for the wire's connection to the member (see EndpointSet.connect). */
+  protected abstract dial(member: M, deadline: Date): Promise<ConnectOutcome>;
 
   get endpoints(): string[] {
     return this.members.map((m) => m.endpoint.address);
@@ -93,6 +96,22 @@ export abstract class EndpointRotation<M extends Member> implements EndpointSet 
       if (!fallback || member.quarantinedUntil < fallback.quarantinedUntil) fallback = member;
     }
     return fallback?.endpoint.address;
+  }
+
+  /**
+   * See EndpointSet.connect. The wait outlives the call that started it and quarantines an
+   * endpoint that did not answer by the deadline: were it cut short with the call, an endpoint
+   * that never answers would take every call whose own deadline is shorter than the dial timeout.
+   */
+  connect(address: string, deadline: Date): Promise<ConnectOutcome> {
+    const member = this.member(address);
+    if (!member) return Promise.resolve("failed");
+    member.connecting ??= this.dial(member, deadline).then((outcome) => {
+      member.connecting = undefined;
+      if (outcome === "timeout") this.markFailed(address);
+      return outcome;
+    });
+    return member.connecting;
   }
 
   /** Records that an endpoint could not serve; calls move on to the next one. */

@@ -87,10 +87,8 @@ export class EndpointPool extends EndpointRotation<GrpcMember> {
     return this.channel(address)?.getConnectivityState(false) === READY;
   }
 
-  /** Starts connecting if needed and waits for the connection (see EndpointSet.connect). */
-  connect(address: string, deadline: Date): Promise<ConnectOutcome> {
-    const channel = this.channel(address);
-    if (!channel) return Promise.resolve("failed");
+  /** Starts connecting if needed and waits for the connection. */
+  protected dial({ channel }: GrpcMember, deadline: Date): Promise<ConnectOutcome> {
     return new Promise((resolve) => {
       const check = (): void => {
         const state = channel.getConnectivityState(true);

@@ -123,9 +123,8 @@ class GatewayEndpoints extends EndpointRotation<HttpMember> {
     if (member) member.reachable = true;
   }
 
-  connect(address: string, deadline: Date): Promise<ConnectOutcome> {
-    const member = this.member(address);
-    return member ? this.probe(member, deadline.getTime()) : Promise.resolve("failed");
+  protected dial(member: HttpMember, deadline: Date): Promise<ConnectOutcome> {
+    return this.probe(member, deadline.getTime());
   }
 
   /** Asks the endpoint for its version: a frozen member never answers, a dead one refuses. */

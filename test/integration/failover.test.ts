@@ -20,15 +20,15 @@ function resilientClient(cluster: EtcdCluster, config: Partial<ClientConfig> = {
   return clientFor(cluster, { ...FAST_KEEPALIVE_CLIENT, ...config });
 }
 
-/** Time until `read` first succeeds, polling; fails the test past `limitMs`. */
-async function recoveryTime(read: () => Promise<unknown>, limitMs: number): Promise<number> {
+/** Time until `read` first succeeds after `fault`, polling; fails the test past `limitMs`. */
+async function recoveryTime(fault: string, read: () => Promise<unknown>, limitMs: number): Promise<number> {
   const started = Date.now();
   for (;;) {
     try {
       await read();
       return Date.now() - started;
     } catch (err) {
-      if (Date.now() - started > limitMs) throw new Error(`reads did not recover within ${limitMs} ms`, { cause: err });
+      if (Date.now() - started > limitMs) throw new Error(`reads did not recover within ${limitMs} ms after ${fault}`, { cause: err });
       await sleep(50);
     }
   }
@@ -110,6 +110,23 @@ describe("endpoint failover", () => {
     expect(kv?.version).toBe(1n);
   });
 
+  it("passes over a frozen first endpoint even when every call's deadline is shorter than the dial timeout", async () => {
+    await using cluster = await startCluster(3);
+    const leader = await cluster.leader();
+    const frozen = cluster.members.find((m) => m !== leader)!;
+    await frozen.pause();
+    try {
+      const endpoints = [frozen.endpoint, ...cluster.endpoints.filter((e) => e !== frozen.endpoint)];
+      await using client = clientFor(cluster, { endpoints, dialTimeoutMs: 1000 });
+      // The first calls give up waiting for the frozen member's connection, which goes on waiting
+      // on its own and then sets the member aside.
+      const recovery = await recoveryTime("freezing the first endpoint", () => client.kv.get("k", { deadline: 300 }), 5000);
+      expect(recovery).toBeGreaterThanOrEqual(700);
+    } finally {
+      frozen.resume();
+    }
+  });
+
   it("applies the default call timeout to unary calls that set none", async () => {
     await using cluster = await startCluster(1);
     await using client = clientFor(cluster, { callTimeoutMs: 400 });
@@ -173,17 +190,17 @@ describe("a 3-member cluster under mixed load and faults", () => {
       await sleep(500);
       const leader = await cluster.leader();
       await leader.kill();
-      recoveries.push(await recoveryTime(readBack, RECOVERY_LIMIT_MS));
+      recoveries.push(await recoveryTime(`killing the leader ${leader.name}`, readBack, RECOVERY_LIMIT_MS));
       await sleep(500);
 
       await leader.restart();
-      recoveries.push(await recoveryTime(readBack, RECOVERY_LIMIT_MS));
+      recoveries.push(await recoveryTime(`restarting ${leader.name}`, readBack, RECOVERY_LIMIT_MS));
       await sleep(500);
 
       // Freeze the current leader for a while: the others elect a new one.
       const frozen = await cluster.leader();
       await frozen.pause();
-      recoveries.push(await recoveryTime(readBack, RECOVERY_LIMIT_MS));
+      recoveries.push(await recoveryTime(`freezing the leader ${frozen.name}`, readBack, RECOVERY_LIMIT_MS));
       await sleep(1500);
       frozen.resume();
       await sleep(500);
@@ -191,7 +208,7 @@ describe("a 3-member cluster under mixed load and faults", () => {
       // Restart a follower in place.
       const follower = cluster.members.find((m) => m !== frozen)!;
       await follower.restart();
-      recoveries.push(await recoveryTime(readBack, RECOVERY_LIMIT_MS));
+      recoveries.push(await recoveryTime(`restarting the follower ${follower.name}`, readBack, RECOVERY_LIMIT_MS));
       await sleep(500);
     } finally {
       stop = true;
