@@ -1,6 +1,9 @@
 /** Worker and tool processes of the orchestrator: started, talked to, and never left behind. */
-import { type ChildProcess, fork } from "node:child_process";
+import { type ChildProcess, execFile, fork } from "node:child_process";
+import { rm, symlink } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import type { FromWorker, Job, ToWorker } from "./protocol.js";
 import type { Outcome } from "./workloads.js";
 
@@ -19,7 +22,22 @@ export function killAll(): void {
 
 process.once("exit", killAll);
 
-const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BUILD = join(ROOT, "bench/.build");
+const WORKER = join(BUILD, "bench/worker.js");
+
+/**
+ * Compiles the worker, the bench clients and the SDK sources they load to JavaScript, so that
+ * workers run on plain node as users run the SDK: no TypeScript loader's memory, start-up or
+ * function wrappers in the figures.
+ */
+export async function compileWorker(): Promise<void> {
+  await rm(BUILD, { recursive: true, force: true });
+  await promisify(execFile)(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", join(ROOT, "bench/tsconfig.worker.json")]);
+  // The compiled SDK must load the top level's packages, as the sources do, not the copies npm
+  // etcd3 brought into bench/node_modules; etcd3 itself is still found there, one level up.
+  await symlink(join(ROOT, "node_modules"), join(BUILD, "node_modules"), "dir");
+}
 
 export interface WorkerOptions {
   /** Write a V8 CPU profile of the worker into this directory. */
@@ -35,8 +53,7 @@ export class WorkerProcess {
   private readonly waiting = new Map<FromWorker["type"], () => void>();
 
   constructor(job: Job, { profileDir, timeoutMs }: WorkerOptions) {
-    // process.execArgv carries tsx's loader, so the worker runs TypeScript as the orchestrator does.
-    const execArgv = [...process.execArgv, "--expose-gc", ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])];
+    const execArgv = ["--expose-gc", ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])];
     this.child = track(fork(WORKER, [JSON.stringify(job)], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] }));
     this.result = new Promise<Outcome>((resolve, reject) => {
       const timer = setTimeout(() => {

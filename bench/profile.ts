@@ -31,14 +31,14 @@ function category(frame: CallFrame): string {
   if (url.startsWith("node:")) return "node internals";
   const inModules = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
   if (inModules) return inModules[1]!;
-  const local = url.replace(/^file:\/\//, "").replace(ROOT, "");
+  const local = url.replace(/^file:\/\//, "").replace(ROOT, "").replace(/^bench\/\.build\//, "");
   const top = local.split("/")[0]!;
   return { src: "SDK src/", middleware: "SDK middleware/", gen: "generated codecs gen/", bench: "bench harness" }[top] ?? local;
 }
 
 function label(frame: CallFrame): string {
-  const where = frame.url.replace(/^file:\/\//, "").replace(ROOT, "").replace(/^.*node_modules\//, "");
-  // tsx hands V8 code without its TypeScript line numbers (every function says line 1): leave them out.
+  // Workers run the SDK compiled into bench/.build: lines are those of the compiled JavaScript.
+  const where = frame.url.replace(/^file:\/\//, "").replace(ROOT, "").replace(/^bench\/\.build\//, "").replace(/^.*node_modules\//, "");
   const line = where && frame.lineNumber > 0 ? `:${frame.lineNumber + 1}` : "";
   return `${frame.functionName || "(anonymous)"} ${where}${line}`;
 }

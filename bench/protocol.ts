@@ -44,7 +44,7 @@ export type Job =
   | { role: "client"; client: NodeClientName; scenario: Scenario; endpoints: string[]; timing: Timing }
   /** Puts timestamped values to the watch keys, from a process of its own so its CPU is not the watcher's. */
   | { role: "writer"; keys: number; concurrency: number; endpoints: string[]; timing: Timing }
-  /** Loads no client: its RSS is the baseline every worker's includes (Node, tsx, the harness). */
+  /** Loads no client: its RSS is the baseline every worker's includes (Node and the harness). */
   | { role: "idle" };
 
 export type ToWorker = { type: "measure" } | { type: "stop" };

@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { renderChart } from "./chart.js";
 import { whyUnavailable } from "./clients/index.js";
 import { GoBenchmarkUnavailable, goCommand, resolveGoBenchmark, runGoScenario } from "./go-benchmark.js";
-import { killAll, WorkerProcess } from "./processes.js";
+import { compileWorker, killAll, WorkerProcess } from "./processes.js";
 import { summariseProfileFile } from "./profile.js";
 import { ALL_CLIENTS, CLIENT_LABELS, type ClientName, type Metrics, NODE_CLIENTS, type NodeClientName } from "./protocol.js";
 import { formatNumber, formatTable, summarise } from "./report.js";
@@ -144,6 +144,7 @@ async function main(): Promise<void> {
   for (const [client, reason] of unavailable) console.log(`${CLIENT_LABELS[client]}: skipped, ${reason}`);
   const runnable = clients.filter((c) => !unavailable.has(c));
 
+  await compileWorker();
   const idle = await new WorkerProcess({ role: "idle" }, { timeoutMs: 60_000 }).result;
   const idleRssMb = idle.metrics.rssMb!;
   const server = await startServer();
@@ -205,7 +206,7 @@ async function main(): Promise<void> {
     }
     return summarise(scenario, clients, runs.get(scenario.id)!, skipped);
   });
-  console.log(`\nRSS includes what every worker process holds before loading a client (Node, tsx, the harness): ${formatNumber(idleRssMb)} MB\n`);
+  console.log(`\nRSS includes what every worker process holds before loading a client (Node and the harness): ${formatNumber(idleRssMb)} MB\n`);
   for (const summary of summaries) console.log(`${formatTable(summary)}\n`);
 
   const seconds = (Date.now() - started) / 1000;

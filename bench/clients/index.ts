@@ -22,8 +22,6 @@ export async function connectClient(name: NodeClientName, endpoints: string[]): 
 /** Why a client cannot run on this checkout, or undefined when it can. */
 export async function whyUnavailable(name: NodeClientName): Promise<string | undefined> {
   switch (name) {
-    case "sdk-gateway":
-      return (await import("./sdk.js")).unsupportedTransport("gateway");
     case "etcd3":
       return (await import("./etcd3.js")).etcd3Missing();
     default:

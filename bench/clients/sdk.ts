@@ -1,52 +1,10 @@
-import { createServer } from "node:net";
-import { Client, type ClientConfig, compare, type LeaseKeepAlive, op } from "../../src/index.js";
+import { Client, compare, type LeaseKeepAlive, op } from "../../src/index.js";
 import { type BenchClient, inParallel, revokeAll } from "./common.js";
 
 export type SdkTransport = "grpc" | "gateway";
 
-/**
- * The config for a transport. `transport` is not part of ClientConfig until the gateway lands,
- * hence the cast: once it is, nothing here changes.
- */
-function configFor(endpoints: string[], transport: SdkTransport): ClientConfig {
-  return transport === "grpc" ? { endpoints } : ({ endpoints, transport } as ClientConfig);
-}
-
-/**
- * Why this SDK cannot use `transport` yet, or undefined when it can. A config that does not know
- * the field ignores it and quietly speaks gRPC, so asking the config is not enough: the probe
- * listens on a loopback port and looks at the first bytes a call sends there, the HTTP/2 preface
- * of gRPC or an HTTP/1 request line.
- */
-export async function unsupportedTransport(transport: SdkTransport): Promise<string | undefined> {
-  if (transport === "grpc") return undefined;
-  let firstBytes = "";
-  const server = createServer((socket) => {
-    socket.once("data", (chunk: Buffer) => {
-      firstBytes ||= chunk.toString("latin1", 0, 16);
-      socket.destroy();
-    });
-    socket.on("error", () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  try {
-    const client = new Client({ ...configFor([`http://127.0.0.1:${port}`], transport), dialTimeoutMs: 1000 });
-    await client.kv.get("probe", { deadline: 1500 }).catch(() => undefined);
-    client.close();
-  } catch (err) {
-    return `the SDK refuses transport "${transport}": ${err instanceof Error ? err.message : String(err)}`;
-  } finally {
-    server.close();
-  }
-  if (firstBytes.startsWith("PRI * HTTP/2.0")) return `ClientConfig does not know transport "${transport}" yet: the client still speaks gRPC`;
-  if (firstBytes === "") return `a client with transport "${transport}" sent nothing to the probe`;
-  return undefined;
-}
-
 export async function connectSdk(endpoints: string[], transport: SdkTransport): Promise<BenchClient> {
-  const client = await Client.connect(configFor(endpoints, transport));
+  const client = await Client.connect({ endpoints, transport });
   return {
     async put(key, value) {
       await client.kv.put(key, value);
