@@ -1,11 +1,15 @@
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
 /**
  * An unbounded queue with one reader: pushes never wait, `next()` waits for an item. Ending it
- * lets the reader drain what is queued; failing it throws after the queued items.
+ * lets the reader drain what is queued; failing it throws after the queued items. A watcher holds
+ * one each, so an idle queue keeps no more than a few fields and one waiting promise.
  */
 export class AsyncQueue<T> {
   private items: T[] = [];
   private head = 0;
-  private wake: (() => void) | undefined;
+  /** The reader's pending `next()`, settled by the next push or the end. */
+  private reader: { resolve: (step: IteratorResult<T, undefined>) => void; reject: (error: unknown) => void } | undefined;
   private closed = false;
   private failure: { error: unknown } | undefined;
 
@@ -15,13 +19,22 @@ export class AsyncQueue<T> {
 
   push(item: T): void {
     if (this.closed) return;
-    this.items.push(item);
-    this.wake?.();
+    const reader = this.reader;
+    if (reader) {
+      this.reader = undefined;
+      reader.resolve({ done: false, value: item });
+    } else {
+      this.items.push(item);
+    }
   }
 
   end(): void {
     this.closed = true;
-    this.wake?.();
+    const reader = this.reader;
+    this.reader = undefined;
+    if (!reader) return;
+    if (this.failure) reader.reject(this.failure.error);
+    else reader.resolve(DONE);
   }
 
   fail(error: unknown): void {
@@ -30,9 +43,7 @@ export class AsyncQueue<T> {
     this.end();
   }
 
-  async next(): Promise<IteratorResult<T, undefined>> {
-    while (this.size === 0 && !this.closed) await new Promise<void>((resolve) => (this.wake = resolve));
-    this.wake = undefined;
+  next(): Promise<IteratorResult<T, undefined>> {
     if (this.size > 0) {
       const item = this.items[this.head++] as T;
       // Drop consumed items now and then so a long-lived queue does not keep them alive.
@@ -40,10 +51,10 @@ export class AsyncQueue<T> {
         this.items = this.items.slice(this.head);
         this.head = 0;
       }
-      return { done: false, value: item };
+      return Promise.resolve({ done: false, value: item });
     }
-    if (this.failure) throw this.failure.error;
-    return { done: true, value: undefined };
+    if (this.closed) return this.failure ? Promise.reject(this.failure.error) : Promise.resolve(DONE);
+    return new Promise((resolve, reject) => (this.reader = { resolve, reject }));
   }
 
   /** The items as a stream, for a gRPC request stream. */

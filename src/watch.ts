@@ -96,55 +96,132 @@ function toEvent(pb: EventPb): WatchEvent {
   };
 }
 
-interface WatcherState {
-  id: Long;
-  key: Uint8Array;
-  rangeEnd: Uint8Array | undefined;
-  filters: WatchCreateRequest_FilterType[];
-  prevKv: boolean;
-  progressNotify: boolean;
+/** A watcher's promise that etcd confirmed it, made only if someone asks (most never do). */
+type Readiness = { confirmed: true } | { failed: unknown } | { waiting: { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } | undefined };
+
+/**
+ * What the hub keeps of a watcher. Thousands of watchers are common, so it is one object with
+ * its methods on the prototype: no closures, no promise and no array until they are needed.
+ */
+class WatcherState {
   /** The revision to (re)start from: after the last event delivered; 0 until etcd confirmed. */
   nextRevision: bigint;
-  fragments: EventPb[];
-  queue: AsyncQueue<WatchResponse>;
+  /** Events of a response etcd split into fragments, until its last fragment arrives. */
+  fragments: EventPb[] | undefined;
   /** Whether etcd confirmed the watcher on the current stream (progress reports cover only those). */
-  active: boolean;
-  confirm: () => void;
-  /** Fails the watcher: its iteration throws `error`, `ready` rejects with it. */
-  fail: (error: unknown) => void;
-  /** Removes the watcher's AbortSignal listener. */
-  detach: () => void;
+  active = false;
+  readonly queue = new AsyncQueue<WatchResponse>();
+  private readiness: Readiness = { waiting: undefined };
+  private abortSignal: AbortSignal | undefined;
+
+  constructor(
+    readonly hub: WatchHub,
+    readonly id: number,
+    readonly key: Uint8Array,
+    readonly rangeEnd: Uint8Array | undefined,
+    readonly filters: WatchCreateRequest_FilterType[] | undefined,
+    readonly prevKv: boolean,
+    readonly progressNotify: boolean,
+    startRevision: bigint,
+  ) {
+    this.nextRevision = startRevision;
+  }
+
+  get ready(): Promise<void> {
+    const readiness = this.readiness;
+    if ("confirmed" in readiness) return Promise.resolve();
+    if ("failed" in readiness) {
+      const refused = Promise.reject(readiness.failed);
+      refused.catch(() => undefined);
+      return refused;
+    }
+    if (!readiness.waiting) {
+      let resolve!: () => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      // Failures reach the iteration; `ready` may well go unobserved.
+      promise.catch(() => undefined);
+      readiness.waiting = { promise, resolve, reject };
+    }
+    return readiness.waiting.promise;
+  }
+
+  confirm(): void {
+    const readiness = this.readiness;
+    if (!("waiting" in readiness)) return;
+    this.readiness = { confirmed: true };
+    readiness.waiting?.resolve();
+  }
+
+  /** Ends the watcher: its iteration throws `error` after what was delivered, `ready` rejects with it. */
+  fail(error: unknown): void {
+    this.detach();
+    this.queue.fail(error);
+    const readiness = this.readiness;
+    if (!("waiting" in readiness)) return;
+    this.readiness = { failed: error };
+    readiness.waiting?.reject(error);
+  }
+
+  /** Ends the watcher's iteration after what was delivered. */
+  end(): void {
+    this.detach();
+    this.queue.end();
+  }
+
+  /** Has `signal` end the watcher (as cancel() does), failing its iteration with CallCanceledError. */
+  attach(signal: AbortSignal): void {
+    this.abortSignal = signal;
+    signal.addEventListener("abort", this, { once: true });
+  }
+
+  /** The AbortSignal's listener: the state is an EventListener object, so no closure is kept. */
+  handleEvent(): void {
+    this.fail(new CallCanceledError("the watcher was canceled by its AbortSignal", { cause: this.abortSignal?.reason }));
+    this.cancel();
+  }
+
+  cancel(): void {
+    this.hub.remove(this);
+  }
+
+  private detach(): void {
+    this.abortSignal?.removeEventListener("abort", this);
+    this.abortSignal = undefined;
+  }
 }
 
 /** A stream of changes to a key or range; iterate it with `for await`, leave the loop to end it. */
-export class Watcher implements AsyncIterable<WatchResponse> {
-  /** Resolves once etcd has confirmed the watcher. */
-  readonly ready: Promise<void>;
-
+export class Watcher implements AsyncIterable<WatchResponse>, AsyncIterator<WatchResponse, undefined> {
   /** @internal */
-  constructor(
-    private readonly hub: WatchHub,
-    private readonly state: WatcherState,
-    ready: Promise<void>,
-  ) {
-    this.ready = ready;
+  constructor(private readonly state: WatcherState) {}
+
+  /** Resolves once etcd has confirmed the watcher; rejects if it failed first. */
+  get ready(): Promise<void> {
+    return this.state.ready;
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<WatchResponse, void, undefined> {
-    try {
-      for (;;) {
-        const step = await this.state.queue.next();
-        if (step.done) return;
-        yield step.value;
-      }
-    } finally {
-      this.cancel();
-    }
+  /** A watcher is its own iterator: one reader, as there is one queue of responses. */
+  [Symbol.asyncIterator](): AsyncIterator<WatchResponse, undefined> {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<WatchResponse, undefined>> {
+    return this.state.queue.next();
+  }
+
+  /** Leaving a `for await` loop early cancels the watcher. */
+  return(): Promise<IteratorResult<WatchResponse, undefined>> {
+    this.cancel();
+    return Promise.resolve({ done: true, value: undefined });
   }
 
   /** Stops the watcher; iteration ends after what was already received. */
   cancel(): void {
-    this.hub.remove(this.state);
+    this.state.cancel();
   }
 
   /**
@@ -152,7 +229,7 @@ export class Watcher implements AsyncIterable<WatchResponse> {
    * gateway it throws UnsupportedByTransportError: use `progressNotify` there.
    */
   requestProgress(): void {
-    this.hub.requestProgress();
+    this.state.hub.requestProgress();
   }
 }
 
@@ -164,7 +241,7 @@ export class Watcher implements AsyncIterable<WatchResponse> {
  * ErrInvalidAuthToken.)
  */
 export class WatchHub {
-  private readonly watchers = new Map<string, WatcherState>();
+  private readonly watchers = new Map<number, WatcherState>();
   private nextId = 1;
   private readonly stream: ResilientStream<DeepPartial<WatchRequest>, WatchResponsePb>;
   /** Creates sent on the current stream and not yet answered, oldest first: etcd answers them in order. */
@@ -199,59 +276,27 @@ export class WatchHub {
     if (this.closedWith) throw new ClientClosedError();
     const { key: wireKey, rangeEnd } = selectKeys(key, options, "watch");
     const startRevision = options.startRevision === undefined ? 0n : fromLong(toNonNegativeLong(options.startRevision, "watch startRevision"));
-    const filters = [...(options.noPut ? [WatchCreateRequest_FilterType.NOPUT] : []), ...(options.noDelete ? [WatchCreateRequest_FilterType.NODELETE] : [])];
-    let confirm!: () => void;
-    let refuse!: (error: unknown) => void;
-    const ready = new Promise<void>((resolve, reject) => {
-      confirm = resolve;
-      refuse = reject;
-    });
-    // Failures reach the iteration; `ready` may well go unobserved.
-    ready.catch(() => undefined);
-    const queue = new AsyncQueue<WatchResponse>();
-    const state: WatcherState = {
-      id: Long.fromNumber(this.nextId++),
-      key: wireKey,
-      rangeEnd,
-      filters,
-      prevKv: options.prevKv ?? false,
-      progressNotify: options.progressNotify ?? false,
-      nextRevision: startRevision,
-      fragments: [],
-      queue,
-      active: false,
-      confirm,
-      fail: (error) => {
-        queue.fail(error);
-        refuse(error);
-      },
-      detach: () => undefined,
-    };
-    const watcher = new Watcher(this, state, ready);
+    const filters: WatchCreateRequest_FilterType[] = [];
+    if (options.noPut) filters.push(WatchCreateRequest_FilterType.NOPUT);
+    if (options.noDelete) filters.push(WatchCreateRequest_FilterType.NODELETE);
+    const state = new WatcherState(this, this.nextId++, wireKey, rangeEnd, filters.length > 0 ? filters : undefined, options.prevKv ?? false, options.progressNotify ?? false, startRevision);
+    const watcher = new Watcher(state);
     const { signal } = options;
-    if (signal) {
-      const onAbort = () => {
-        state.fail(new CallCanceledError("the watcher was canceled by its AbortSignal", { cause: signal.reason }));
-        this.remove(state);
-      };
-      if (signal.aborted) {
-        onAbort();
-        return watcher;
-      }
-      signal.addEventListener("abort", onAbort, { once: true });
-      state.detach = () => signal.removeEventListener("abort", onAbort);
+    if (signal?.aborted) {
+      state.fail(new CallCanceledError("the watcher was canceled by its AbortSignal", { cause: signal.reason }));
+      return watcher;
     }
-    this.watchers.set(state.id.toString(), state);
+    if (signal) state.attach(signal);
+    this.watchers.set(state.id, state);
     this.sendCreate(state);
     this.stream.start();
     return watcher;
   }
 
   remove(state: WatcherState): void {
-    state.detach();
-    if (!this.watchers.delete(state.id.toString())) return;
-    state.queue.end();
-    this.stream.send({ requestUnion: { $case: "cancelRequest", cancelRequest: { watchId: state.id } } });
+    if (!this.watchers.delete(state.id)) return;
+    state.end();
+    this.stream.send({ requestUnion: { $case: "cancelRequest", cancelRequest: { watchId: Long.fromNumber(state.id) } } });
     // No watcher left: close the stream rather than keep a connection busy for nothing.
     if (this.watchers.size === 0) this.stream.restart();
   }
@@ -265,16 +310,13 @@ export class WatchHub {
   /** Ends every watcher with ClientClosedError and closes the stream. */
   close(): void {
     this.closedWith = new ClientClosedError();
-    for (const state of this.watchers.values()) {
-      state.detach();
-      state.fail(this.closedWith);
-    }
+    for (const state of this.watchers.values()) state.fail(this.closedWith);
     this.watchers.clear();
     this.stream.restart();
   }
 
   private sendCreate(state: WatcherState): void {
-    state.fragments = [];
+    state.fragments = undefined;
     state.active = false;
     const sent = this.stream.send({
       requestUnion: {
@@ -286,7 +328,7 @@ export class WatchHub {
           progressNotify: state.progressNotify,
           filters: state.filters,
           prevKv: state.prevKv,
-          watchId: state.id,
+          watchId: Long.fromNumber(state.id),
           fragment: true,
         },
       },
@@ -302,11 +344,8 @@ export class WatchHub {
       // A create etcd refused (e.g. permission denied). Over gRPC it carries no watch ID: it is
       // the oldest pending one. (Over the gateway every watcher has a stream of its own, which
       // names it.)
-      const refused = response.watchId.equals(NO_WATCH_ID) ? answered : this.watchers.get(response.watchId.toString());
-      if (refused && this.watchers.delete(refused.id.toString())) {
-        refused.detach();
-        refused.fail(cancelError(response.cancelReason));
-      }
+      const refused = response.watchId.equals(NO_WATCH_ID) ? answered : this.watchers.get(response.watchId.toNumber());
+      if (refused && this.watchers.delete(refused.id)) refused.fail(cancelError(response.cancelReason));
       return;
     }
     if (response.watchId.equals(NO_WATCH_ID)) {
@@ -315,7 +354,7 @@ export class WatchHub {
       for (const state of this.watchers.values()) if (state.active) this.progress(state, header, revision);
       return;
     }
-    const state = this.watchers.get(response.watchId.toString());
+    const state = this.watchers.get(response.watchId.toNumber());
     if (!state) return; // cancelled meanwhile
     if (response.created) {
       if (state.nextRevision === 0n) state.nextRevision = revision + 1n;
@@ -323,27 +362,29 @@ export class WatchHub {
       state.confirm();
     }
     if (response.canceled) {
-      this.watchers.delete(state.id.toString());
-      state.detach();
+      this.watchers.delete(state.id);
       if (!response.compactRevision.isZero()) state.fail(new WatchCompactedError(fromLong(response.compactRevision)));
       else if (response.cancelReason) state.fail(cancelError(response.cancelReason));
-      else state.queue.end();
+      else state.end();
       return;
     }
     if (response.events.length === 0 && !response.fragment) {
       if (!response.created) this.progress(state, header, revision);
       return;
     }
-    state.fragments.push(...response.events);
-    if (response.fragment) return;
-    const events = state.fragments;
-    state.fragments = [];
+    let events = response.events;
+    if (response.fragment || state.fragments) {
+      (state.fragments ??= []).push(...events);
+      if (response.fragment) return;
+      events = state.fragments;
+      state.fragments = undefined;
+    }
     state.nextRevision = fromLong(events[events.length - 1]!.kv!.modRevision) + 1n;
     state.queue.push({ header, events: events.map(toEvent), progress: false });
   }
 
   private progress(state: WatcherState, header: ResponseHeader, revision: bigint): void {
-    if (state.fragments.length > 0) return;
+    if (state.fragments) return;
     if (revision + 1n > state.nextRevision) state.nextRevision = revision + 1n;
     state.queue.push({ header, events: [], progress: true });
   }
