@@ -1,7 +1,21 @@
-import { Status } from "nice-grpc-common";
-import type { RetryOptions } from "nice-grpc-client-middleware-retry";
+import { type CallOptions, type ClientMiddleware, type ClientMiddlewareCall, Status } from "nice-grpc-common";
+import { type RetryOptions, retryMiddleware as retryEveryCall } from "nice-grpc-client-middleware-retry";
 
-export { retryMiddleware } from "nice-grpc-client-middleware-retry";
+/** Never aborts: what the retry middleware waits out its backoff on when a call has no signal. */
+const NO_SIGNAL = new AbortController().signal;
+
+/**
+ * nice-grpc-client-middleware-retry without an AbortController per call: given a call without a
+ * signal, it makes one to wait on, which costs more CPU than the rest of the middleware chain
+ * together. It gets a signal that never aborts instead; the attempts below it see none, as the
+ * caller gave none.
+ */
+export const retryMiddleware = ((call: ClientMiddlewareCall<unknown, unknown>, options: CallOptions & RetryOptions) => {
+  if (options.signal) return retryEveryCall(call, options);
+  const next = call.next as (request: unknown, options: CallOptions) => AsyncGenerator<never, unknown, undefined>;
+  const attempts = { ...call, next: (request: unknown, attempt: CallOptions) => next(request, { ...attempt, signal: undefined }) } as ClientMiddlewareCall<unknown, unknown>;
+  return retryEveryCall(attempts, { ...options, signal: NO_SIGNAL });
+}) as ClientMiddleware<RetryOptions>;
 
 /** How calls that change nothing on the server are retried; modelled on clientv3's retry policy. */
 export interface RetryPolicy {
