@@ -96,9 +96,12 @@ async function feedWatchers(receiver: WorkerProcess, scenario: WatchScenario, se
     await writer.result;
     receiver.send({ type: "stop" });
     return await receiver.result;
-  } finally {
-    writer?.kill();
+  } catch (err) {
     receiver.kill();
+    throw err;
+  } finally {
+    // The receiver, having reported, exits by itself: killed, it would not write its CPU profile.
+    writer?.kill();
   }
 }
 
