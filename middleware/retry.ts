@@ -1,8 +1,12 @@
 import { type CallOptions, type ClientMiddleware, type ClientMiddlewareCall, Status } from "nice-grpc-common";
 import { type RetryOptions, retryMiddleware as retryEveryCall } from "nice-grpc-client-middleware-retry";
 
-/** Never aborts: what the retry middleware waits out its backoff on when a call has no signal. */
-const NO_SIGNAL = new AbortController().signal;
+/**
+ * What the retry middleware waits out its backoff on when a call has no signal: never aborts and
+ * keeps no listeners. (One shared AbortSignal would gather a listener per call in backoff, and
+ * Node warns of a leak past 10.)
+ */
+const NO_SIGNAL = { aborted: false, reason: undefined, addEventListener() {}, removeEventListener() {} } as unknown as AbortSignal;
 
 /**
  * nice-grpc-client-middleware-retry without an AbortController per call: given a call without a
