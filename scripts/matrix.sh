@@ -6,7 +6,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
-mkdir -p matrix
+# Reports of an earlier run (of other versions or file names) must not end up in the table.
+rm -rf matrix && mkdir -p matrix
 [ -x /usr/bin/etcd ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; }
 for target in debian:/usr/bin/etcd v3.5.35 v3.6.16 v3.7.1; do
   name=${target%%:*}
