@@ -9,12 +9,17 @@ import { type RetryOptions, retryMiddleware as retryEveryCall } from "nice-grpc-
 const NO_SIGNAL = { aborted: false, reason: undefined, addEventListener() {}, removeEventListener() {} } as unknown as AbortSignal;
 
 /**
- * nice-grpc-client-middleware-retry without an AbortController per call: given a call without a
- * signal, it makes one to wait on, which costs more CPU than the rest of the middleware chain
- * together. It gets a signal that never aborts instead; the attempts below it see none, as the
- * caller gave none.
+ * nice-grpc-client-middleware-retry, entered only by the calls it retries: unary calls that change
+ * nothing (or that say `retry: true`), as it decides itself. The others go straight on, without a
+ * generator of their own per call. A call without a signal gets one that never aborts: given
+ * none, the library makes an AbortController per call to wait out a backoff that rarely comes,
+ * which costs more CPU than the rest of the chain together. The attempts below see no signal, as
+ * the caller gave none.
  */
 export const retryMiddleware = ((call: ClientMiddlewareCall<unknown, unknown>, options: CallOptions & RetryOptions) => {
+  const level = call.method.options.idempotencyLevel;
+  const retried = !call.requestStream && !call.responseStream && (options.retry ?? (level === "IDEMPOTENT" || level === "NO_SIDE_EFFECTS"));
+  if (!retried) return call.next(call.request as never, options);
   if (options.signal) return retryEveryCall(call, options);
   const next = call.next as (request: unknown, options: CallOptions) => AsyncGenerator<never, unknown, undefined>;
   const attempts = { ...call, next: (request: unknown, attempt: CallOptions) => next(request, { ...attempt, signal: undefined }) } as ClientMiddlewareCall<unknown, unknown>;

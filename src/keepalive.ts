@@ -90,9 +90,9 @@ const leaseNotFound = () => serverErrorFor("etcdserver: requested lease not foun
 /**
  * Keeps leases alive over a few LeaseKeepAlive streams per client (see STREAMS). Each lease is
  * renewed every third of its TTL; each confirmation moves its deadline to (time the renewal was
- * sent + TTL). When the deadline passes unconfirmed, the lease counts as lost at that moment, even if etcd is silent or
- * unreachable, so that nothing goes on believing it holds a lease that may be gone. A broken
- * stream is opened again (on another member if need be) without reporting a loss.
+ * sent + TTL). When the deadline passes unconfirmed, the lease counts as lost at that moment, even
+ * if etcd is silent or unreachable, so that nothing goes on believing it holds a lease that may be
+ * gone. A broken stream is opened again (on another member if need be) without reporting a loss.
  */
 export class KeepAliveHub {
   private readonly entries = new Map<string, Entry>();

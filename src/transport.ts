@@ -30,21 +30,8 @@ export interface WireLimits {
   streamRequests: string | undefined;
 }
 
-/**
- * `middleware` only for the calls `applies` picks; the others go straight on, without a generator
- * of its own per call (the deadline and retry middleware do nothing for most calls).
- */
-function onlyWhen(applies: (call: { requestStream: boolean; responseStream: boolean; method: { options: { idempotencyLevel?: string } } }, options: TransportCallOptions) => boolean, middleware: ClientMiddleware<TransportCallOptions>): ClientMiddleware<TransportCallOptions> {
-  return (call, options) => (applies(call, options) ? middleware(call, options) : call.next(call.request, options));
-}
-
-const withDeadline = onlyWhen((_, options) => options.deadline != null, deadlineMiddleware);
-
-/** As nice-grpc-client-middleware-retry decides: unary calls that change nothing, unless told. */
-const withRetry = onlyWhen((call, options) => {
-  const level = call.method.options.idempotencyLevel;
-  return !call.requestStream && !call.responseStream && (options.retry ?? (level === "IDEMPOTENT" || level === "NO_SIDE_EFFECTS"));
-}, retryMiddleware);
+/** The deadline middleware only for calls with a deadline; the others go straight on, without a generator of their own. */
+const withDeadline = ((call, options) => (options.deadline != null ? deadlineMiddleware(call, options) : call.next(call.request, options))) as ClientMiddleware<TransportCallOptions>;
 
 /**
  * Typed service clients behind one middleware chain, outermost first: error mapping, your outer
@@ -65,7 +52,7 @@ export class Transport {
     const defaults = (method: { requestStream: boolean; responseStream: boolean }): TransportCallOptions =>
       config.callTimeoutMs !== undefined && !streaming(method) ? { ...retry, deadline: config.callTimeoutMs } : retry;
     // Below auth: what Authenticate itself goes through.
-    const base: ClientMiddleware<TransportCallOptions>[] = [withRetry, ...config.middleware.inner, failover];
+    const base: ClientMiddleware<TransportCallOptions>[] = [retryMiddleware, ...config.middleware.inner, failover];
     const { credentials } = config;
     let auth: ClientMiddleware<TransportCallOptions>[] = [];
     if (credentials) {
