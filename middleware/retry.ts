@@ -1,5 +1,6 @@
 import { type CallOptions, type ClientMiddleware, type ClientMiddlewareCall, Status } from "nice-grpc-common";
 import { type RetryOptions, retryMiddleware as retryEveryCall } from "nice-grpc-client-middleware-retry";
+import { type Attempt, UntilFailure } from "./attempt.js";
 
 /**
  * What the retry middleware waits out its backoff on when a call has no signal: never aborts and
@@ -8,22 +9,37 @@ import { type RetryOptions, retryMiddleware as retryEveryCall } from "nice-grpc-
  */
 const NO_SIGNAL = { aborted: false, reason: undefined, addEventListener() {}, removeEventListener() {} } as unknown as AbortSignal;
 
+/** An attempt that fails as an earlier one did, without sending anything. */
+async function* failedAlready(failure: unknown): Attempt {
+  throw failure;
+}
+
 /**
- * nice-grpc-client-middleware-retry, entered only by the calls it retries: unary calls that change
- * nothing (or that say `retry: true`), as it decides itself. The others go straight on, without a
- * generator of their own per call. A call without a signal gets one that never aborts: given
- * none, the library makes an AbortController per call to wait out a backoff that rarely comes,
- * which costs more CPU than the rest of the chain together. The attempts below see no signal, as
- * the caller gave none.
+ * nice-grpc-client-middleware-retry, for the calls it retries: unary calls that change nothing (or
+ * that say `retry: true`), as it decides itself. The others go straight on, without a generator of
+ * their own per call. The library takes over only once a first attempt failed, for every attempt
+ * after it: it then decides everything as if it had made the first one too (whether to retry, the
+ * backoff, the count of attempts, `onRetryableError`), while the calls that succeed at once, nearly
+ * all, never pay for its generator and its copies of the options. A call without a signal gets one
+ * that never aborts: given none, the library makes an AbortController per call to wait out its
+ * backoff; the attempts below see no signal, as the caller gave none.
  */
 export const retryMiddleware = ((call: ClientMiddlewareCall<unknown, unknown>, options: CallOptions & RetryOptions) => {
   const level = call.method.options.idempotencyLevel;
   const retried = !call.requestStream && !call.responseStream && (options.retry ?? (level === "IDEMPOTENT" || level === "NO_SIDE_EFFECTS"));
-  if (!retried) return call.next(call.request as never, options);
-  if (options.signal) return retryEveryCall(call, options);
-  const next = call.next as (request: unknown, options: CallOptions) => AsyncGenerator<never, unknown, undefined>;
-  const attempts = { ...call, next: (request: unknown, attempt: CallOptions) => next(request, { ...attempt, signal: undefined }) } as ClientMiddlewareCall<unknown, unknown>;
-  return retryEveryCall(attempts, { ...options, signal: NO_SIGNAL });
+  const next = call.next as (request: unknown, options: CallOptions) => Attempt;
+  if (!retried) return next(call.request, options);
+  return new UntilFailure(next(call.request, options), (failure) => {
+    let replayed = false;
+    const attempt = (request: unknown, attemptOptions: CallOptions): Attempt => {
+      if (!replayed) {
+        replayed = true;
+        return failedAlready(failure);
+      }
+      return next(request, options.signal ? attemptOptions : { ...attemptOptions, signal: undefined });
+    };
+    return retryEveryCall({ ...call, next: attempt } as ClientMiddlewareCall<unknown, unknown>, options.signal ? options : { ...options, signal: NO_SIGNAL });
+  });
 }) as ClientMiddleware<RetryOptions>;
 
 /** How calls that change nothing on the server are retried; modelled on clientv3's retry policy. */
