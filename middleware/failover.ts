@@ -1,7 +1,8 @@
-import { type CallOptions, ClientError, type ClientMiddleware, Status } from "nice-grpc-common";
+import { type CallOptions, ClientError, type ClientMiddleware, type ClientMiddlewareCall, Status } from "nice-grpc-common";
 import type { EndpointSet } from "../src/endpoint-rotation.js";
 import { EndpointError } from "../src/errors.js";
 import { abortable } from "./abortable.js";
+import { UntilFailure } from "./attempt.js";
 
 /**
  * Sends one attempt of a call to an endpoint (host:port): a promise for unary calls, a stream
@@ -47,6 +48,9 @@ const RECONNECT_PAUSE_MS = 100;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** No endpoint tried yet, for the usual call. */
+const NONE_TRIED: ReadonlySet<string> = new Set();
+
 /**
  * The innermost middleware: chooses the endpoint for each attempt of a call and sends it there
  * instead of calling `next`. An attempt that could not even connect is moved to the next endpoint
@@ -55,7 +59,17 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * that fail with Unavailable (no connection, no leader, stopped) are passed over for a while.
  */
 export function failoverMiddleware({ pool, dialTimeoutMs, dispatch }: FailoverOptions): ClientMiddleware {
-  return async function* failover(call, options: CallOptions & EndpointOption) {
+  /** Records an attempt's failure at `endpoint`; throws it on unless the call may go to another endpoint. */
+  function failedAt(endpoint: string, err: unknown, requestStream: boolean): ClientError {
+    if (typeof err === "object" && err !== null) answeredBy.set(err, endpoint);
+    if (memberCannotServe(err)) pool.markFailed(endpoint);
+    // A request stream may have been read already; its owner (watch, keep-alive) starts anew.
+    if (!neverSent(err) || requestStream) throw err;
+    return err as ClientError;
+  }
+
+  /** Every attempt of a call, or those after a first one that failed at `first.endpoint`. */
+  async function* attempts(call: ClientMiddlewareCall<unknown, unknown>, options: CallOptions & EndpointOption, first?: { endpoint: string; failure: unknown }) {
     // A call for one member (its status, defragmenting it) goes there or fails; no failover.
     const only = options.endpoint;
     const others = () => new Set<string>(only === undefined ? [] : pool.endpoints.filter((e) => e !== only));
@@ -65,6 +79,10 @@ export function failoverMiddleware({ pool, dialTimeoutMs, dispatch }: FailoverOp
     }
     const started = Date.now();
     let lastError: ClientError | undefined;
+    if (first) {
+      tried.add(first.endpoint);
+      lastError = failedAt(first.endpoint, first.failure, call.requestStream);
+    }
     for (;;) {
       const endpoint = pool.pick(tried, only === undefined);
       if (endpoint === undefined) {
@@ -101,12 +119,32 @@ export function failoverMiddleware({ pool, dialTimeoutMs, dispatch }: FailoverOp
         }
         return yield* result;
       } catch (err) {
-        if (typeof err === "object" && err !== null) answeredBy.set(err, endpoint);
-        if (memberCannotServe(err)) pool.markFailed(endpoint);
-        // A request stream may have been read already; its owner (watch, keep-alive) starts anew.
-        if (!neverSent(err) || call.requestStream) throw err;
-        lastError = err as ClientError;
+        lastError = failedAt(endpoint, err, call.requestStream);
       }
     }
-  } as ClientMiddleware;
+  }
+
+  return ((call, options: CallOptions & EndpointOption) => {
+    // The usual unary call, to the pinned endpoint while it is connected: one attempt without a
+    // generator of its own, which starts only if the attempt fails.
+    if (options.endpoint === undefined && !call.requestStream && !call.responseStream) {
+      const endpoint = pool.pick(NONE_TRIED);
+      if (endpoint !== undefined && pool.isReady(endpoint)) {
+        let result: ReturnType<Dispatch>;
+        try {
+          result = dispatch(endpoint, call.method.path, call.request, options);
+        } catch (failure) {
+          return attempts(call, options, { endpoint, failure });
+        }
+        if (result instanceof Promise) {
+          const answered = result.then((response) => {
+            pool.markHealthy(endpoint);
+            return response;
+          });
+          return new UntilFailure(answered, (failure) => attempts(call, options, { endpoint, failure }));
+        }
+      }
+    }
+    return attempts(call, options);
+  }) as ClientMiddleware;
 }
