@@ -11,6 +11,7 @@ import {
   UnsupportedVersionError,
 } from "../src/errors.js";
 import { methodSince } from "../src/annotations.js";
+import { type Attempt, UntilFailure } from "./attempt.js";
 
 export interface ErrorMappingOptions {
   /** The endpoint (host:port) a failed call went to, recorded on its error. */
@@ -20,21 +21,19 @@ export interface ErrorMappingOptions {
 /**
  * Turns what nice-grpc throws into the SDK's typed errors, keeping the three kinds of failure
  * apart: the caller's own cancellation or deadline, an error etcd returned, and a transport that
- * did not reach an etcd server. Placed outermost so it sees the final outcome of retries.
+ * did not reach an etcd server. Placed outermost so it sees the final outcome of retries. It acts
+ * only on a failure, so a call's messages pass through without a generator of its own.
  */
 export function errorMappingMiddleware({ endpoint }: ErrorMappingOptions): ClientMiddleware {
-  return async function* mapErrors(call, options: CallOptions) {
-    try {
-      return yield* call.next(call.request, options);
-    } catch (err) {
+  return ((call, options: CallOptions) =>
+    new UntilFailure(call.next(call.request, options) as Attempt, (err) => {
       // A method newer than the server: say which etcd version it needs (from the proto options).
       const since = methodSince(call.method.options);
       if (since && err instanceof ClientError && err.code === Status.UNIMPLEMENTED) {
         throw new UnsupportedVersionError(err.path, since, endpoint(err), { cause: err });
       }
       throw toEtcdError(err, endpoint(err), options.signal);
-    }
-  };
+    })) as ClientMiddleware;
 }
 
 export function toEtcdError(err: unknown, endpoint: string | undefined, signal: AbortSignal | undefined): unknown {

@@ -111,11 +111,10 @@ export class MiddlewareChain {
 }
 
 /** What a middleware chain returns for a call with a single response. */
-async function unaryResult(calls: AsyncGenerator<unknown, unknown, undefined>, path: string): Promise<unknown> {
-  const step = await calls.next();
-  if (!step.done || step.value == null) {
+function unaryResult(calls: AsyncGenerator<unknown, unknown, undefined>, path: string): Promise<unknown> {
+  return calls.next().then(async (step) => {
+    if (step.done && step.value != null) return step.value;
     await calls.return(undefined);
     throw new Error(`a middleware ${step.done ? "returned nothing" : "yielded a message"} for ${path}, which has a single response`);
-  }
-  return step.value;
+  });
 }
