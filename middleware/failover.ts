@@ -31,12 +31,16 @@ export function endpointOf(err: unknown): string | undefined {
 
 /**
  * Details of a call that never got a connection, so never reached a server: as grpc-js words it,
- * and as the gateway wire words a refused connection.
+ * and as the gateway wire words a refused connection; and of a stream the server refused before
+ * reading it (RST_STREAM REFUSED_STREAM, as on a member shutting down).
  */
-const NOT_CONNECTED = /^(round_robin: )?No connection established/;
+const NOT_CONNECTED = /^(round_robin: )?No connection established|^Stream refused by server/;
+/** Details of a call whose HTTP/2 stream grpc-js could not even open (a connection closing meanwhile). */
+const NOT_STARTED = /^Failed to start HTTP\/2 stream/;
 
 function neverSent(err: unknown): boolean {
-  return err instanceof ClientError && err.code === Status.UNAVAILABLE && NOT_CONNECTED.test(err.details);
+  if (!(err instanceof ClientError)) return false;
+  return (err.code === Status.UNAVAILABLE && NOT_CONNECTED.test(err.details)) || (err.code === Status.INTERNAL && NOT_STARTED.test(err.details));
 }
 
 /** Failures that say this member cannot serve now: no connection, no leader, stopped, overloaded. */
