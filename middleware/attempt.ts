@@ -2,7 +2,8 @@
  * Light stand-ins for the async generators that nice-grpc middleware pass up, for the path nearly
  * every unary call takes: it succeeds at once. An async generator per middleware and call costs
  * more CPU than the rest of the call's way through the SDK, so the middleware that only act on a
- * failure (retry, failover) hand up one of these and start their generator once there is one.
+ * failure (error mapping, retry, failover) hand up one of these and start their generator, if
+ * any, once there is a failure.
  */
 
 /** One attempt of a call, as middleware pass it up: nice-grpc's async generator protocol. */
