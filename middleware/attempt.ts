@@ -9,25 +9,53 @@
 /** One attempt of a call, as middleware pass it up: nice-grpc's async generator protocol. */
 export type Attempt = AsyncGenerator<unknown, unknown, undefined>;
 
+/** What a middleware does with a failed attempt: throws the failure on, or tries again in its place. */
+export type Fallback = (failure: unknown) => Attempt;
+
 const FINISHED: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
-/** A unary call's response, from the promise the wire gave for it, as a finished attempt. */
+/**
+ * A unary call's attempt: the promise the wire gave for its response. The middleware above that
+ * act only on a failure add their fallback to it instead of wrapping it, so a response reaches
+ * the caller in one step however many of them there are, not in one promise step per middleware.
+ */
 class Answer implements Attempt {
-  constructor(private response: Promise<unknown> | undefined) {}
+  /** Innermost first: each one gets the failure of the attempt below it. */
+  readonly fallbacks: Fallback[] = [];
+  /** Whether the response was handed on; from then on the attempt is finished. */
+  taken = false;
+
+  constructor(
+    private readonly response: Promise<unknown>,
+    private readonly path: string,
+    private readonly answered: (() => void) | undefined,
+  ) {}
+
+  /** The response, after the fallbacks have had their turn with a failure. */
+  take(): Promise<unknown> {
+    this.taken = true;
+    const { response, fallbacks, path, answered } = this;
+    if (fallbacks.length === 0 && answered === undefined) return response;
+    return response.then(
+      (value) => {
+        answered?.();
+        return value;
+      },
+      (failure: unknown) => recover(failure, fallbacks, path),
+    );
+  }
 
   next(): Promise<IteratorResult<unknown, unknown>> {
-    const { response } = this;
-    this.response = undefined;
-    return response ? response.then((value) => ({ done: true, value })) : Promise.resolve(FINISHED);
+    return this.taken ? Promise.resolve(FINISHED) : this.take().then((value) => ({ done: true, value }));
   }
 
   return(value: unknown): Promise<IteratorResult<unknown, unknown>> {
-    this.response = undefined;
+    this.taken = true;
     return Promise.resolve({ done: true, value });
   }
 
   throw(err: unknown): Promise<IteratorResult<unknown, unknown>> {
-    this.response = undefined;
+    this.taken = true;
     return Promise.reject(err);
   }
 
@@ -36,23 +64,45 @@ class Answer implements Attempt {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    this.response = undefined;
+    this.taken = true;
   }
+}
+
+async function recover(failure: unknown, fallbacks: readonly Fallback[], path: string): Promise<unknown> {
+  for (const fallback of fallbacks) {
+    try {
+      return await unaryResponse(fallback(failure), path);
+    } catch (err) {
+      failure = err;
+    }
+  }
+  throw failure;
+}
+
+/** The attempt of a unary call to `path` whose response the wire promised; `answered` runs when it arrives. */
+export function answer(response: Promise<unknown>, path: string, answered?: () => void): Attempt {
+  return new Answer(response, path, answered);
+}
+
+/** What an attempt of a unary call to `path` (the chain of middleware below) answered. */
+export function unaryResponse(attempt: Attempt, path: string): Promise<unknown> {
+  if (attempt instanceof Answer && !attempt.taken) return attempt.take();
+  return attempt.next().then(async (step) => {
+    if (step.done && step.value != null) return step.value;
+    await attempt.return(undefined);
+    throw new Error(`a middleware ${step.done ? "returned nothing" : "yielded a message"} for ${path}, which has a single response`);
+  });
 }
 
 /**
  * An attempt passed on as it is until it fails; then `fallback` takes over with the failure: it
  * throws it on, or tries again and answers in its place.
  */
-export class UntilFailure implements Attempt {
-  private current: Attempt;
-
+class UntilFailure implements Attempt {
   constructor(
-    first: Attempt | Promise<unknown>,
-    private readonly fallback: (failure: unknown) => Attempt,
-  ) {
-    this.current = first instanceof Promise ? new Answer(first) : first;
-  }
+    private current: Attempt,
+    private readonly fallback: Fallback,
+  ) {}
 
   next(): Promise<IteratorResult<unknown, unknown>> {
     return this.current.next().catch((failure: unknown) => {
@@ -76,4 +126,13 @@ export class UntilFailure implements Attempt {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.current.return(undefined);
   }
+}
+
+/** `attempt` passed on until it fails, when `fallback` takes over with the failure. */
+export function untilFailure(attempt: Attempt, fallback: Fallback): Attempt {
+  if (attempt instanceof Answer && !attempt.taken) {
+    attempt.fallbacks.push(fallback);
+    return attempt;
+  }
+  return new UntilFailure(attempt, fallback);
 }

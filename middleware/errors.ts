@@ -11,7 +11,7 @@ import {
   UnsupportedVersionError,
 } from "../src/errors.js";
 import { methodSince } from "../src/annotations.js";
-import { type Attempt, UntilFailure } from "./attempt.js";
+import { type Attempt, untilFailure } from "./attempt.js";
 
 export interface ErrorMappingOptions {
   /** The endpoint (host:port) a failed call went to, recorded on its error. */
@@ -26,7 +26,7 @@ export interface ErrorMappingOptions {
  */
 export function errorMappingMiddleware({ endpoint }: ErrorMappingOptions): ClientMiddleware {
   return ((call, options: CallOptions) =>
-    new UntilFailure(call.next(call.request, options) as Attempt, (err) => {
+    untilFailure(call.next(call.request, options) as Attempt, (err) => {
       // A method newer than the server: say which etcd version it needs (from the proto options).
       const since = methodSince(call.method.options);
       if (since && err instanceof ClientError && err.code === Status.UNIMPLEMENTED) {

@@ -2,7 +2,7 @@ import { type CallOptions, ClientError, type ClientMiddleware, type ClientMiddle
 import type { EndpointSet } from "../src/endpoint-rotation.js";
 import { EndpointError } from "../src/errors.js";
 import { abortable } from "./abortable.js";
-import { UntilFailure } from "./attempt.js";
+import { answer, untilFailure } from "./attempt.js";
 
 /**
  * Sends one attempt of a call to an endpoint (host:port): a promise for unary calls, a stream
@@ -141,11 +141,8 @@ export function failoverMiddleware({ pool, dialTimeoutMs, dispatch }: FailoverOp
           return attempts(call, options, { endpoint, failure });
         }
         if (result instanceof Promise) {
-          const answered = result.then((response) => {
-            pool.markHealthy(endpoint);
-            return response;
-          });
-          return new UntilFailure(answered, (failure) => attempts(call, options, { endpoint, failure }));
+          const answered = answer(result, call.method.path, () => pool.markHealthy(endpoint));
+          return untilFailure(answered, (failure) => attempts(call, options, { endpoint, failure }));
         }
       }
     }

@@ -1,6 +1,6 @@
 import { type CallOptions, type ClientMiddleware, type ClientMiddlewareCall, Status } from "nice-grpc-common";
 import { type RetryOptions, retryMiddleware as retryEveryCall } from "nice-grpc-client-middleware-retry";
-import { type Attempt, UntilFailure } from "./attempt.js";
+import { type Attempt, untilFailure } from "./attempt.js";
 
 /**
  * What the retry middleware waits out its backoff on when a call has no signal: never aborts and
@@ -29,7 +29,7 @@ export const retryMiddleware = ((call: ClientMiddlewareCall<unknown, unknown>, o
   const retried = !call.requestStream && !call.responseStream && (options.retry ?? (level === "IDEMPOTENT" || level === "NO_SIDE_EFFECTS"));
   const next = call.next as (request: unknown, options: CallOptions) => Attempt;
   if (!retried) return next(call.request, options);
-  return new UntilFailure(next(call.request, options), (failure) => {
+  return untilFailure(next(call.request, options), (failure) => {
     let replayed = false;
     const attempt = (request: unknown, attemptOptions: CallOptions): Attempt => {
       if (!replayed) {

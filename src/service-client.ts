@@ -2,6 +2,7 @@ import type { Client, CompatServiceDefinition } from "nice-grpc";
 import { type ClientMiddleware, type ClientMiddlewareCall, composeClientMiddleware, type MethodDescriptor } from "nice-grpc-common";
 import type { DeadlineOptions } from "nice-grpc-client-middleware-deadline";
 import type { RetryOptions } from "nice-grpc-client-middleware-retry";
+import { type Attempt, unaryResponse } from "../middleware/attempt.js";
 import type { EndpointOption } from "../middleware/failover.js";
 
 /** Options every RPC of the SDK can take on top of nice-grpc's own (signal, metadata). */
@@ -104,17 +105,8 @@ export class MiddlewareChain {
           >,
           { ...defaults, ...options },
         );
-      client[key] = method.responseStream ? start : (request: unknown, options?: TransportCallOptions) => unaryResult(start(request, options), descriptor.path);
+      client[key] = method.responseStream ? start : (request: unknown, options?: TransportCallOptions) => unaryResponse(start(request, options) as Attempt, descriptor.path);
     }
     return client;
   }
-}
-
-/** What a middleware chain returns for a call with a single response. */
-function unaryResult(calls: AsyncGenerator<unknown, unknown, undefined>, path: string): Promise<unknown> {
-  return calls.next().then(async (step) => {
-    if (step.done && step.value != null) return step.value;
-    await calls.return(undefined);
-    throw new Error(`a middleware ${step.done ? "returned nothing" : "yielded a message"} for ${path}, which has a single response`);
-  });
 }
