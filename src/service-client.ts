@@ -1,5 +1,5 @@
 import type { Client, CompatServiceDefinition } from "nice-grpc";
-import { type ClientMiddleware, type ClientMiddlewareCall, composeClientMiddleware, type MethodDescriptor } from "nice-grpc-common";
+import type { ClientMiddleware, ClientMiddlewareCall, MethodDescriptor } from "nice-grpc-common";
 import type { DeadlineOptions } from "nice-grpc-client-middleware-deadline";
 import type { RetryOptions } from "nice-grpc-client-middleware-retry";
 import { type Attempt, unaryResponse } from "../middleware/attempt.js";
@@ -50,6 +50,20 @@ function endOfChain(): never {
   throw new Error("the innermost middleware must send the call itself");
 }
 
+type Chain = readonly ClientMiddleware<TransportCallOptions>[];
+
+/**
+ * Runs the middleware at `level` of the chain with a call whose `next` runs the one inside it.
+ * nice-grpc-common's composeClientMiddleware does the same with two copies of the call per level
+ * (Object.assign of whatever the call holds): profiled, that was a third of the chain's CPU per
+ * call. Here each level gets one call object of a fixed shape.
+ */
+function runAt(chain: Chain, level: number, method: MethodDescriptor, request: unknown, options: TransportCallOptions): AsyncGenerator<unknown, unknown, undefined> {
+  const next = level + 1 < chain.length ? (inner: unknown, innerOptions: TransportCallOptions) => runAt(chain, level + 1, method, inner, innerOptions) : endOfChain;
+  const call = { method, requestStream: method.requestStream, request, responseStream: method.responseStream, next } as ClientMiddlewareCall<unknown, unknown>;
+  return chain[level]!(call, options);
+}
+
 /**
  * Service clients whose calls run through a chain of nice-grpc client middleware, the innermost
  * of which sends them (the failover middleware, over whichever wire the transport has). This is
@@ -57,7 +71,6 @@ function endOfChain(): never {
  * same chain serves gRPC and etcd's HTTP gateway alike.
  */
 export class MiddlewareChain {
-  private readonly run: ClientMiddleware<TransportCallOptions>;
   private readonly clients = new Map<CompatServiceDefinition, unknown>();
 
   /**
@@ -67,9 +80,7 @@ export class MiddlewareChain {
   constructor(
     private readonly middleware: ClientMiddleware<TransportCallOptions>[],
     private readonly defaults: (method: GeneratedMethod) => TransportCallOptions,
-  ) {
-    this.run = middleware.reduceRight((inner, outer) => composeClientMiddleware(inner, outer));
-  }
+  ) {}
 
   /** The same chain with `outer` run before all of it. */
   with(outer: ClientMiddleware<TransportCallOptions>): MiddlewareChain {
@@ -97,14 +108,7 @@ export class MiddlewareChain {
       };
       methodsByPath.set(descriptor.path, method);
       const defaults = this.defaults(method);
-      const start = (request: unknown, options: TransportCallOptions | undefined) =>
-        this.run(
-          { method: descriptor, requestStream: method.requestStream, request, responseStream: method.responseStream, next: endOfChain } as ClientMiddlewareCall<
-            unknown,
-            unknown
-          >,
-          { ...defaults, ...options },
-        );
+      const start = (request: unknown, options: TransportCallOptions | undefined) => runAt(this.middleware, 0, descriptor, request, { ...defaults, ...options });
       client[key] = method.responseStream ? start : (request: unknown, options?: TransportCallOptions) => unaryResponse(start(request, options) as Attempt, descriptor.path);
     }
     return client;
