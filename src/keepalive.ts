@@ -1,9 +1,9 @@
 import Long from "long";
 import type { LeaseDefinition, LeaseKeepAliveRequest, LeaseKeepAliveResponse } from "../gen/etcdserverpb/rpc.js";
-import { CallCanceledError, ClientClosedError, LeaseLostError, serverErrorFor } from "./errors.js";
+import { CallCanceledError, ClientClosedError, EndpointError, LeaseLostError, serverErrorFor } from "./errors.js";
 import { fromLong, type Int64, toLong } from "./int64.js";
 import { AsyncQueue } from "./queue.js";
-import { ResilientStream } from "./resilient-stream.js";
+import { ResilientStream, worthReconnecting } from "./resilient-stream.js";
 import type { ServiceClient } from "./transport.js";
 import { unref } from "./timers.js";
 
@@ -29,6 +29,10 @@ interface Entry {
   sent: number[];
   /** The lease's TTL in ms, once known. */
   ttlMs: number;
+  /** Settles the keepAlive() call, at the first answer; undefined after it. */
+  starting: { resolve(handle: LeaseKeepAlive): void; reject(err: unknown): void } | undefined;
+  /** What keepAlive() calls for the lease get. */
+  started: Promise<LeaseKeepAlive>;
   sendTimer: ReturnType<typeof setTimeout> | undefined;
   lostTimer: ReturnType<typeof setTimeout> | undefined;
   /** Removes the AbortSignal listener the caller gave. */
@@ -85,6 +89,8 @@ interface Shard {
   stream: ResilientStream<Partial<LeaseKeepAliveRequest>, LeaseKeepAliveResponse>;
 }
 
+const canceled = (signal: AbortSignal) => new CallCanceledError("keepAlive was canceled by its AbortSignal", { cause: signal.reason });
+
 const leaseNotFound = () => serverErrorFor("etcdserver: requested lease not found", undefined, undefined);
 
 /**
@@ -98,15 +104,10 @@ export class KeepAliveHub {
   private readonly entries = new Map<string, Entry>();
   private readonly shards: Shard[];
   private nextShard = 0;
-  private readonly starting = new Map<string, Promise<LeaseKeepAlive>>();
   private closed = false;
 
   /** @internal */
-  constructor(
-    private readonly rpc: () => ServiceClient<typeof LeaseDefinition>,
-    /** Asks etcd the lease's remaining TTL in seconds (-1 when gone). */
-    private readonly remainingTtl: (id: Long, signal: AbortSignal | undefined) => Promise<bigint>,
-  ) {
+  constructor(private readonly rpc: () => ServiceClient<typeof LeaseDefinition>) {
     this.shards = Array.from({ length: STREAMS }, () => {
       const shard: Shard = {
         entries: new Set(),
@@ -120,8 +121,15 @@ export class KeepAliveHub {
             }
           },
           received: (response) => this.confirm(response),
-          // Always open it again; a lease whose deadline passes meanwhile is reported lost by its timer.
-          failed: () => true,
+          failed: (err) => {
+            // A lease not yet confirmed has no deadline to wait for: its keepAlive() fails once
+            // no member can be reached, or at once on an error that reconnecting would not cure.
+            if (err instanceof EndpointError || !worthReconnecting(err)) {
+              for (const entry of shard.entries) if (entry.starting) this.fail(entry, err);
+            }
+            // Otherwise open it again; a lease whose deadline passes meanwhile is reported lost by its timer.
+            return true;
+          },
         }),
       };
       return shard;
@@ -129,43 +137,43 @@ export class KeepAliveHub {
   }
 
   /**
-   * Starts keeping a lease alive. A client keeps each lease alive once: calls for a lease already
-   * kept (or being started) share its handle, and closing that handle stops it for all of them.
+   * Starts keeping a lease alive; resolves at etcd's first answer, which gives the lease's TTL.
+   * The first renewal goes out at once: under load a lease granted moments ago can run out while
+   * a separate TimeToLive call waits its turn. A client keeps each lease alive once: calls for a
+   * lease already kept (or being started) share its handle, and closing that handle stops it for
+   * all of them.
    */
   keepAlive(leaseId: Int64, signal: AbortSignal | undefined): Promise<LeaseKeepAlive> {
     if (this.closed) return Promise.reject(new ClientClosedError());
     const id = toLong(leaseId, "lease keepAlive id");
-    const key = id.toString();
-    const existing = this.entries.get(key);
-    if (existing) return Promise.resolve(existing.handle);
-    let starting = this.starting.get(key);
-    if (!starting) {
-      starting = this.start(id, signal).finally(() => this.starting.delete(key));
-      this.starting.set(key, starting);
-    }
-    return starting;
-  }
-
-  private async start(id: Long, signal: AbortSignal | undefined): Promise<LeaseKeepAlive> {
-    const asked = Date.now();
-    const remaining = await this.remainingTtl(id, signal);
-    if (remaining <= 0n) throw leaseNotFound();
-    if (this.closed) throw new ClientClosedError();
-    if (signal?.aborted) throw new CallCanceledError("keepAlive was canceled by its AbortSignal", { cause: signal.reason });
+    const existing = this.entries.get(id.toString());
+    if (existing) return existing.started;
+    if (signal?.aborted) return Promise.reject(canceled(signal));
     const shard = this.shards[this.nextShard++ % this.shards.length]!;
-    const entry: Entry = { id, shard, sent: [], ttlMs: 0, sendTimer: undefined, lostTimer: undefined, handle: undefined as never, detach: () => undefined };
-    entry.handle = new Handle(fromLong(id), asked + Number(remaining) * 1000, () => this.drop(entry, "closed"));
+    const entry: Entry = {
+      id,
+      shard,
+      sent: [],
+      ttlMs: 0,
+      starting: undefined,
+      started: undefined as never,
+      sendTimer: undefined,
+      lostTimer: undefined,
+      handle: undefined as never,
+      detach: () => undefined,
+    };
+    entry.started = new Promise((resolve, reject) => (entry.starting = { resolve, reject }));
+    entry.handle = new Handle(fromLong(id), 0, () => this.drop(entry, "closed"));
     if (signal) {
-      const onAbort = () => this.drop(entry, "closed");
+      const onAbort = () => (entry.starting ? this.fail(entry, canceled(signal)) : this.drop(entry, "closed"));
       signal.addEventListener("abort", onAbort, { once: true });
       entry.detach = () => signal.removeEventListener("abort", onAbort);
     }
     this.entries.set(id.toString(), entry);
     shard.entries.add(entry);
-    this.armLostTimer(entry);
     this.send(entry);
     shard.stream.start();
-    return entry.handle;
+    return entry.started;
   }
 
   /** Renews a lease once over a stream of its own; its new TTL in seconds. */
@@ -194,7 +202,18 @@ export class KeepAliveHub {
 
   close(): void {
     this.closed = true;
-    for (const entry of [...this.entries.values()]) this.drop(entry, "closed");
+    for (const entry of [...this.entries.values()]) {
+      if (entry.starting) this.fail(entry, new ClientClosedError());
+      else this.drop(entry, "closed");
+    }
+  }
+
+  /** Gives up on a lease whose keepAlive() has not resolved yet. */
+  private fail(entry: Entry, err: unknown): void {
+    const { reject } = entry.starting!;
+    entry.starting = undefined;
+    this.drop(entry, "closed");
+    reject(err);
   }
 
   private drop(entry: Entry, reason: LeaseLostError["reason"]): void {
@@ -219,14 +238,17 @@ export class KeepAliveHub {
   /**
    * Sends a renewal now if the stream is open and the last one was answered, and plans the next
    * one a third of the TTL later. A renewal still unanswered means etcd is behind on this stream:
-   * another would only lengthen its queue.
+   * another would only lengthen its queue. Until the first answer gives the TTL, nothing is
+   * planned: that renewal stays in flight, or `opened` sends it on the next stream.
    */
   private send(entry: Entry): void {
     clearTimeout(entry.sendTimer);
     if (entry.sent.length === 0 && entry.shard.stream.send({ ID: entry.id })) entry.sent.push(Date.now());
-    // Until the TTL is known, renew as if it were the time left before the deadline.
-    const ttlMs = entry.ttlMs || Math.max(1000, entry.handle.deadline - Date.now());
-    entry.sendTimer = unref(setTimeout(() => this.send(entry), Math.min(Math.max(250, ttlMs / 3), MAX_TIMER_MS)));
+    if (entry.ttlMs > 0) this.planRenewal(entry);
+  }
+
+  private planRenewal(entry: Entry): void {
+    entry.sendTimer = unref(setTimeout(() => this.send(entry), Math.min(Math.max(250, entry.ttlMs / 3), MAX_TIMER_MS)));
   }
 
   private confirm(response: LeaseKeepAliveResponse): void {
@@ -234,16 +256,28 @@ export class KeepAliveHub {
     if (!entry) return;
     const sentAt = entry.sent.shift();
     if (response.TTL.lte(0)) {
-      this.drop(entry, "gone");
+      // etcd answers TTL 0 for a lease it does not know.
+      if (entry.starting) this.fail(entry, leaseNotFound());
+      else this.drop(entry, "gone");
       return;
     }
     // An answer to a renewal sent on an earlier stream says nothing about when it was sent.
     if (sentAt === undefined) return;
+    const firstAnswer = entry.ttlMs === 0;
     entry.ttlMs = response.TTL.toNumber() * 1000;
     const deadline = sentAt + entry.ttlMs;
     if (deadline > entry.handle.deadline) {
       entry.handle.deadline = deadline;
       this.armLostTimer(entry);
+    }
+    if (firstAnswer) {
+      this.planRenewal(entry);
+      entry.starting!.resolve(entry.handle);
+      entry.starting = undefined;
+    } else if (Date.now() - sentAt >= entry.ttlMs / 3) {
+      // The answer came after the next renewal was due, so that one was held back: send it now
+      // rather than at the next tick, which could leave the lease up to a third of its TTL less.
+      this.send(entry);
     }
   }
 }

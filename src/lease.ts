@@ -34,17 +34,15 @@ export class Lease {
 
   /** @internal */
   constructor(private readonly rpc: () => ServiceClient<typeof LeaseDefinition>) {
-    this.keepAlives = new KeepAliveHub(rpc, async (id, signal) => {
-      const response = await rpc().leaseTimeToLive({ ID: id, keys: false }, { signal });
-      return fromLong(response.TTL);
-    });
+    this.keepAlives = new KeepAliveHub(rpc);
   }
 
   /**
    * Keeps a lease alive until `close()`, the signal fires or the lease is lost. All leases of a
-   * client share one keep-alive stream. Watch `lost` or `signal`: they fire when etcd reports the
+   * client share a few keep-alive streams. Watch `lost` or `signal`: they fire when etcd reports the
    * lease gone, or at the latest when its deadline (last confirmed keep-alive + TTL) passes.
-   * Rejects with ErrLeaseNotFound when the lease does not exist.
+   * Resolves at etcd's first answer. Rejects with ErrLeaseNotFound when the lease does not exist,
+   * with EndpointError when no member can be reached within `dialTimeoutMs`.
    */
   keepAlive(id: Int64, options: { signal?: AbortSignal } = {}): Promise<LeaseKeepAlive> {
     return this.keepAlives.keepAlive(id, options.signal);

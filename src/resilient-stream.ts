@@ -1,3 +1,5 @@
+import { Status } from "nice-grpc-common";
+import { EndpointError, EtcdServerError, TransportError } from "./errors.js";
 import { AsyncQueue } from "./queue.js";
 import { unref } from "./timers.js";
 
@@ -11,6 +13,14 @@ export interface StreamHandlers<Req, Res> {
   received(response: Res): void;
   /** The stream broke; true to open it again (on another member if need be). */
   failed(err: unknown): boolean;
+}
+
+/** Failures after which a stream is opened again (on another member if need be). */
+export function worthReconnecting(err: unknown): boolean {
+  if (err instanceof EndpointError) return true;
+  // Internal covers a stream reset by the server or a proxy, which clientv3 also reconnects after.
+  if (err instanceof TransportError || err instanceof EtcdServerError) return err.code === Status.UNAVAILABLE || err.code === Status.INTERNAL;
+  return false;
 }
 
 /** The abort reason of a stream that ended on its own (not by restart()). */

@@ -12,17 +12,15 @@ import type { Bytes } from "./bytes.js";
 import {
   CallCanceledError,
   ClientClosedError,
-  EndpointError,
   ErrCompacted,
   EtcdServerError,
   serverErrorFor,
-  TransportError,
   UnsupportedByTransportError,
 } from "./errors.js";
 import { fromLong, type Int64, toNonNegativeLong } from "./int64.js";
 import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
 import { AsyncQueue } from "./queue.js";
-import { ResilientStream } from "./resilient-stream.js";
+import { ResilientStream, worthReconnecting } from "./resilient-stream.js";
 import type { ServiceClient, WireLimits } from "./transport.js";
 
 export interface WatchOptions extends KeySelection {
@@ -68,14 +66,6 @@ export class WatchCompactedError extends ErrCompacted {
 }
 
 const NO_WATCH_ID = Long.NEG_ONE;
-
-/** Failures after which the stream is opened again (on another member if need be). */
-function worthReconnecting(err: unknown): boolean {
-  if (err instanceof EndpointError) return true;
-  // Internal covers a stream reset by the server or a proxy, which clientv3 also reconnects after.
-  if (err instanceof TransportError || err instanceof EtcdServerError) return err.code === Status.UNAVAILABLE || err.code === Status.INTERNAL;
-  return false;
-}
 
 /**
  * The typed error for a watch cancel reason. etcd sends some reasons as the text of a Go gRPC

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { CallOptions, ClientMiddleware, ClientMiddlewareCall } from "nice-grpc-common";
 import { describe, expect, it } from "vitest";
-import { ErrLeaseNotFound, LeaseLostError } from "../../src/index.js";
+import { CallCanceledError, ClientClosedError, EndpointError, ErrLeaseNotFound, LeaseLostError } from "../../src/index.js";
 import { callCounter, clientFor, startCluster, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
@@ -86,6 +87,75 @@ describe("lease keep-alive", () => {
     await expect(client.lease.keepAliveOnce(55555)).rejects.toBeInstanceOf(ErrLeaseNotFound);
     await expect(client.lease.keepAlive(55555)).rejects.toBeInstanceOf(ErrLeaseNotFound);
   });
+
+  it("sends the first renewal at once, without asking the TTL first, and dates the deadline from it", async () => {
+    const calls = callCounter();
+    await using client = clientFor(etcd.cluster, { middleware: { outer: [calls.middleware] } });
+    const lease = await client.lease.grant(20);
+    const before = Date.now();
+    const kept = await client.lease.keepAlive(lease.id);
+    expect(calls.calls.LeaseTimeToLive).toBeUndefined();
+    expect(kept.deadline).toBeGreaterThanOrEqual(before + 20_000);
+    expect(kept.deadline).toBeLessThanOrEqual(Date.now() + 20_000);
+    kept.close();
+    await client.lease.revoke(lease.id);
+  });
+
+  it("fails a keepAlive still waiting for its first answer: typed, never hanging", async () => {
+    await using cluster = await startCluster(1);
+    await using client = clientFor(cluster, { dialTimeoutMs: 1000 });
+    const leases = await Promise.all([1, 2, 3].map(() => client.lease.grant(60)));
+    const member = cluster.members[0]!;
+    await member.pause();
+    // etcd silent: the caller's signal ends the wait, and client.close() does.
+    const abort = new AbortController();
+    const canceled = expect(client.lease.keepAlive(leases[0]!.id, { signal: abort.signal })).rejects.toBeInstanceOf(CallCanceledError);
+    const closedMeanwhile = expect(client.lease.keepAlive(leases[1]!.id)).rejects.toBeInstanceOf(ClientClosedError);
+    await sleep(300);
+    abort.abort();
+    await canceled;
+    client.close();
+    await closedMeanwhile;
+    // etcd gone: an EndpointError once no member answers within the dial timeout.
+    await using other = clientFor(cluster, { dialTimeoutMs: 1000 });
+    const started = Date.now();
+    const unreachable = expect(other.lease.keepAlive(leases[2]!.id)).rejects.toBeInstanceOf(EndpointError);
+    await member.kill();
+    await unreachable;
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 30_000);
+
+  it("renews at once when an answer comes after the next renewal was due", async () => {
+    await using cluster = await startCluster(1);
+    // The time each renewal leaves the client, seen in its request stream.
+    const renewals: number[] = [];
+    const spy: ClientMiddleware = async function* <Request, Response>(call: ClientMiddlewareCall<Request, Response>, options: CallOptions) {
+      if (!call.method.path.endsWith("/LeaseKeepAlive") || !call.requestStream) return yield* call.next(call.request, options);
+      const seen = async function* (requests: AsyncIterable<Request>) {
+        for await (const request of requests) {
+          renewals.push(Date.now());
+          yield request;
+        }
+      };
+      return yield* call.next(seen(call.request), options);
+    };
+    await using client = clientFor(cluster, { middleware: { outer: [spy] } });
+    // TTL 6 s: renewals every 2 s. One sent while etcd is frozen is answered 2.5 s later.
+    const lease = await client.lease.grant(6);
+    const kept = await client.lease.keepAlive(lease.id);
+    await cluster.members[0]!.pause();
+    const before = renewals.length;
+    while (renewals.length === before) await sleep(20);
+    const heldUp = renewals.at(-1)!;
+    await sleep(heldUp + 2500 - Date.now());
+    cluster.members[0]!.resume();
+    const resumed = Date.now();
+    // The next renewal follows that answer, not the tick 1.5 s later.
+    while (renewals.length === before + 1 && Date.now() < resumed + 3000) await sleep(10);
+    expect(renewals[before + 1]! - resumed).toBeLessThan(500);
+    expect(kept.signal.aborted).toBe(false);
+    kept.close();
+  }, 30_000);
 
   it("survives failover and a leader kill without a false loss while quorum holds", async () => {
     await using cluster = await startCluster(3, ["--grpc-keepalive-min-time=500ms"]);
