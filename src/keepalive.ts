@@ -5,7 +5,7 @@ import { fromLong, type Int64, toLong } from "./int64.js";
 import { AsyncQueue } from "./queue.js";
 import { ResilientStream, worthReconnecting } from "./resilient-stream.js";
 import type { ServiceClient } from "./transport.js";
-import { unref } from "./timers.js";
+import { restart, unref } from "./timers.js";
 
 /** A lease the client keeps alive; see `client.lease.keepAlive`. */
 export interface LeaseKeepAlive extends Disposable {
@@ -228,8 +228,8 @@ export class KeepAliveHub {
     if (entry.shard.entries.size === 0) entry.shard.stream.restart();
   }
 
+  /** Arms the lease's one deadline timer: only at the first answer, then again each time it fires early. */
   private armLostTimer(entry: Entry): void {
-    clearTimeout(entry.lostTimer);
     // Node fires a timer longer than 2^31-1 ms at once, so a distant deadline is reached in steps.
     const wait = Math.min(Math.max(0, entry.handle.deadline - Date.now()), MAX_TIMER_MS);
     entry.lostTimer = unref(setTimeout(() => (Date.now() >= entry.handle.deadline ? this.drop(entry, "deadline") : this.armLostTimer(entry)), wait));
@@ -242,13 +242,13 @@ export class KeepAliveHub {
    * planned: that renewal stays in flight, or `opened` sends it on the next stream.
    */
   private send(entry: Entry): void {
-    clearTimeout(entry.sendTimer);
     if (entry.sent.length === 0 && entry.shard.stream.send({ ID: entry.id })) entry.sent.push(Date.now());
     if (entry.ttlMs > 0) this.planRenewal(entry);
   }
 
+  /** (Re)starts the renewal timer; its delay is set once, from the first answer's TTL, which etcd keeps for the lease's life. */
   private planRenewal(entry: Entry): void {
-    entry.sendTimer = unref(setTimeout(() => this.send(entry), Math.min(Math.max(250, entry.ttlMs / 3), MAX_TIMER_MS)));
+    entry.sendTimer = restart(entry.sendTimer, () => unref(setTimeout(() => this.send(entry), Math.min(Math.max(250, entry.ttlMs / 3), MAX_TIMER_MS))));
   }
 
   private confirm(response: LeaseKeepAliveResponse): void {
@@ -268,7 +268,9 @@ export class KeepAliveHub {
     const deadline = sentAt + entry.ttlMs;
     if (deadline > entry.handle.deadline) {
       entry.handle.deadline = deadline;
-      this.armLostTimer(entry);
+      // A deadline only moves later, so the timer armed for an earlier one fires early, finds it
+      // moved and waits the rest: re-arming it at every answer would make a timer per renewal.
+      if (entry.lostTimer === undefined) this.armLostTimer(entry);
     }
     if (firstAnswer) {
       this.planRenewal(entry);
