@@ -7,6 +7,17 @@ import { AsyncQueue } from "../queue.js";
 /** Opens one streamed HTTP request for one request message. */
 export type OpenStream<Req, Res> = (request: Req, signal: AbortSignal) => AsyncIterable<Res>;
 
+interface StreamOptions<Res> {
+  /** The gRPC path, for errors. */
+  path: string;
+  /** Streams (watches) that only end by `cancel`: their ending otherwise means the server went away. */
+  openEnded?: boolean;
+  /** Adjusts each response before it is passed on. */
+  rewrite?: (response: Res) => Res;
+  /** Called when the stream has ended well, before the fan checks whether it is done. */
+  ended?: () => void;
+}
+
 /**
  * The responses of many HTTP streams as one stream, in the order they arrive. The first failure
  * ends them all, as one broken gRPC stream would; so does the caller's signal.
@@ -15,6 +26,7 @@ class Fan<Res> {
   readonly output = new AsyncQueue<Res>();
   private readonly streams = new Map<string, AbortController>();
   private inputDone = false;
+  private failed = false;
 
   /** Ends the caller's hold on this fan once it is done. */
   private readonly detach = new AbortController();
@@ -23,11 +35,9 @@ class Fan<Res> {
     signal?.addEventListener("abort", () => this.fail(signal.reason), { once: true, signal: this.detach.signal });
   }
 
-  /**
-   * Adds a stream under `key`. `openEnded` streams (watches) only end by `cancel`: their ending
-   * otherwise means the server went away. `rewrite` adjusts each response before it is passed on.
-   */
-  add(key: string, open: (signal: AbortSignal) => AsyncIterable<Res>, openEnded: boolean, path: string, rewrite: (response: Res) => Res = (r) => r): void {
+  /** Adds a stream under `key`; see StreamOptions. */
+  add(key: string, open: (signal: AbortSignal) => AsyncIterable<Res>, options: StreamOptions<Res>): void {
+    const { path, openEnded = false, rewrite = (r: Res) => r, ended } = options;
     const own = new AbortController();
     this.streams.set(key, own);
     const signal = this.signal ? AbortSignal.any([this.signal, own.signal]) : own.signal;
@@ -39,6 +49,7 @@ class Fan<Res> {
         if (!own.signal.aborted) this.fail(err);
       } finally {
         if (this.streams.get(key) === own) this.streams.delete(key);
+        if (!this.failed) ended?.();
         this.endIfDone();
       }
     })();
@@ -57,6 +68,7 @@ class Fan<Res> {
   }
 
   fail(error: unknown): void {
+    this.failed = true;
     this.output.fail(error);
     for (const stream of this.streams.values()) stream.abort();
     this.streams.clear();
@@ -85,15 +97,70 @@ class Fan<Res> {
   }
 }
 
+/** Opens one streamed HTTP request whose body is `body`. */
+export type OpenBody<Res> = (body: string, signal: AbortSignal) => AsyncIterable<Res>;
+
+/** How request messages share HTTP requests on a stream that batches them (see batchedRequests). */
+export interface Batching {
+  /** HTTP requests in flight at once; messages that come meanwhile wait for one of them to end. */
+  inFlight: number;
+  /** Bytes of JSON in one body at most, unless one message alone is larger. */
+  bodyBytes: number;
+}
+
 /**
- * A bidirectional stream over a gateway that takes one request per HTTP request (it reads the
- * body to its end before answering): each request message gets an HTTP request of its own, and
- * their responses come out as one stream. Lease keep-alives work this way: one renewal, one answer.
+ * A bidirectional stream over a gateway that reads a request body to its end before it answers,
+ * for a method whose server answers each request once, in order, and ends the stream when the
+ * requests end (LeaseKeepAlive). The gateway passes on each JSON object of a body as a message,
+ * so the messages that queue up while `inFlight` HTTP requests are out go together in the next.
+ *
+ * Over HTTP/1.1, Go's server throws away the part of a body the gateway has not read when it
+ * starts to answer, and the gateway reads the first 512 bytes at once, then more as it decodes:
+ * a longer body can lose its tail. The server then ends the stream after answering what it got,
+ * so the messages left unanswered go again in the next body.
  */
-export function streamPerRequest<Req, Res>(requests: AsyncIterable<Req>, open: OpenStream<Req, Res>, signal: AbortSignal | undefined, path: string): AsyncIterable<Res> {
+export function batchedRequests<Req, Res>(
+  requests: AsyncIterable<Req>,
+  encode: (request: Req) => string,
+  open: OpenBody<Res>,
+  batching: Batching,
+  signal: AbortSignal | undefined,
+  path: string,
+): AsyncIterable<Res> {
   const fan = new Fan<Res>(signal);
+  const waiting: string[] = [];
+  let inFlight = 0;
   let next = 0;
-  return fan.run(requests, (request) => fan.add(String(next++), (s) => open(request, s), false, path));
+  const takeBatch = (): string[] => {
+    let count = 1;
+    let bytes = waiting[0]!.length;
+    while (count < waiting.length && bytes + 1 + waiting[count]!.length <= batching.bodyBytes) bytes += 1 + waiting[count++]!.length;
+    return waiting.splice(0, count);
+  };
+  const dispatch = (): void => {
+    while (inFlight < batching.inFlight && waiting.length > 0) {
+      const batch = takeBatch();
+      let answered = 0;
+      inFlight++;
+      fan.add(String(next++), (s) => open(batch.join("\n"), s), {
+        path,
+        rewrite: (response) => {
+          answered++;
+          return response;
+        },
+        ended: () => {
+          inFlight--;
+          if (answered === 0) return fan.fail(new ClientError(path, Status.UNAVAILABLE, "the gateway ended a stream without answering it"));
+          waiting.unshift(...batch.slice(answered));
+          dispatch();
+        },
+      });
+    }
+  };
+  return fan.run(requests, (request) => {
+    waiting.push(encode(request));
+    dispatch();
+  });
 }
 
 /**
@@ -114,7 +181,7 @@ export function watchOverGateway(
       case "createRequest": {
         const id = Long.fromValue(union.createRequest?.watchId ?? 0);
         const named = (response: WatchResponse) => (response.watchId.isNegative() ? { ...response, watchId: id } : response);
-        fan.add(id.toString(), (s) => open(request, s), true, path, named);
+        fan.add(id.toString(), (s) => open(request, s), { path, openEnded: true, rewrite: named });
         break;
       }
       case "cancelRequest":

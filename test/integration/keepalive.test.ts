@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CallOptions, ClientMiddleware, ClientMiddlewareCall } from "nice-grpc-common";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { CallCanceledError, ClientClosedError, EndpointError, ErrLeaseNotFound, LeaseLostError } from "../../src/index.js";
-import { callCounter, clientFor, startCluster, uniquePrefix, useCluster } from "../helpers.js";
+import { callCounter, clientFor, overGateway, startCluster, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
 
@@ -156,6 +156,34 @@ describe("lease keep-alive", () => {
     expect(kept.signal.aborted).toBe(false);
     kept.close();
   }, 30_000);
+
+  it.runIf(overGateway())("renews many leases in few HTTP requests over the gateway, each answered", async () => {
+    // Each POST to the keep-alive route, with the renewals in its body.
+    const posts: number[] = [];
+    const realFetch = globalThis.fetch;
+    const spy = vi.spyOn(globalThis, "fetch").mockImplementation((input, init) => {
+      if (String(input).endsWith("/v3/lease/keepalive")) posts.push(String(init?.body).split("\n").length);
+      return realFetch(input, init);
+    });
+    try {
+      await using client = clientFor(etcd.cluster);
+      const leases = await Promise.all(Array.from({ length: 400 }, () => client.lease.grant(3)));
+      const kept = await Promise.all(leases.map((l) => client.lease.keepAlive(l.id)));
+      // One lease revoked among those batched with it: it alone is lost.
+      await client.lease.revoke(leases[7]!.id);
+      expect((await kept[7]!.lost).reason).toBe("gone");
+      await sleep(4000);
+      for (const k of kept.filter((_, i) => i !== 7)) expect(k.deadline).toBeGreaterThan(Date.now());
+      expect((await client.lease.timeToLive(leases[399]!.id)).ttl).toBeGreaterThan(0n);
+      const renewals = posts.reduce((a, b) => a + b, 0);
+      // 400 leases renewed every second for 4 s.
+      expect(renewals).toBeGreaterThan(1200);
+      expect(posts.length).toBeLessThan(renewals / 2);
+      for (const k of kept) k.close();
+    } finally {
+      spy.mockRestore();
+    }
+  });
 
   it("survives failover and a leader kill without a false loss while quorum holds", async () => {
     await using cluster = await startCluster(3, ["--grpc-keepalive-min-time=500ms"]);
