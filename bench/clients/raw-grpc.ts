@@ -125,9 +125,11 @@ export async function connectRawGrpc(endpoints: string[]): Promise<BenchClient> 
       }, (ttlSeconds * 1000) / 3);
       return {
         async close() {
+          // Renewals go on until every revoke is answered, as the other clients keep each lease until its own.
+          const gone = await revokeAll(ids.length, concurrency, (i) => unary(LEASE_REVOKE, { ID: ids[i]! }));
           clearInterval(timer);
           stream.end();
-          return revokeAll(ids.length, concurrency, (i) => unary(LEASE_REVOKE, { ID: ids[i]! }));
+          return gone;
         },
       };
     },

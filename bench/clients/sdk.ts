@@ -37,8 +37,8 @@ export async function connectSdk(endpoints: string[], transport: SdkTransport): 
       });
       return {
         async close() {
-          for (const lease of kept) lease.close();
-          return revokeAll(kept.length, concurrency, (i) => client.lease.revoke(kept[i]!.id));
+          // Each kept alive until its revoke: one expired while the revokes queue is not lost.
+          return revokeAll(kept.length, concurrency, (i) => client.lease.revoke(kept[i]!.id).finally(() => kept[i]!.close()));
         },
       };
     },
