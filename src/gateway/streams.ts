@@ -31,12 +31,17 @@ class Fan<Res> {
   /** Ends the caller's hold on this fan once it is done. */
   private readonly detach = new AbortController();
 
-  constructor(private readonly signal: AbortSignal | undefined) {
+  /** `holding` says whether requests wait to be sent, which keeps the output open once input ends. */
+  constructor(
+    private readonly signal: AbortSignal | undefined,
+    private readonly holding: () => boolean = () => false,
+  ) {
     signal?.addEventListener("abort", () => this.fail(signal.reason), { once: true, signal: this.detach.signal });
   }
 
   /** Adds a stream under `key`; see StreamOptions. */
   add(key: string, open: (signal: AbortSignal) => AsyncIterable<Res>, options: StreamOptions<Res>): void {
+    if (this.failed) return;
     const { path, openEnded = false, rewrite = (r: Res) => r, ended } = options;
     const own = new AbortController();
     this.streams.set(key, own);
@@ -75,11 +80,11 @@ class Fan<Res> {
   }
 
   private endIfDone(): void {
-    if (this.inputDone && this.streams.size === 0) this.output.end();
+    if (this.inputDone && this.streams.size === 0 && !this.holding()) this.output.end();
   }
 
   /** Feeds requests to `route` until they end, then yields what the streams answered. */
-  async *run<Req>(requests: AsyncIterable<Req>, route: (request: Req) => void): AsyncGenerator<Res, void, undefined> {
+  async *run<Req>(requests: AsyncIterable<Req>, route: (request: Req) => void, finished?: () => void): AsyncGenerator<Res, void, undefined> {
     void (async () => {
       try {
         for await (const request of requests) route(request);
@@ -93,6 +98,7 @@ class Fan<Res> {
     } finally {
       this.fail(new Error("stream closed"));
       this.detach.abort();
+      finished?.();
     }
   }
 }
@@ -106,6 +112,11 @@ export interface Batching {
   inFlight: number;
   /** Bytes of JSON in one body at most, unless one message alone is larger. */
   bodyBytes: number;
+  /**
+   * Least time between the starts of two HTTP requests, unless more messages wait than one body
+   * holds: messages that come sooner wait and go together. The first after a pause goes at once.
+   */
+  spacingMs: number;
 }
 
 /**
@@ -127,19 +138,34 @@ export function batchedRequests<Req, Res>(
   signal: AbortSignal | undefined,
   path: string,
 ): AsyncIterable<Res> {
-  const fan = new Fan<Res>(signal);
   const waiting: string[] = [];
   let inFlight = 0;
   let next = 0;
-  const takeBatch = (): string[] => {
+  let lastStart = -Infinity;
+  let spacing: ReturnType<typeof setTimeout> | undefined;
+  const fan = new Fan<Res>(signal, () => waiting.length > 0);
+  /** How many of the waiting messages fit in one body. */
+  const batchLength = (): number => {
     let count = 1;
     let bytes = waiting[0]!.length;
     while (count < waiting.length && bytes + 1 + waiting[count]!.length <= batching.bodyBytes) bytes += 1 + waiting[count++]!.length;
-    return waiting.splice(0, count);
+    return count;
   };
   const dispatch = (): void => {
-    while (inFlight < batching.inFlight && waiting.length > 0) {
-      const batch = takeBatch();
+    while (inFlight < batching.inFlight && waiting.length > 0 && spacing === undefined) {
+      const count = batchLength();
+      // A full body goes at once: spacing only gathers messages, it never holds back a full one.
+      const wait = count < waiting.length ? 0 : lastStart + batching.spacingMs - performance.now();
+      if (wait > 0) {
+        // Not unref'd: a caller may be awaiting one of these messages' answers.
+        spacing = setTimeout(() => {
+          spacing = undefined;
+          dispatch();
+        }, wait);
+        return;
+      }
+      lastStart = performance.now();
+      const batch = waiting.splice(0, count);
       let answered = 0;
       inFlight++;
       fan.add(String(next++), (s) => open(batch.join("\n"), s), {
@@ -157,10 +183,14 @@ export function batchedRequests<Req, Res>(
       });
     }
   };
-  return fan.run(requests, (request) => {
-    waiting.push(encode(request));
-    dispatch();
-  });
+  return fan.run(
+    requests,
+    (request) => {
+      waiting.push(encode(request));
+      dispatch();
+    },
+    () => clearTimeout(spacing),
+  );
 }
 
 /**

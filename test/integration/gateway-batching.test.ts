@@ -25,7 +25,7 @@ describe("keep-alives batched over etcd's HTTP gateway", () => {
       yield* ids;
     }
     const answers: string[] = [];
-    for await (const id of batchedRequests(requests(), (id) => JSON.stringify({ ID: id }), open, { inFlight: 1, bodyBytes: 8192 }, undefined, "LeaseKeepAlive")) {
+    for await (const id of batchedRequests(requests(), (id) => JSON.stringify({ ID: id }), open, { inFlight: 1, bodyBytes: 8192, spacingMs: 0 }, undefined, "LeaseKeepAlive")) {
       answers.push(id);
     }
     expect(answers).toEqual(ids);
