@@ -152,18 +152,20 @@ export function batchedRequests<Req, Res>(
     return count;
   };
   const dispatch = (): void => {
-    while (inFlight < batching.inFlight && waiting.length > 0 && spacing === undefined) {
+    while (inFlight < batching.inFlight && waiting.length > 0) {
       const count = batchLength();
       // A full body goes at once: spacing only gathers messages, it never holds back a full one.
       const wait = count < waiting.length ? 0 : lastStart + batching.spacingMs - performance.now();
       if (wait > 0) {
         // Not unref'd: a caller may be awaiting one of these messages' answers.
-        spacing = setTimeout(() => {
+        spacing ??= setTimeout(() => {
           spacing = undefined;
           dispatch();
         }, wait);
         return;
       }
+      clearTimeout(spacing);
+      spacing = undefined;
       lastStart = performance.now();
       const batch = waiting.splice(0, count);
       let answered = 0;
