@@ -6,6 +6,9 @@ const onBothTransports = [
   ...["admin", "snapshot", "lockservice", "concurrency", "namespace", "endpoints", "client", "bad-input", "middleware"],
 ].map((name) => `test/integration/${name}.test.ts`);
 
+/** Suites that run again over gRPC on Node's own HTTP/2 module (transport "http2") instead of grpc-js. */
+const overHttp2 = [...onBothTransports, ...["tls", "streams"].map((name) => `test/integration/${name}.test.ts`)];
+
 export default defineConfig({
   test: {
     // Provisions (and if needed builds) etcd once, before any worker starts.
@@ -18,6 +21,7 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: "grpc", include: ["test/**/*.test.ts"], provide: { transport: "grpc" } } },
       { extends: true, test: { name: "gateway", include: onBothTransports, provide: { transport: "gateway" } } },
+      { extends: true, test: { name: "http2", include: overHttp2, provide: { transport: "http2" } } },
     ],
   },
 });

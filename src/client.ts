@@ -2,6 +2,7 @@ import { BaseClient } from "./base-client.js";
 import type { ClientConfig } from "./config.js";
 import { GatewayWire } from "./gateway/wire.js";
 import { GrpcWire } from "./grpc-wire.js";
+import { Http2Wire } from "./http2-wire.js";
 
 /**
  * A connection to an etcd cluster, as Go's clientv3.Client, over gRPC (or etcd's HTTP gateway
@@ -11,7 +12,16 @@ import { GrpcWire } from "./grpc-wire.js";
  */
 export class Client extends BaseClient {
   constructor(config: ClientConfig) {
-    super(config, (resolved) => (resolved.transport === "gateway" ? new GatewayWire(resolved) : new GrpcWire(resolved)));
+    super(config, (resolved) => {
+      switch (resolved.transport) {
+        case "gateway":
+          return new GatewayWire(resolved);
+        case "http2":
+          return new Http2Wire(resolved);
+        case "grpc":
+          return new GrpcWire(resolved);
+      }
+    });
   }
 
   /**

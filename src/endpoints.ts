@@ -15,13 +15,12 @@ function pem(value: string | Uint8Array | undefined): Buffer | null {
   return typeof value === "string" ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
 
-function credentials(secure: boolean, tls: TlsConfig | undefined): ChannelCredentials {
-  if (!secure) return ChannelCredentials.createInsecure();
+/** PEM material of a TLS config, checked now: a bad file is an error at construction, not a failing dial. */
+export function tlsMaterial(tls: TlsConfig | undefined): { ca: Buffer | null; key: Buffer | null; cert: Buffer | null } {
   const [ca, key, cert] = [pem(tls?.ca), pem(tls?.key), pem(tls?.cert)];
   if ((key === null) !== (cert === null)) {
     throw new InvalidArgumentError(key === null ? "tls.key" : "tls.cert", "is needed too: mutual TLS takes a certificate and its key");
   }
-  // Load the material now, so that a bad file is an error at construction, not a failing dial.
   const load = (what: string, check: () => unknown) => {
     try {
       check();
@@ -31,6 +30,12 @@ function credentials(secure: boolean, tls: TlsConfig | undefined): ChannelCreden
   };
   if (ca) load("tls.ca", () => new X509Certificate(ca));
   if (key && cert) load("tls.cert and tls.key", () => createSecureContext({ key, cert }));
+  return { ca, key, cert };
+}
+
+function credentials(secure: boolean, tls: TlsConfig | undefined): ChannelCredentials {
+  if (!secure) return ChannelCredentials.createInsecure();
+  const { ca, key, cert } = tlsMaterial(tls);
   return ChannelCredentials.createSsl(ca, key, cert);
 }
 

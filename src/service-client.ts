@@ -40,6 +40,36 @@ export function methodAt(path: string): GeneratedMethod | undefined {
   return methodsByPath.get(path);
 }
 
+/** A method's binary codec as a gRPC wire takes it. */
+export interface WireMethod {
+  method: GeneratedMethod;
+  serialize: (value: unknown) => Buffer;
+  deserialize: (bytes: Uint8Array) => unknown;
+}
+
+const wireMethods = new Map<string, WireMethod>();
+
+/** The method behind a gRPC path with its binary codec, made once per method. */
+export function wireMethodAt(path: string): WireMethod {
+  let wireMethod = wireMethods.get(path);
+  if (!wireMethod) {
+    const method = methodAt(path);
+    if (!method) throw new Error(`no generated method for ${path}`);
+    const { requestType, responseType } = method;
+    wireMethod = {
+      method,
+      // Requests come from the API as partial messages, which the encoder needs filled in.
+      serialize: (value) => {
+        const bytes = requestType.encode(requestType.fromPartial(value as never) as never).finish();
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      },
+      deserialize: (bytes) => responseType.decode(bytes),
+    };
+    wireMethods.set(path, wireMethod);
+  }
+  return wireMethod;
+}
+
 export type ServiceClient<D extends CompatServiceDefinition> = Client<D, TransportCallOptions>;
 
 /** Makes the client of a service, with the middleware chain of whoever made the factory. */

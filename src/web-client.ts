@@ -11,7 +11,7 @@ import { GatewayWire } from "./gateway/wire.js";
 export class Client extends BaseClient {
   constructor(config: ClientConfig) {
     super(config, (resolved) => {
-      if (config.transport === "grpc") throw new InvalidArgumentError("transport", 'must be "gateway" in the web entry: gRPC needs Node');
+      if (config.transport === "grpc" || config.transport === "http2") throw new InvalidArgumentError("transport", 'must be "gateway" in the web entry: gRPC needs Node');
       return new GatewayWire(resolved);
     });
   }

@@ -6,7 +6,7 @@ declare module "vitest" {
     etcdBinary: string;
     etcdVersion: string;
     /** The wire every client of the suite uses (vitest.config.ts runs some suites on both). */
-    transport: "grpc" | "gateway";
+    transport: "grpc" | "http2" | "gateway";
   }
 }
 

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import { KVDefinition } from "../../gen/etcdserverpb/rpc.js";
 import { resolveConfig } from "../../src/config.js";
 import { CallCanceledError, ErrUserEmpty } from "../../src/index.js";
 import { GrpcWire } from "../../src/grpc-wire.js";
+import { Http2Wire } from "../../src/http2-wire.js";
 import { Transport } from "../../src/transport.js";
 import type { EtcdCluster } from "../harness/cluster.js";
 import { enableAuth, etcdAtLeast, startCluster } from "../helpers.js";
@@ -20,7 +21,7 @@ describe.skipIf(!etcdAtLeast("3.7"))("the middleware chain on a server stream (R
 
   const transport = (config: { username?: string; password?: string } = {}) => {
     const resolved = resolveConfig({ endpoints: cluster.endpoints, ...config });
-    return new Transport(resolved, new GrpcWire(resolved));
+    return new Transport(resolved, inject("transport") === "http2" ? new Http2Wire(resolved) : new GrpcWire(resolved));
   };
   const keys = async (stream: AsyncIterable<{ rangeResponse?: { kvs: { key: Uint8Array }[] } | undefined }>) => {
     const seen: string[] = [];

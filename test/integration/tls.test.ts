@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Client, EndpointError, InvalidArgumentError } from "../../src/index.js";
 import { makeTestPki, type TestPki } from "../harness/certs.js";
 import type { EtcdCluster } from "../harness/cluster.js";
 import { startCluster, uniquePrefix } from "../helpers.js";
+
+/** The gRPC transport the suite runs on (see vitest.config.ts). */
+const transport = inject("transport");
 
 let pki: TestPki;
 beforeAll(async () => {
@@ -26,16 +29,16 @@ describe("TLS with a custom CA", () => {
   });
 
   it("talks to an https endpoint that a private CA signed", async () => {
-    await using client = await Client.connect({ endpoints: [`https://${cluster.endpoints[0]}`], tls: { ca: pki.ca.cert } });
+    await using client = await Client.connect({ transport, endpoints: [`https://${cluster.endpoints[0]}`], tls: { ca: pki.ca.cert } });
     expect(await roundTrip(client)).toBe("over tls");
     // A bare host:port with a tls config also means TLS.
-    await using bare = new Client({ endpoints: cluster.endpoints, tls: { ca: new TextEncoder().encode(pki.ca.cert) } });
+    await using bare = new Client({ transport, endpoints: cluster.endpoints, tls: { ca: new TextEncoder().encode(pki.ca.cert) } });
     expect(await roundTrip(bare)).toBe("over tls");
   });
 
   it("refuses a server its CA did not sign, within the dial timeout", async () => {
     const started = Date.now();
-    await using client = new Client({ endpoints: [`https://${cluster.endpoints[0]}`], tls: { ca: pki.otherCa.cert }, dialTimeoutMs: 1000 });
+    await using client = new Client({ transport, endpoints: [`https://${cluster.endpoints[0]}`], tls: { ca: pki.otherCa.cert }, dialTimeoutMs: 1000 });
     const err = await client.kv.get("k").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EndpointError);
     expect((err as Error).message).toMatch(/certificate/i);
@@ -43,7 +46,7 @@ describe("TLS with a custom CA", () => {
   });
 
   it("reports plain gRPC against a TLS listener as an unreachable endpoint", async () => {
-    await using client = new Client({ endpoints: [`http://${cluster.endpoints[0]}`], dialTimeoutMs: 1000 });
+    await using client = new Client({ transport, endpoints: [`http://${cluster.endpoints[0]}`], dialTimeoutMs: 1000 });
     await expect(client.kv.get("k")).rejects.toBeInstanceOf(EndpointError);
   });
 });
@@ -63,13 +66,13 @@ describe("mutual TLS", () => {
   });
 
   it("connects with a client certificate and is refused without one", async () => {
-    await using client = new Client({
+    await using client = new Client({ transport,
       endpoints: [`https://${cluster.endpoints[0]}`],
       tls: { ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key },
     });
     expect(await roundTrip(client)).toBe("over tls");
 
-    await using anonymous = new Client({ endpoints: [`https://${cluster.endpoints[0]}`], tls: { ca: pki.ca.cert }, dialTimeoutMs: 1000 });
+    await using anonymous = new Client({ transport, endpoints: [`https://${cluster.endpoints[0]}`], tls: { ca: pki.ca.cert }, dialTimeoutMs: 1000 });
     await expect(anonymous.kv.get("k")).rejects.toBeInstanceOf(EndpointError);
   });
 });
@@ -77,10 +80,10 @@ describe("mutual TLS", () => {
 describe("bad TLS material", () => {
   it("is refused at construction, naming what is wrong", () => {
     const endpoints = ["https://127.0.0.1:2379"];
-    expect(() => new Client({ endpoints, tls: { ca: "not a certificate" } })).toThrow(InvalidArgumentError);
-    expect(() => new Client({ endpoints, tls: { ca: "not a certificate" } })).toThrow(/tls.ca could not be loaded/);
-    expect(() => new Client({ endpoints, tls: { ca: pki.ca.cert, cert: pki.client.cert } })).toThrow(/tls.key is needed too/);
-    expect(() => new Client({ endpoints, tls: { ca: pki.ca.cert, cert: pki.client.cert, key: pki.server.key } })).toThrow(
+    expect(() => new Client({ transport, endpoints, tls: { ca: "not a certificate" } })).toThrow(InvalidArgumentError);
+    expect(() => new Client({ transport, endpoints, tls: { ca: "not a certificate" } })).toThrow(/tls.ca could not be loaded/);
+    expect(() => new Client({ transport, endpoints, tls: { ca: pki.ca.cert, cert: pki.client.cert } })).toThrow(/tls.key is needed too/);
+    expect(() => new Client({ transport, endpoints, tls: { ca: pki.ca.cert, cert: pki.client.cert, key: pki.server.key } })).toThrow(
       /tls.cert and tls.key could not be loaded/,
     );
   });
