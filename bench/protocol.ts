@@ -2,7 +2,7 @@
 import type { Scenario, Timing } from "./scenarios.js";
 
 /** The Node clients under test, each run in worker processes of its own. */
-export const NODE_CLIENTS = ["sdk", "sdk-gateway", "etcd3", "grpc-js"] as const;
+export const NODE_CLIENTS = ["sdk", "sdk-http2", "sdk-gateway", "etcd3", "grpc-js"] as const;
 export type NodeClientName = (typeof NODE_CLIENTS)[number];
 /** etcd's own Go benchmark tool (clientv3), run by the orchestrator as a process of its own. */
 export type ClientName = NodeClientName | "go";
@@ -10,6 +10,7 @@ export const ALL_CLIENTS: readonly ClientName[] = [...NODE_CLIENTS, "go"];
 
 export const CLIENT_LABELS: Record<ClientName, string> = {
   sdk: "SDK gRPC",
+  "sdk-http2": "SDK HTTP/2",
   "sdk-gateway": "SDK gateway",
   etcd3: "npm etcd3 1.1.2",
   "grpc-js": "raw grpc-js",

@@ -4,7 +4,7 @@
  * without copying numbers by hand.
  */
 import { readFileSync } from "node:fs";
-import type { ClientName, Metrics } from "./protocol.js";
+import { CLIENT_LABELS, type ClientName, type Metrics } from "./protocol.js";
 import { formatNumber, type ScenarioSummary } from "./report.js";
 
 interface Results {
@@ -37,22 +37,26 @@ function closedLoop(title: string, ids: string[]): string {
       ]),
     );
   }
-  for (const [baseline, label] of [
-    ["etcd3", "etcd3"],
-    ["grpc-js", "raw"],
-  ] as const) {
-    lines.push(
-      row([
-        `SDK gRPC / ${label}, ops/s · CPU`,
-        ...scenarios.map((s) => {
-          const [a, b] = [medianOf(s, "sdk"), medianOf(s, baseline)];
-          return `${ratio(a?.opsPerSec, b?.opsPerSec)} · ${ratio(a?.cpuUsPerOp, b?.cpuUsPerOp)}`;
-        }),
-      ]),
-    );
-  }
   const c1 = scenarios.filter((s) => "concurrency" in s.scenario && s.scenario.concurrency === 1);
-  if (c1.length > 0) lines.push(row(["SDK gRPC / raw, p50", ...scenarios.map((s) => (c1.includes(s) ? ratio(medianOf(s, "sdk")?.p50Us, medianOf(s, "grpc-js")?.p50Us) : ""))]));
+  for (const subject of ["sdk", "sdk-http2"] as const) {
+    if (!scenarios.some((s) => medianOf(s, subject))) continue;
+    const name = CLIENT_LABELS[subject];
+    for (const [baseline, label] of [
+      ["etcd3", "etcd3"],
+      ["grpc-js", "raw"],
+    ] as const) {
+      lines.push(
+        row([
+          `${name} / ${label}, ops/s · CPU`,
+          ...scenarios.map((s) => {
+            const [a, b] = [medianOf(s, subject), medianOf(s, baseline)];
+            return `${ratio(a?.opsPerSec, b?.opsPerSec)} · ${ratio(a?.cpuUsPerOp, b?.cpuUsPerOp)}`;
+          }),
+        ]),
+      );
+    }
+    if (c1.length > 0) lines.push(row([`${name} / raw, p50`, ...scenarios.map((s) => (c1.includes(s) ? ratio(medianOf(s, subject)?.p50Us, medianOf(s, "grpc-js")?.p50Us) : ""))]));
+  }
   return lines.join("\n");
 }
 

@@ -76,21 +76,24 @@ function medianOf(rounds: Metrics[]): Metrics {
   return result;
 }
 
-const SUBJECT: ClientName = "sdk";
+/** The SDK over each gRPC wire, compared against each baseline. */
+const SUBJECTS: ClientName[] = ["sdk", "sdk-http2"];
 const BASELINES: ClientName[] = ["etcd3", "grpc-js"];
 
 function ratios(scenario: Scenario, clients: ClientSummary[]): Ratio[] {
   const find = (name: ClientName) => clients.find((c) => c.client === name && !c.skipped && c.rounds.length > 0)?.median;
-  const subject = find(SUBJECT);
-  if (!subject) return [];
   const result: Ratio[] = [];
-  const compare = (metric: MetricName, baseline: ClientName) => {
-    const a = subject[metric];
-    const b = find(baseline)?.[metric];
-    if (a !== undefined && b !== undefined && b !== 0) result.push({ metric, of: `${CLIENT_LABELS[SUBJECT]} / ${CLIENT_LABELS[baseline]}`, value: a / b });
-  };
-  for (const metric of ["opsPerSec", "cpuUsPerOp", "setupMs", "kbPerItem"] as const) for (const baseline of BASELINES) compare(metric, baseline);
-  if ("concurrency" in scenario && scenario.concurrency === 1) compare("p50Us", "grpc-js");
+  for (const subjectName of SUBJECTS) {
+    const subject = find(subjectName);
+    if (!subject) continue;
+    const compare = (metric: MetricName, baseline: ClientName) => {
+      const a = subject[metric];
+      const b = find(baseline)?.[metric];
+      if (a !== undefined && b !== undefined && b !== 0) result.push({ metric, of: `${CLIENT_LABELS[subjectName]} / ${CLIENT_LABELS[baseline]}`, value: a / b });
+    };
+    for (const metric of ["opsPerSec", "cpuUsPerOp", "setupMs", "kbPerItem"] as const) for (const baseline of BASELINES) compare(metric, baseline);
+    if ("concurrency" in scenario && scenario.concurrency === 1) compare("p50Us", "grpc-js");
+  }
   return result;
 }
 

@@ -10,6 +10,8 @@ export async function connectClient(name: NodeClientName, endpoints: string[]): 
   switch (name) {
     case "sdk":
       return (await import("./sdk.js")).connectSdk(endpoints, "grpc");
+    case "sdk-http2":
+      return (await import("./sdk.js")).connectSdk(endpoints, "http2");
     case "sdk-gateway":
       return (await import("./sdk.js")).connectSdk(endpoints, "gateway");
     case "etcd3":

@@ -1,7 +1,7 @@
 import { Client, compare, type LeaseKeepAlive, op } from "../../src/index.js";
 import { type BenchClient, inParallel, revokeAll } from "./common.js";
 
-export type SdkTransport = "grpc" | "gateway";
+export type SdkTransport = "grpc" | "http2" | "gateway";
 
 export async function connectSdk(endpoints: string[], transport: SdkTransport): Promise<BenchClient> {
   const client = await Client.connect({ endpoints, transport });
