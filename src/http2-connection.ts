@@ -102,9 +102,13 @@ export class Http2Connection {
     if (this.session || this.closed || this.isDown) return this.session;
     const { address, host, secure } = this.endpoint;
     const { tls } = this.options;
+    // Node refuses new streams once a session holds more than maxSessionMemory (10 MB by
+    // default) of unsent or unread data: a slow snapshot reader would then fail unrelated calls.
+    // Reading pauses per stream instead (StreamCall), and HTTP/2 flow control holds the rest.
+    const limits = { maxSessionMemory: Number.MAX_SAFE_INTEGER };
     const session = secure
-      ? http2.connect(`https://${address}`, { ...tls, ...(tls?.servername === undefined && !isIP(host) ? { servername: host } : {}) })
-      : http2.connect(`http://${address}`);
+      ? http2.connect(`https://${address}`, { ...limits, ...tls, ...(tls?.servername === undefined && !isIP(host) ? { servername: host } : {}) })
+      : http2.connect(`http://${address}`, limits);
     this.session = session;
     this.ready = false;
     this.active = 0;

@@ -50,18 +50,17 @@ function resetStatus(rstCode: number): [Status, string] {
   }
 }
 
-function requestHeaders(authority: string, path: string, metadata: Metadata | undefined): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {
-    ":method": "POST",
-    ":path": path,
-    ":authority": authority,
-    "content-type": "application/grpc",
-    te: "trailers",
-  };
-  if (metadata) {
-    for (const [key, values] of metadata) {
-      headers[key] = values.map((value) => (typeof value === "string" ? value : Buffer.from(value).toString("base64")));
-    }
+/** A call's headers without metadata, made once per method (Node copies what it is given). */
+const baseHeaders = new Map<string, OutgoingHttpHeaders>();
+
+function requestHeaders(path: string, metadata: Metadata | undefined): OutgoingHttpHeaders {
+  let base = baseHeaders.get(path);
+  if (!base) baseHeaders.set(path, (base = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" }));
+  if (!metadata) return base;
+  const headers = { ...base };
+  for (const [key, values] of metadata) {
+    const texts = values.map((value) => (typeof value === "string" ? value : Buffer.from(value).toString("base64")));
+    headers[key] = texts.length === 1 ? texts[0] : texts;
   }
   return headers;
 }
@@ -225,7 +224,7 @@ export class Http2Wire implements Wire {
       if (firstMessage.length > this.maxSendBytes) return this.tooLarge(path, firstMessage.length, streaming);
     }
     if (!streaming && signal?.aborted) return Promise.reject(abortError());
-    const opened = connection.request(requestHeaders(endpoint, path, options.metadata));
+    const opened = connection.request(requestHeaders(path, options.metadata));
     if (!("write" in opened)) {
       const failure = new ClientError(path, Status.UNAVAILABLE, opened.reason);
       return streaming ? failedStream(failure) : Promise.reject(failure);
