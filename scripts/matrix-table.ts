@@ -13,7 +13,7 @@ interface Report {
 /** The reports of one etcd version, one per transport (matrix/<version>-<transport>.json). */
 const byVersion = new Map<string, string[]>();
 for (const file of process.argv.slice(2)) {
-  const version = basename(file, ".json").replace(/-(grpc|gateway)$/, "");
+  const version = basename(file, ".json").replace(/-(grpc|http2|gateway)$/, "");
   byVersion.set(version, [...(byVersion.get(version) ?? []), file]);
 }
 const columns = [...byVersion.values()].map((files) => {
@@ -26,11 +26,12 @@ const columns = [...byVersion.values()].map((files) => {
 
 function readReport(file: string): [string, string][] {
   const report = JSON.parse(readFileSync(file, "utf8")) as Report;
-  const transport = file.endsWith("-gateway.json") ? " (gateway)" : "";
+  const transport = /-(gateway|http2)\.json$/.exec(file)?.[1];
+  const label = transport ? ` (${transport})` : "";
   return report.testResults.map((r) => {
     const passed = r.assertionResults.filter((a) => a.status === "passed").length;
     const skipped = r.assertionResults.filter((a) => a.status === "skipped" || a.status === "pending").length;
-    return [basename(r.name, ".test.ts") + transport, `${passed}/${r.assertionResults.length}${skipped ? ` (${skipped} skipped)` : ""}`];
+    return [basename(r.name, ".test.ts") + label, `${passed}/${r.assertionResults.length}${skipped ? ` (${skipped} skipped)` : ""}`];
   });
 }
 columns.sort((a, b) => a.version.localeCompare(b.version, undefined, { numeric: true }));
