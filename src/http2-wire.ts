@@ -221,14 +221,11 @@ export class Http2Wire implements Wire {
     let firstMessage: Buffer | undefined;
     if (!method.requestStream) {
       firstMessage = serialize(request);
-      if (firstMessage.length > this.maxSendBytes) return this.tooLarge(path, firstMessage.length, streaming);
+      if (firstMessage.length > this.maxSendBytes) return failedCall(this.tooLargeError(path, firstMessage.length), streaming);
     }
     if (!streaming && signal?.aborted) return Promise.reject(abortError());
     const opened = connection.request(requestHeaders(path, options.metadata));
-    if (!("write" in opened)) {
-      const failure = new ClientError(path, Status.UNAVAILABLE, opened.reason);
-      return streaming ? failedStream(failure) : Promise.reject(failure);
-    }
+    if (!("write" in opened)) return failedCall(new ClientError(path, Status.UNAVAILABLE, opened.reason), streaming);
     const stream = opened;
     if (streaming) {
       let responses: StreamCall | undefined;
@@ -275,19 +272,13 @@ export class Http2Wire implements Wire {
     return new ClientError(path, Status.RESOURCE_EXHAUSTED, `Attempted to send message with a size larger than ${this.maxSendBytes} (${bytes} bytes)`);
   }
 
-  private tooLarge(path: string, bytes: number, streaming: boolean): Promise<never> | AsyncIterable<never> {
-    const failure = this.tooLargeError(path, bytes);
-    return streaming ? failedStream(failure) : Promise.reject(failure);
-  }
-
   close(): void {
     this.endpoints.close();
   }
 }
 
-/** A stream that fails with `failure` on its first read. */
-function failedStream(failure: ClientError): AsyncIterable<never> {
-  return {
-    [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(failure) }),
-  };
+/** A call that failed before it was sent: a rejected promise, or a stream that fails on its first read. */
+function failedCall(failure: ClientError, streaming: boolean): Promise<never> | AsyncIterable<never> {
+  if (!streaming) return Promise.reject(failure);
+  return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(failure) }) };
 }
