@@ -3,7 +3,7 @@ import type { Channel } from "nice-grpc";
 import { type CallOptions, ClientError, type Metadata } from "nice-grpc-common";
 import { once } from "node:events";
 import type { ResolvedConfig } from "./config.js";
-import { EndpointPool } from "./endpoints.js";
+import { GrpcEndpointPool } from "./grpc-channels.js";
 import { wireMethodAt } from "./service-client.js";
 import { abortError, sendRequests, StreamCall } from "./stream-call.js";
 import type { Wire, WireLimits } from "./transport.js";
@@ -35,12 +35,12 @@ function streamCall(call: ClientReadableStream<unknown> | ClientDuplexStream<unk
  * would.
  */
 export class GrpcWire implements Wire {
-  readonly endpoints: EndpointPool;
+  readonly endpoints: GrpcEndpointPool;
   readonly limits: WireLimits = { streamRequests: undefined };
   private readonly grpcClients = new WeakMap<Channel, GrpcClient>();
 
   constructor(config: ResolvedConfig) {
-    this.endpoints = new EndpointPool(config);
+    this.endpoints = new GrpcEndpointPool(config);
   }
 
   send = (endpoint: string, path: string, request: unknown, options: CallOptions): Promise<unknown> | AsyncIterable<unknown> | undefined => {

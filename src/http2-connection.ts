@@ -2,7 +2,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHt
 import { isIP } from "node:net";
 import type { Endpoint, ResolvedConfig } from "./config.js";
 import { type ConnectOutcome, EndpointRotation, type Member } from "./endpoint-rotation.js";
-import { tlsMaterial } from "./endpoints.js";
+import { tlsMaterial } from "./tls.js";
 
 /** Reconnect to a member that comes back within seconds, as the grpc-js channels are told to. */
 const INITIAL_BACKOFF_MS = 200;

@@ -9,11 +9,12 @@ import type { BenchClient } from "./common.js";
 export async function connectClient(name: NodeClientName, endpoints: string[]): Promise<BenchClient> {
   switch (name) {
     case "sdk":
-      return (await import("./sdk.js")).connectSdk(endpoints, "grpc");
+      return (await import("./sdk.js")).connectSdk(await import("../../src/index.js"), endpoints, "grpc");
     case "sdk-http2":
-      return (await import("./sdk.js")).connectSdk(endpoints, "http2");
+      // The entry without grpc-js, as a user of this transport would import.
+      return (await import("./sdk.js")).connectSdk(await import("../../src/http2.js"), endpoints, "http2");
     case "sdk-gateway":
-      return (await import("./sdk.js")).connectSdk(endpoints, "gateway");
+      return (await import("./sdk.js")).connectSdk(await import("../../src/index.js"), endpoints, "gateway");
     case "etcd3":
       return (await import("./etcd3.js")).connectEtcd3(endpoints);
     case "grpc-js":

@@ -1,10 +1,15 @@
-import { Client, compare, type LeaseKeepAlive, op } from "../../src/index.js";
+import { type BaseClient, type ClientConfig, compare, type LeaseKeepAlive, op } from "../../src/api.js";
 import { type BenchClient, inParallel, revokeAll } from "./common.js";
 
 export type SdkTransport = "grpc" | "http2" | "gateway";
 
-export async function connectSdk(endpoints: string[], transport: SdkTransport): Promise<BenchClient> {
-  const client = await Client.connect({ endpoints, transport });
+/** The Client class of the entry point a user of the transport imports. */
+export interface SdkEntry {
+  Client: { connect(config: ClientConfig): Promise<BaseClient> };
+}
+
+export async function connectSdk(entry: SdkEntry, endpoints: string[], transport: SdkTransport): Promise<BenchClient> {
+  const client = await entry.Client.connect({ endpoints, transport });
   return {
     async put(key, value) {
       await client.kv.put(key, value);

@@ -262,6 +262,20 @@ assert.equal(pkg.name, "etcd-sdk");
 console.log("esm ok");
 `;
 
+/** The Node entry without grpc-js, in a process of its own: nothing else may have loaded grpc-js first. */
+const RUNTIME_HTTP2_MJS = `
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { Client, InvalidArgumentError } from "etcd-sdk/http2";
+
+assert.throws(() => new Client({ endpoints: ["127.0.0.1:2379"], transport: "grpc" }), (err) => err instanceof InvalidArgumentError && err.argument === "transport");
+new Client({ endpoints: ["127.0.0.1:2379"] }).close();
+new Client({ endpoints: ["127.0.0.1:2379"], transport: "gateway" }).close();
+const loaded = Object.keys(createRequire(import.meta.url).cache).filter((path) => /[\\\\/](@grpc[\\\\/]grpc-js|nice-grpc)[\\\\/]/.test(path));
+assert.deepEqual(loaded, []);
+console.log("http2 entry ok");
+`;
+
 /** Loads the installed package through require(), which loads ESM on Node 20.19+ and 22.12+. */
 const RUNTIME_CJS = `
 const assert = require("node:assert/strict");
@@ -309,6 +323,7 @@ describe("the packed tarball", () => {
     expect(files).toContain("dist/src/index.d.ts");
     expect(files).toContain("dist/src/index.js");
     expect(files).toContain("dist/src/web.d.ts");
+    expect(files).toContain("dist/src/http2.d.ts");
     expect(files).toContain("dist/web/etcd-sdk.min.js");
     expect(files.filter((f) => f.startsWith("test/") || f.includes("/test/")), "test files in the tarball").toEqual([]);
     expect(files.filter((f) => f.split("/").includes("node_modules")), "node_modules in the tarball").toEqual([]);
@@ -331,6 +346,7 @@ describe("a fresh project that installs the tarball", () => {
     await writeFile(join(consumerDir, "usage-cjs.cts"), USAGE_CJS_CTS);
     await writeFile(join(consumerDir, "runtime.mjs"), RUNTIME_MJS);
     await writeFile(join(consumerDir, "runtime.cjs"), RUNTIME_CJS);
+    await writeFile(join(consumerDir, "runtime-http2.mjs"), RUNTIME_HTTP2_MJS);
   }, 300_000);
 
   it("type-checks typical usage under strict NodeNext with skipLibCheck off", async () => {
@@ -342,6 +358,12 @@ describe("a fresh project that installs the tarball", () => {
     const r = await run(process.execPath, ["runtime.mjs"], consumerDir);
     expect(r.code, describeRun("node runtime.mjs", r)).toBe(0);
     expect(r.stdout).toContain("esm ok");
+  }, 60_000);
+
+  it('loads the "etcd-sdk/http2" entry without @grpc/grpc-js or nice-grpc', async () => {
+    const r = await run(process.execPath, ["runtime-http2.mjs"], consumerDir);
+    expect(r.code, describeRun("node runtime-http2.mjs", r)).toBe(0);
+    expect(r.stdout).toContain("http2 entry ok");
   }, 60_000);
 
   // require(esm) is on by default from Node 20.19 and 22.12; on older Node only the ESM path holds.

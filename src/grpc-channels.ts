@@ -1,37 +1,12 @@
 import { type Channel, ChannelCredentials, type ChannelOptions, createChannel } from "nice-grpc";
-import { X509Certificate } from "node:crypto";
-import { createSecureContext } from "node:tls";
 import type { Endpoint, ResolvedConfig, TlsConfig } from "./config.js";
 import { type ConnectOutcome, EndpointRotation, type Member } from "./endpoint-rotation.js";
-import { InvalidArgumentError } from "./errors.js";
+import { tlsMaterial } from "./tls.js";
 
 /** grpc-js connectivity states (its enum is not re-exported by nice-grpc). */
 const READY = 2;
 const TRANSIENT_FAILURE = 3;
 const SHUTDOWN = 4;
-
-function pem(value: string | Uint8Array | undefined): Buffer | null {
-  if (value === undefined) return null;
-  return typeof value === "string" ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-}
-
-/** PEM material of a TLS config, checked now: a bad file is an error at construction, not a failing dial. */
-export function tlsMaterial(tls: TlsConfig | undefined): { ca: Buffer | null; key: Buffer | null; cert: Buffer | null } {
-  const [ca, key, cert] = [pem(tls?.ca), pem(tls?.key), pem(tls?.cert)];
-  if ((key === null) !== (cert === null)) {
-    throw new InvalidArgumentError(key === null ? "tls.key" : "tls.cert", "is needed too: mutual TLS takes a certificate and its key");
-  }
-  const load = (what: string, check: () => unknown) => {
-    try {
-      check();
-    } catch (err) {
-      throw new InvalidArgumentError(what, `could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  };
-  if (ca) load("tls.ca", () => new X509Certificate(ca));
-  if (key && cert) load("tls.cert and tls.key", () => createSecureContext({ key, cert }));
-  return { ca, key, cert };
-}
 
 function credentials(secure: boolean, tls: TlsConfig | undefined): ChannelCredentials {
   if (!secure) return ChannelCredentials.createInsecure();
@@ -47,7 +22,7 @@ interface GrpcMember extends Member {
  * One gRPC channel per etcd endpoint. Keepalive pings on each channel find members that died or
  * froze; a channel grpc-js reports as failing is passed over like a quarantined endpoint.
  */
-export class EndpointPool extends EndpointRotation<GrpcMember> {
+export class GrpcEndpointPool extends EndpointRotation<GrpcMember> {
   private readonly credentials: ChannelCredentials;
   private readonly channelOptions: ChannelOptions;
 
