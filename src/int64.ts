@@ -51,6 +51,25 @@ export function fromUint64(value: Long): bigint {
   return BigInt.asUintN(64, bits(value));
 }
 
+/**
+ * An int64 as results keep it, which callers may hold by the thousand (each watcher's last event,
+ * a large range): a number when that is exact, as revisions and versions are in practice, else the
+ * Long. A Long is 48 bytes of heap; a number up to 2^30 costs nothing beyond its field.
+ */
+export type StoredInt64 = number | Long;
+
+/** A Long whose high word lies in [-2^21, 2^21) lies in [-2^53, 2^53): exact as a number. */
+const EXACT_HIGH = 0x200000;
+
+export function storeInt64(value: Long): StoredInt64 {
+  const exact = value.unsigned ? value.high >= 0 && value.high < EXACT_HIGH : value.high >= -EXACT_HIGH && value.high < EXACT_HIGH;
+  return exact ? value.toNumber() : value;
+}
+
+export function storedInt64(value: StoredInt64): bigint {
+  return typeof value === "number" ? BigInt(value) : fromLong(value);
+}
+
 function bits(value: Long): bigint {
   return (BigInt(value.high) << 32n) | BigInt(value.low >>> 0);
 }

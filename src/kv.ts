@@ -14,7 +14,7 @@ import {
 import type { KeyValue as KeyValuePb } from "../gen/mvccpb/kv.js";
 import { type Bytes, FROM_KEY_END, describe, prefixEnd, toBytes, utf8 } from "./bytes.js";
 import { InvalidArgumentError, UnsupportedByTransportError, UnsupportedVersionError } from "./errors.js";
-import { fromLong, fromUint64, type Int64, toLong, toNonNegativeLong } from "./int64.js";
+import { fromLong, fromUint64, type Int64, type StoredInt64, storedInt64, storeInt64, toLong, toNonNegativeLong } from "./int64.js";
 import type { ServiceClient, TransportCallOptions } from "./transport.js";
 
 /** Per-call options every method takes. */
@@ -78,42 +78,73 @@ export interface CompactOptions {
   physical?: boolean;
 }
 
+/** The member-wide part of a header; one object for a run of responses from one member in one term. */
+interface HeaderOrigin {
+  clusterId: Long;
+  memberId: Long;
+  raftTerm: Long;
+}
+
+const NO_ORIGIN: HeaderOrigin = { clusterId: Long.UZERO, memberId: Long.UZERO, raftTerm: Long.UZERO };
+let lastOrigin = NO_ORIGIN;
+
+/** The origin of a response header, shared with the previous header's when they agree. */
+function originOf(pb: ResponseHeaderPb): HeaderOrigin {
+  const last = lastOrigin;
+  if (last.clusterId.equals(pb.clusterId) && last.memberId.equals(pb.memberId) && last.raftTerm.equals(pb.raftTerm)) return last;
+  return (lastOrigin = { clusterId: pb.clusterId, memberId: pb.memberId, raftTerm: pb.raftTerm });
+}
+
 /** Which member answered, and at which store revision and raft term. */
 export class ResponseHeader {
+  private readonly origin: HeaderOrigin;
+  private readonly storeRevision: StoredInt64;
+
   /** @internal */
-  constructor(private readonly pb: ResponseHeaderPb | undefined) {}
+  constructor(pb: ResponseHeaderPb | undefined) {
+    this.origin = pb ? originOf(pb) : NO_ORIGIN;
+    this.storeRevision = pb ? storeInt64(pb.revision) : 0;
+  }
   get clusterId(): bigint {
-    return this.pb ? fromUint64(this.pb.clusterId) : 0n;
+    return fromUint64(this.origin.clusterId);
   }
   get memberId(): bigint {
-    return this.pb ? fromUint64(this.pb.memberId) : 0n;
+    return fromUint64(this.origin.memberId);
   }
   /** Store revision when the request was served. */
   get revision(): bigint {
-    return this.pb ? fromLong(this.pb.revision) : 0n;
+    return storedInt64(this.storeRevision);
   }
   get raftTerm(): bigint {
-    return this.pb ? fromUint64(this.pb.raftTerm) : 0n;
+    return fromUint64(this.origin.raftTerm);
   }
 }
 
 /** A key with its value and history; bytes as stored, with text and JSON views. */
 export class KeyValue {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+  private readonly created: StoredInt64;
+  private readonly modified: StoredInt64;
+  private readonly changes: StoredInt64;
+  private readonly leaseId: StoredInt64;
+
   /** @internal */
-  constructor(private readonly pb: KeyValuePb) {}
-  get key(): Uint8Array {
-    return this.pb.key;
-  }
-  get value(): Uint8Array {
-    return this.pb.value;
+  constructor(pb: KeyValuePb) {
+    this.key = pb.key;
+    this.value = pb.value;
+    this.created = storeInt64(pb.createRevision);
+    this.modified = storeInt64(pb.modRevision);
+    this.changes = storeInt64(pb.version);
+    this.leaseId = storeInt64(pb.lease);
   }
   /** The key decoded as UTF-8. */
   get keyString(): string {
-    return utf8(this.pb.key);
+    return utf8(this.key);
   }
   /** The value decoded as UTF-8. */
   get valueString(): string {
-    return utf8(this.pb.value);
+    return utf8(this.value);
   }
   /** The value parsed as JSON. */
   json<T = unknown>(): T {
@@ -121,19 +152,19 @@ export class KeyValue {
   }
   /** Revision of the key's last creation. */
   get createRevision(): bigint {
-    return fromLong(this.pb.createRevision);
+    return storedInt64(this.created);
   }
   /** Revision of the key's last change. */
   get modRevision(): bigint {
-    return fromLong(this.pb.modRevision);
+    return storedInt64(this.modified);
   }
   /** Changes since creation; 1 right after a create. */
   get version(): bigint {
-    return fromLong(this.pb.version);
+    return storedInt64(this.changes);
   }
   /** Lease the key is attached to; 0n for none. */
   get lease(): bigint {
-    return fromLong(this.pb.lease);
+    return storedInt64(this.leaseId);
   }
 }
 
