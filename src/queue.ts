@@ -8,8 +8,9 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
 export class AsyncQueue<T> {
   private items: T[] = [];
   private head = 0;
-  /** The reader's pending `next()`, settled by the next push or the end. */
-  private reader: { resolve: (step: IteratorResult<T, undefined>) => void; reject: (error: unknown) => void } | undefined;
+  /** The reader's pending `next()`, settled by the next push or the end (two fields, not an object: one less allocation per wait). */
+  private resolveReader: ((step: IteratorResult<T, undefined>) => void) | undefined;
+  private rejectReader: ((error: unknown) => void) | undefined;
   private closed = false;
   private failure: { error: unknown } | undefined;
 
@@ -19,10 +20,10 @@ export class AsyncQueue<T> {
 
   push(item: T): void {
     if (this.closed) return;
-    const reader = this.reader;
-    if (reader) {
-      this.reader = undefined;
-      reader.resolve({ done: false, value: item });
+    const resolve = this.resolveReader;
+    if (resolve) {
+      this.resolveReader = this.rejectReader = undefined;
+      resolve({ done: false, value: item });
     } else {
       this.items.push(item);
     }
@@ -30,11 +31,12 @@ export class AsyncQueue<T> {
 
   end(): void {
     this.closed = true;
-    const reader = this.reader;
-    this.reader = undefined;
-    if (!reader) return;
-    if (this.failure) reader.reject(this.failure.error);
-    else reader.resolve(DONE);
+    const resolve = this.resolveReader;
+    const reject = this.rejectReader;
+    this.resolveReader = this.rejectReader = undefined;
+    if (!resolve || !reject) return;
+    if (this.failure) reject(this.failure.error);
+    else resolve(DONE);
   }
 
   fail(error: unknown): void {
@@ -54,7 +56,10 @@ export class AsyncQueue<T> {
       return Promise.resolve({ done: false, value: item });
     }
     if (this.closed) return this.failure ? Promise.reject(this.failure.error) : Promise.resolve(DONE);
-    return new Promise((resolve, reject) => (this.reader = { resolve, reject }));
+    return new Promise((resolve, reject) => {
+      this.resolveReader = resolve;
+      this.rejectReader = reject;
+    });
   }
 
   /** The items as a stream, for a gRPC request stream. */

@@ -8,7 +8,7 @@ import {
   WatchCreateRequest_FilterType,
 } from "../gen/etcdserverpb/rpc.js";
 import { type Event as EventPb, Event_EventType } from "../gen/mvccpb/kv.js";
-import type { Bytes } from "./bytes.js";
+import { type Bytes, toBytes } from "./bytes.js";
 import {
   CallCanceledError,
   ClientClosedError,
@@ -87,7 +87,14 @@ function toEvent(pb: EventPb): WatchEvent {
 }
 
 /** A watcher's promise that etcd confirmed it, made only if someone asks (most never do). */
-type Readiness = { confirmed: true } | { failed: unknown } | { waiting: { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } | undefined };
+type Readiness =
+  | { state: "unasked" | "confirmed" }
+  | { state: "failed"; error: unknown }
+  | { state: "waiting"; promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void };
+
+/** Shared by every watcher in these states: nothing allocated per watcher until `ready` is asked for. */
+const UNASKED: Readiness = { state: "unasked" };
+const CONFIRMED: Readiness = { state: "confirmed" };
 
 /**
  * What the hub keeps of a watcher. Thousands of watchers are common, so it is one object with
@@ -101,13 +108,14 @@ class WatcherState {
   /** Whether etcd confirmed the watcher on the current stream (progress reports cover only those). */
   active = false;
   readonly queue = new AsyncQueue<WatchResponse>();
-  private readiness: Readiness = { waiting: undefined };
+  private readiness: Readiness = UNASKED;
   private abortSignal: AbortSignal | undefined;
 
   constructor(
     readonly hub: WatchHub,
     readonly id: number,
-    readonly key: Uint8Array,
+    /** A single key given as a string stays the caller's string until a create is sent: about 200 bytes a watcher less than its encoding. */
+    readonly key: Bytes,
     readonly rangeEnd: Uint8Array | undefined,
     readonly filters: WatchCreateRequest_FilterType[] | undefined,
     readonly prevKv: boolean,
@@ -119,31 +127,36 @@ class WatcherState {
 
   get ready(): Promise<void> {
     const readiness = this.readiness;
-    if ("confirmed" in readiness) return Promise.resolve();
-    if ("failed" in readiness) {
-      const refused = Promise.reject(readiness.failed);
-      refused.catch(() => undefined);
-      return refused;
+    switch (readiness.state) {
+      case "confirmed":
+        return Promise.resolve();
+      case "failed": {
+        const refused = Promise.reject(readiness.error);
+        refused.catch(() => undefined);
+        return refused;
+      }
+      case "waiting":
+        return readiness.promise;
+      case "unasked": {
+        let resolve!: () => void;
+        let reject!: (error: unknown) => void;
+        const promise = new Promise<void>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        });
+        // Failures reach the iteration; `ready` may well go unobserved.
+        promise.catch(() => undefined);
+        this.readiness = { state: "waiting", promise, resolve, reject };
+        return promise;
+      }
     }
-    if (!readiness.waiting) {
-      let resolve!: () => void;
-      let reject!: (error: unknown) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      // Failures reach the iteration; `ready` may well go unobserved.
-      promise.catch(() => undefined);
-      readiness.waiting = { promise, resolve, reject };
-    }
-    return readiness.waiting.promise;
   }
 
   confirm(): void {
     const readiness = this.readiness;
-    if (!("waiting" in readiness)) return;
-    this.readiness = { confirmed: true };
-    readiness.waiting?.resolve();
+    if (readiness.state !== "unasked" && readiness.state !== "waiting") return;
+    this.readiness = CONFIRMED;
+    if (readiness.state === "waiting") readiness.resolve();
   }
 
   /** Ends the watcher: its iteration throws `error` after what was delivered, `ready` rejects with it. */
@@ -151,9 +164,9 @@ class WatcherState {
     this.detach();
     this.queue.fail(error);
     const readiness = this.readiness;
-    if (!("waiting" in readiness)) return;
-    this.readiness = { failed: error };
-    readiness.waiting?.reject(error);
+    if (readiness.state !== "unasked" && readiness.state !== "waiting") return;
+    this.readiness = { state: "failed", error };
+    if (readiness.state === "waiting") readiness.reject(error);
   }
 
   /** Ends the watcher's iteration after what was delivered. */
@@ -269,7 +282,8 @@ export class WatchHub {
     const filters: WatchCreateRequest_FilterType[] = [];
     if (options.noPut) filters.push(WatchCreateRequest_FilterType.NOPUT);
     if (options.noDelete) filters.push(WatchCreateRequest_FilterType.NODELETE);
-    const state = new WatcherState(this, this.nextId++, wireKey, rangeEnd, filters.length > 0 ? filters : undefined, options.prevKv ?? false, options.progressNotify ?? false, startRevision);
+    const kept = rangeEnd === undefined && typeof key === "string" ? key : wireKey;
+    const state = new WatcherState(this, this.nextId++, kept, rangeEnd, filters.length > 0 ? filters : undefined, options.prevKv ?? false, options.progressNotify ?? false, startRevision);
     const watcher = new Watcher(state);
     const { signal } = options;
     if (signal?.aborted) {
@@ -312,9 +326,9 @@ export class WatchHub {
       requestUnion: {
         $case: "createRequest",
         createRequest: {
-          key: state.key,
+          key: toBytes(state.key, "watch key"),
           rangeEnd: state.rangeEnd,
-          startRevision: Long.fromString(state.nextRevision.toString()),
+          startRevision: state.nextRevision === 0n ? Long.ZERO : Long.fromString(state.nextRevision.toString()),
           progressNotify: state.progressNotify,
           filters: state.filters,
           prevKv: state.prevKv,
