@@ -1,4 +1,4 @@
-/** Everything both entry points export except their Client (gRPC for Node, gateway for the web). */
+/** Everything the entry points export except their Client ("etcd-sdk", "etcd-sdk/http2" and "etcd-sdk/web"). */
 export type { BaseClient } from "./base-client.js";
 export type { Auth, Permission, PermissionType, UserAddOptions } from "./auth.js";
 export type { Cluster, Member, MembersResponse } from "./cluster.js";

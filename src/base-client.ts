@@ -5,7 +5,7 @@ import { Maintenance } from "./maintenance.js";
 import { ElectionDefinition } from "../gen/v3electionpb/v3election.js";
 import { LockDefinition } from "../gen/v3lockpb/v3lock.js";
 import { ElectionService, LockService } from "./lockservice.js";
-import { type ClientConfig, type ResolvedConfig, parseEndpoint, parseMinorVersion, resolveConfig } from "./config.js";
+import { type ClientConfig, type EntryTransports, type ResolvedConfig, parseEndpoint, parseMinorVersion, resolveConfig } from "./config.js";
 import { ClientClosedError, OldClusterError } from "./errors.js";
 import { Keyspace } from "./keyspace.js";
 import type { KV } from "./kv.js";
@@ -18,7 +18,7 @@ import { unref } from "./timers.js";
 
 /**
  * A connection to an etcd cluster, as Go's clientv3.Client, over whichever wire the entry point
- * gives it (`Client` of "etcd-sdk" or of "etcd-sdk/web"); everything above the wire is the same.
+ * gives it (`Client` of "etcd-sdk", "etcd-sdk/http2" or "etcd-sdk/web"); everything above the wire is the same.
  */
 export abstract class BaseClient implements AsyncDisposable {
   /** Cluster membership. */
@@ -39,8 +39,8 @@ export abstract class BaseClient implements AsyncDisposable {
   private readonly autoSync: ReturnType<typeof setInterval> | undefined;
   private closed = false;
 
-  protected constructor(config: ClientConfig, wire: (config: ResolvedConfig) => Wire) {
-    this.config = resolveConfig(config);
+  protected constructor(config: ClientConfig, transports: EntryTransports, wire: (config: ResolvedConfig) => Wire) {
+    this.config = resolveConfig(config, transports);
     this.transport = new Transport(this.config, wire(this.config));
     const open = (factory: ServiceFactory): ServiceFactory => (definition) => {
       if (this.closed) throw new ClientClosedError();

@@ -1,5 +1,5 @@
 import { BaseClient } from "./base-client.js";
-import type { ClientConfig } from "./config.js";
+import { ALL_TRANSPORTS, type ClientConfig } from "./config.js";
 import { GatewayWire } from "./gateway/wire.js";
 import { GrpcWire } from "./grpc-wire.js";
 import { Http2Wire } from "./http2-wire.js";
@@ -12,7 +12,7 @@ import { Http2Wire } from "./http2-wire.js";
  */
 export class Client extends BaseClient {
   constructor(config: ClientConfig) {
-    super(config, (resolved) => {
+    super(config, ALL_TRANSPORTS, (resolved) => {
       switch (resolved.transport) {
         case "gateway":
           return new GatewayWire(resolved);

@@ -17,10 +17,11 @@ export interface TlsConfig {
 /** How to reach and talk to etcd; modelled on Go clientv3.Config. */
 export interface ClientConfig {
   /**
-   * How calls reach etcd: "grpc" (the default; Node only, over @grpc/grpc-js), "http2" (gRPC over
-   * Node's own HTTP/2 module, without grpc-js: about half the client CPU per call) or "gateway",
-   * etcd's HTTP/JSON gateway over `fetch`, as in browsers and edge runtimes (the "etcd-sdk/web"
-   * entry always uses it).
+   * How calls reach etcd: "grpc" (Node only, over @grpc/grpc-js), "http2" (gRPC over Node's own
+   * HTTP/2 module, without grpc-js: about half the client CPU per call) or "gateway", etcd's
+   * HTTP/JSON gateway over `fetch`, as in browsers and edge runtimes. The default is the entry
+   * point's: "grpc" in "etcd-sdk", "http2" in "etcd-sdk/http2" (which does not take "grpc"),
+   * "gateway" in "etcd-sdk/web" (its only one).
    */
   transport?: Transport;
   /**
@@ -115,7 +116,19 @@ export function parseEndpoint(raw: string, tlsConfigured: boolean): Endpoint {
 }
 
 export type Transport = "grpc" | "http2" | "gateway";
-const TRANSPORTS: readonly Transport[] = ["grpc", "http2", "gateway"];
+/** What an entry point's Client speaks, its default first, and the entry's name for errors. */
+export interface EntryTransports {
+  entry: string;
+  transports: readonly [Transport, ...Transport[]];
+}
+
+/** The "etcd-sdk" entry's: every transport, "grpc" by default. */
+export const ALL_TRANSPORTS: EntryTransports = { entry: "etcd-sdk", transports: ["grpc", "http2", "gateway"] };
+
+function quotedList(values: readonly string[]): string {
+  const quoted = values.map((v) => JSON.stringify(v));
+  return quoted.length === 1 ? quoted[0]! : `${quoted.slice(0, -1).join(", ")} or ${quoted[quoted.length - 1]}`;
+}
 
 export interface ResolvedConfig {
   transport: Transport;
@@ -145,7 +158,7 @@ function positiveInteger(value: number | undefined, name: string, fallback: numb
 }
 
 /** Checks a config and fills in defaults; every problem is an InvalidArgumentError naming the field. */
-export function resolveConfig(config: ClientConfig): ResolvedConfig {
+export function resolveConfig(config: ClientConfig, { entry, transports }: EntryTransports = ALL_TRANSPORTS): ResolvedConfig {
   if (config === null || typeof config !== "object") {
     throw new InvalidArgumentError("config", "must be an object with endpoints");
   }
@@ -157,11 +170,12 @@ export function resolveConfig(config: ClientConfig): ResolvedConfig {
   if (endpoints.some((e) => e.secure !== secure)) {
     throw new InvalidArgumentError("endpoints", "must all use TLS or all not use it");
   }
-  if (config.transport !== undefined && !TRANSPORTS.includes(config.transport)) {
-    throw new InvalidArgumentError("transport", `must be "grpc", "http2" or "gateway", got ${JSON.stringify(config.transport)}`);
+  if (config.transport !== undefined && !transports.includes(config.transport)) {
+    const where = entry === ALL_TRANSPORTS.entry ? "" : ` in the "${entry}" entry`;
+    throw new InvalidArgumentError("transport", `must be ${quotedList(transports)}${where}, got ${JSON.stringify(config.transport)}`);
   }
   return {
-    transport: config.transport ?? "grpc",
+    transport: config.transport ?? transports[0],
     endpoints,
     secure: secure || config.tls !== undefined,
     dialTimeoutMs: positiveInteger(config.dialTimeoutMs, "dialTimeoutMs", DEFAULT_DIAL_TIMEOUT_MS),

@@ -1,20 +1,19 @@
 import { BaseClient } from "./base-client.js";
-import type { ClientConfig } from "./config.js";
-import { InvalidArgumentError } from "./errors.js";
+import type { ClientConfig, EntryTransports } from "./config.js";
 import { GatewayWire } from "./gateway/wire.js";
 import { Http2Wire } from "./http2-wire.js";
 
+/** No "grpc": that would load @grpc/grpc-js, which this entry is for leaving out. */
+const HTTP2_ENTRY: EntryTransports = { entry: "etcd-sdk/http2", transports: ["http2", "gateway"] };
+
 /**
  * The Node entry's Client without @grpc/grpc-js: gRPC over node:http2 (the default here) or etcd's
- * HTTP gateway. The same API; the process does not load grpc-js and nice-grpc, about 15 MB of RSS
- * and some start-up time.
+ * HTTP gateway. The same API; it does not load grpc-js and nice-grpc (about 15 MB of RSS and some
+ * start-up time), so neither does the process unless something else imports "etcd-sdk".
  */
 export class Client extends BaseClient {
   constructor(config: ClientConfig) {
-    if (config.transport === "grpc") {
-      throw new InvalidArgumentError("transport", 'must be "http2" or "gateway" in the "etcd-sdk/http2" entry, which does not load @grpc/grpc-js');
-    }
-    super({ ...config, transport: config.transport ?? "http2" }, (resolved) => (resolved.transport === "gateway" ? new GatewayWire(resolved) : new Http2Wire(resolved)));
+    super(config, HTTP2_ENTRY, (resolved) => (resolved.transport === "gateway" ? new GatewayWire(resolved) : new Http2Wire(resolved)));
   }
 
   /** Creates a client and waits until it has reached etcd (see the Node entry's Client.connect). */

@@ -1,7 +1,9 @@
 import { BaseClient } from "./base-client.js";
-import type { ClientConfig } from "./config.js";
-import { InvalidArgumentError } from "./errors.js";
+import type { ClientConfig, EntryTransports } from "./config.js";
 import { GatewayWire } from "./gateway/wire.js";
+
+/** Only the gateway: gRPC needs Node. */
+const WEB_ENTRY: EntryTransports = { entry: "etcd-sdk/web", transports: ["gateway"] };
 
 /**
  * A connection to an etcd cluster over its HTTP/JSON gateway (etcd serves it on the client
@@ -10,10 +12,7 @@ import { GatewayWire } from "./gateway/wire.js";
  */
 export class Client extends BaseClient {
   constructor(config: ClientConfig) {
-    super(config, (resolved) => {
-      if (config.transport === "grpc" || config.transport === "http2") throw new InvalidArgumentError("transport", 'must be "gateway" in the web entry: gRPC needs Node');
-      return new GatewayWire(resolved);
-    });
+    super(config, WEB_ENTRY, (resolved) => new GatewayWire(resolved));
   }
 
   /** Creates a client and waits until it has reached etcd (see the Node entry's Client.connect). */

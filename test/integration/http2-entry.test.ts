@@ -40,9 +40,10 @@ describe('the "etcd-sdk/http2" entry', () => {
     expect(JSON.parse(stdout)).toEqual({ got: "v1", watched: "v1", loaded: [] });
   });
 
-  it("refuses transport grpc with an InvalidArgumentError naming transport, and takes the gateway", async () => {
+  it("refuses transport grpc and a missing config with InvalidArgumentErrors naming them, and takes the gateway", async () => {
     expect(() => new Client({ endpoints: cluster.endpoints, transport: "grpc" })).toThrow(InvalidArgumentError);
-    expect(() => new Client({ endpoints: cluster.endpoints, transport: "grpc" })).toThrow(/transport must be "http2" or "gateway"/);
+    expect(() => new Client({ endpoints: cluster.endpoints, transport: "grpc" })).toThrow('transport must be "http2" or "gateway" in the "etcd-sdk/http2" entry, got "grpc"');
+    for (const config of [undefined, null, "127.0.0.1:2379"]) expect(() => new Client(config as never)).toThrow("config must be an object with endpoints");
     const client = await Client.connect({ endpoints: cluster.endpoints, transport: "gateway" });
     try {
       const key = `${uniquePrefix("h2entry")}gw`;

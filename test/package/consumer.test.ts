@@ -84,6 +84,7 @@ import {
   type TxnResponse,
 } from "etcd-sdk";
 import { Client as WebClient, type BaseClient } from "etcd-sdk/web";
+import { Client as Http2Client } from "etcd-sdk/http2";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function assertType<T extends true>(): T | undefined {
@@ -211,7 +212,12 @@ export async function main(): Promise<void> {
   const web = await WebClient.connect({ endpoints: ["https://etcd.example:2379"] });
   const fromWeb = await web.kv.get("app/");
   assertType<Equal<typeof fromWeb, GetResponse>>();
-  const either: BaseClient[] = [web, client];
+  // And the Node entry without grpc-js.
+  const overHttp2 = await Http2Client.connect({ endpoints: ["127.0.0.1:2379"] });
+  const fromHttp2 = await overHttp2.kv.get("app/");
+  assertType<Equal<typeof fromHttp2, GetResponse>>();
+  const either: BaseClient[] = [web, client, overHttp2];
+  overHttp2.close();
   web.close();
 
   void [first, config, modRevision, asNumber, either];
