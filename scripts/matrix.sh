@@ -2,7 +2,7 @@
 # Runs the integration suite against etcd 3.4 (Debian's etcd-server), 3.5, 3.6 and 3.7 (built
 # from their Go modules at pinned patch versions) and writes a compatibility table to
 # matrix/compatibility.md, for each transport (gRPC over grpc-js, and over node:http2 and etcd's
-# HTTP gateway for the suites vitest.config.ts runs on them). Took about 25 minutes before the http2 pass was added (about 8 more); CI runs only 3.7 (`npm test`).
+# HTTP gateway for the suites vitest.config.ts runs on them). Takes about 35 minutes on 2 cores; CI runs only 3.7 (`npm test`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
