@@ -17,7 +17,7 @@ import {
   serverErrorFor,
   UnsupportedByTransportError,
 } from "./errors.js";
-import { fromLong, type Int64, toNonNegativeLong } from "./int64.js";
+import { fromLong, type Int64, toLong, toNonNegativeLong } from "./int64.js";
 import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
 import { AsyncQueue } from "./queue.js";
 import { ResilientStream, worthReconnecting } from "./resilient-stream.js";
@@ -328,7 +328,7 @@ export class WatchHub {
         createRequest: {
           key: toBytes(state.key, "watch key"),
           rangeEnd: state.rangeEnd,
-          startRevision: state.nextRevision === 0n ? Long.ZERO : Long.fromString(state.nextRevision.toString()),
+          startRevision: toLong(state.nextRevision, "watch startRevision"),
           progressNotify: state.progressNotify,
           filters: state.filters,
           prevKv: state.prevKv,
