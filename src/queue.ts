@@ -6,7 +6,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * one each, so an idle queue keeps no more than a few fields and one waiting promise.
  */
 export class AsyncQueue<T> {
-  private items: T[] = [];
+  private items: (T | undefined)[] = [];
   private head = 0;
   /** The reader's pending `next()`, settled by the next push or the end (two fields, not an object: one less allocation per wait). */
   private resolveReader: ((step: IteratorResult<T, undefined>) => void) | undefined;
@@ -46,20 +46,27 @@ export class AsyncQueue<T> {
   }
 
   next(): Promise<IteratorResult<T, undefined>> {
-    if (this.size > 0) {
-      const item = this.items[this.head++] as T;
-      // Drop consumed items now and then so a long-lived queue does not keep them alive.
-      if (this.head > 1024 && this.head * 2 > this.items.length) {
-        this.items = this.items.slice(this.head);
-        this.head = 0;
-      }
-      return Promise.resolve({ done: false, value: item });
-    }
+    if (this.size > 0) return Promise.resolve({ done: false, value: this.take() });
     if (this.closed) return this.failure ? Promise.reject(this.failure.error) : Promise.resolve(DONE);
     return new Promise((resolve, reject) => {
       this.resolveReader = resolve;
       this.rejectReader = reject;
     });
+  }
+
+  private take(): T {
+    const item = this.items[this.head] as T;
+    // A consumed item must not live on in the array: under load it would outlive a few
+    // scavenges and be promoted to the old generation, with the network buffers it views.
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
   }
 
   /** The items as a stream, for a gRPC request stream. */
