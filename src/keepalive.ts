@@ -113,6 +113,7 @@ export class KeepAliveHub {
         entries: new Set(),
         stream: new ResilientStream({
           wanted: () => shard.entries.size > 0 && !this.closed,
+          request: (request) => request,
           open: (requests, signal) => rpc().leaseKeepAlive(requests, { signal }),
           opened: () => {
             for (const entry of shard.entries) {

@@ -70,11 +70,14 @@ export class AsyncQueue<T> {
   }
 
   /** The items as a stream, for a gRPC request stream. */
-  async *drain(): AsyncGenerator<T, void, undefined> {
+  drain(): AsyncGenerator<T, void, undefined>;
+  /** The items as a stream, each mapped as it is taken. */
+  drain<U>(map: (item: T) => U): AsyncGenerator<U, void, undefined>;
+  async *drain(map?: (item: T) => unknown): AsyncGenerator<unknown, void, undefined> {
     for (;;) {
       const step = await this.next();
       if (step.done) return;
-      yield step.value;
+      yield map ? map(step.value) : step.value;
     }
   }
 }

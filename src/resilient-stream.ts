@@ -3,9 +3,14 @@ import { EndpointError, EtcdServerError, TransportError } from "./errors.js";
 import { AsyncQueue } from "./queue.js";
 import { unref } from "./timers.js";
 
-export interface StreamHandlers<Req, Res> {
+export interface StreamHandlers<Req, Res, Queued> {
   /** Whether anyone still needs the stream. */
   wanted(): boolean;
+  /**
+   * The request for a queued item, built when the stream takes it: a burst of sends (10k
+   * watchers created at once) then holds small items meanwhile, not whole requests.
+   */
+  request(item: Queued): Req;
   /** Starts the RPC with a request stream of our own. */
   open(requests: AsyncIterable<Req>, signal: AbortSignal): AsyncIterable<Res>;
   /** A stream was (re)opened: send it what it must know. */
@@ -32,15 +37,15 @@ const MAX_BACKOFF_MS = 2000;
  * One bidirectional stream (watch, lease keep-alive) kept open while it is wanted: when it breaks
  * it is opened again after a backoff, and `opened` lets its owner restore what the server forgot.
  */
-export class ResilientStream<Req, Res> {
-  private stream: { requests: AsyncQueue<Req>; abort: AbortController } | undefined;
+export class ResilientStream<Req, Res, Queued = Req> {
+  private stream: { requests: AsyncQueue<Queued>; abort: AbortController } | undefined;
   private running = false;
 
-  constructor(private readonly handlers: StreamHandlers<Req, Res>) {}
+  constructor(private readonly handlers: StreamHandlers<Req, Res, Queued>) {}
 
   /** Queues a request on the open stream; false when none is open (`opened` will catch up). */
-  send(request: Req): boolean {
-    this.stream?.requests.push(request);
+  send(item: Queued): boolean {
+    this.stream?.requests.push(item);
     return this.stream !== undefined;
   }
 
@@ -59,13 +64,13 @@ export class ResilientStream<Req, Res> {
     let backoff = FIRST_BACKOFF_MS;
     try {
       while (this.handlers.wanted()) {
-        const requests = new AsyncQueue<Req>();
+        const requests = new AsyncQueue<Queued>();
         const abort = new AbortController();
         this.stream = { requests, abort };
         this.handlers.opened();
         let again = true;
         try {
-          for await (const response of this.handlers.open(requests.drain(), abort.signal)) {
+          for await (const response of this.handlers.open(requests.drain((item) => this.handlers.request(item)), abort.signal)) {
             backoff = FIRST_BACKOFF_MS;
             this.handlers.received(response);
           }

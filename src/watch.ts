@@ -86,6 +86,25 @@ function toEvent(pb: EventPb): WatchEvent {
   };
 }
 
+/** The request that creates a watcher on the stream, from where it is to (re)start. */
+function createRequest(state: WatcherState): DeepPartial<WatchRequest> {
+  return {
+    requestUnion: {
+      $case: "createRequest",
+      createRequest: {
+        key: toBytes(state.key, "watch key"),
+        rangeEnd: state.rangeEnd,
+        startRevision: toLong(state.nextRevision, "watch startRevision"),
+        progressNotify: state.progressNotify,
+        filters: state.filters,
+        prevKv: state.prevKv,
+        watchId: Long.fromNumber(state.id),
+        fragment: true,
+      },
+    },
+  };
+}
+
 /** A watcher's promise that etcd confirmed it, made only if someone asks (most never do). */
 type Readiness =
   | { state: "unasked" | "confirmed" }
@@ -246,7 +265,8 @@ export class Watcher implements AsyncIterable<WatchResponse>, AsyncIterator<Watc
 export class WatchHub {
   private readonly watchers = new Map<number, WatcherState>();
   private nextId = 1;
-  private readonly stream: ResilientStream<DeepPartial<WatchRequest>, WatchResponsePb>;
+  /** Queued on it: a watcher to create (its request is built when the stream takes it), or a request. */
+  private readonly stream: ResilientStream<DeepPartial<WatchRequest>, WatchResponsePb, WatcherState | DeepPartial<WatchRequest>>;
   /** Creates sent on the current stream and not yet answered, oldest first: etcd answers them in order. */
   private pending: WatcherState[] = [];
   private closedWith: Error | undefined;
@@ -258,6 +278,7 @@ export class WatchHub {
   ) {
     this.stream = new ResilientStream({
       wanted: () => this.watchers.size > 0 && !this.closedWith,
+      request: (item) => (item instanceof WatcherState ? createRequest(item) : item),
       // hasleader: the member ends the stream when it loses its leader, so the watchers move
       // to a member that still gets changes instead of silently waiting (clientv3 RequireLeader).
       open: (requests, signal) => rpc().watch(requests, { signal, metadata: Metadata({ hasleader: "true" }) }),
@@ -322,22 +343,7 @@ export class WatchHub {
   private sendCreate(state: WatcherState): void {
     state.fragments = undefined;
     state.active = false;
-    const sent = this.stream.send({
-      requestUnion: {
-        $case: "createRequest",
-        createRequest: {
-          key: toBytes(state.key, "watch key"),
-          rangeEnd: state.rangeEnd,
-          startRevision: toLong(state.nextRevision, "watch startRevision"),
-          progressNotify: state.progressNotify,
-          filters: state.filters,
-          prevKv: state.prevKv,
-          watchId: Long.fromNumber(state.id),
-          fragment: true,
-        },
-      },
-    });
-    if (sent) this.pending.push(state);
+    if (this.stream.send(state)) this.pending.push(state);
   }
 
   private route(response: WatchResponsePb): void {
