@@ -28,7 +28,7 @@ export type {
 } from "./kv.js";
 export type { Lease, LeaseGrantOptions, LeaseGrantResponse, LeaseTimeToLiveResponse } from "./lease.js";
 export type { LeaseKeepAlive } from "./keepalive.js";
-export { WatchCompactedError, type Watcher, type WatchEvent, type WatchOptions, type WatchResponse } from "./watch.js";
+export { WatchCompactedError, type Watcher, type WatchEvent, type WatchObserver, type WatchOptions, type WatchResponse } from "./watch.js";
 export { compare, op } from "./txn.js";
 export type {
   Compare,

@@ -63,6 +63,14 @@ export class MessageTooLargeError extends TransportError {
   override name = "MessageTooLargeError";
 }
 
+/**
+ * A watcher has one reader: `subscribe` was called on a watcher that a loop or another observer
+ * reads, or `next()` on one that an observer reads.
+ */
+export class WatcherBusyError extends EtcdError {
+  override name = "WatcherBusyError";
+}
+
 /** The server is older than the etcd version that added the method called (`since`, "3.5"). */
 export class UnsupportedVersionError extends EtcdError {
   override name = "UnsupportedVersionError";

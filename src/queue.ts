@@ -18,6 +18,21 @@ export class AsyncQueue<T> {
     return this.items.length - this.head;
   }
 
+  /** Whether a reader waits in `next()`. */
+  get waiting(): boolean {
+    return this.resolveReader !== undefined;
+  }
+
+  /** Whether the queue was ended or failed; `failedWith` says which. */
+  get ended(): boolean {
+    return this.closed;
+  }
+
+  /** What the queue was failed with, if it was. */
+  get failedWith(): { error: unknown } | undefined {
+    return this.failure;
+  }
+
   push(item: T): void {
     if (this.closed) return;
     const resolve = this.resolveReader;
@@ -67,6 +82,11 @@ export class AsyncQueue<T> {
       this.head = 0;
     }
     return item;
+  }
+
+  /** The queued items, oldest first, taken out of the queue; for a reader other than `next()`. */
+  *takeAll(): Generator<T, void, undefined> {
+    while (this.size > 0) yield this.take();
   }
 
   /** The items as a stream, for a gRPC request stream. */

@@ -16,6 +16,7 @@ import {
   EtcdServerError,
   serverErrorFor,
   UnsupportedByTransportError,
+  WatcherBusyError,
 } from "./errors.js";
 import { fromLong, type Int64, toLong, toNonNegativeLong } from "./int64.js";
 import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
@@ -116,6 +117,28 @@ const UNASKED: Readiness = { state: "unasked" };
 const CONFIRMED: Readiness = { state: "confirmed" };
 
 /**
+ * Receives a watcher's responses as they arrive, instead of a `for await` loop (see
+ * `Watcher.subscribe`). One observer may serve many watchers: each call names its watcher.
+ */
+export interface WatchObserver {
+  /** A response, in order; throwing cancels the watcher and the error goes to `error`. */
+  next(response: WatchResponse, watcher: Watcher): void;
+  /** The watcher failed: a server error, ErrCompacted, CallCanceledError from its AbortSignal, ClientClosedError, or what `next` threw. Nothing follows. */
+  error(error: unknown, watcher: Watcher): void;
+  /** The watcher was cancelled (`cancel()`, or etcd ended it without an error). Nothing follows. */
+  complete?(watcher: Watcher): void;
+  /** etcd confirmed the watcher, as `watcher.ready` resolves; called at most once, before its first response. */
+  ready?(watcher: Watcher): void;
+}
+
+/** An observer's own error (in `error`, `complete` or `ready`) is not the watch's to handle: it is thrown on its own, as an uncaught exception. */
+function throwLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
+}
+
+/**
  * What the hub keeps of a watcher. Thousands of watchers are common, so it is one object with
  * its methods on the prototype: no closures, no promise and no array until they are needed.
  */
@@ -126,9 +149,13 @@ class WatcherState {
   fragments: EventPb[] | undefined;
   /** Whether etcd confirmed the watcher on the current stream (progress reports cover only those). */
   active = false;
+  /** The responses (and the end) for `next()`, or those that came before an observer subscribed. */
   readonly queue = new AsyncQueue<WatchResponse>();
   private readiness: Readiness = UNASKED;
   private abortSignal: AbortSignal | undefined;
+  private observer: WatchObserver | undefined;
+  /** The watcher its observer is told about. */
+  private subscriber: Watcher | undefined;
 
   constructor(
     readonly hub: WatchHub,
@@ -171,17 +198,52 @@ class WatcherState {
     }
   }
 
+  get observed(): boolean {
+    return this.observer !== undefined;
+  }
+
+  /** Hands the responses to `observer` from now on: first those already queued, then the end if it came. */
+  subscribe(observer: WatchObserver, watcher: Watcher): void {
+    this.observer = observer;
+    this.subscriber = watcher;
+    const { queue } = this;
+    if (this.readiness === CONFIRMED) this.tell(observer, "ready");
+    for (const response of queue.takeAll()) {
+      this.deliver(response);
+      if (this.observer !== observer) return;
+    }
+    if (queue.ended) this.finish();
+  }
+
   confirm(): void {
     const readiness = this.readiness;
     if (readiness.state !== "unasked" && readiness.state !== "waiting") return;
     this.readiness = CONFIRMED;
     if (readiness.state === "waiting") readiness.resolve();
+    if (this.observer) this.tell(this.observer, "ready");
+  }
+
+  /** A response for the watcher's reader: its observer, or the queue that `next()` reads. */
+  deliver(response: WatchResponse): void {
+    const observer = this.observer;
+    if (!observer) {
+      this.queue.push(response);
+      return;
+    }
+    try {
+      observer.next(response, this.subscriber!);
+    } catch (err) {
+      this.abandon(err);
+    }
   }
 
   /** Ends the watcher: its iteration throws `error` after what was delivered, `ready` rejects with it. */
   fail(error: unknown): void {
     this.detach();
-    this.queue.fail(error);
+    if (!this.queue.ended) {
+      this.queue.fail(error);
+      this.finish();
+    }
     const readiness = this.readiness;
     if (readiness.state !== "unasked" && readiness.state !== "waiting") return;
     this.readiness = { state: "failed", error };
@@ -191,7 +253,9 @@ class WatcherState {
   /** Ends the watcher's iteration after what was delivered. */
   end(): void {
     this.detach();
+    if (this.queue.ended) return;
     this.queue.end();
+    this.finish();
   }
 
   /** Has `signal` end the watcher (as cancel() does), failing its iteration with CallCanceledError. */
@@ -202,12 +266,36 @@ class WatcherState {
 
   /** The AbortSignal's listener: the state is an EventListener object, so no closure is kept. */
   handleEvent(): void {
-    this.fail(new CallCanceledError("the watcher was canceled by its AbortSignal", { cause: this.abortSignal?.reason }));
-    this.cancel();
+    this.abandon(new CallCanceledError("the watcher was canceled by its AbortSignal", { cause: this.abortSignal?.reason }));
   }
 
   cancel(): void {
     this.hub.remove(this);
+  }
+
+  private abandon(error: unknown): void {
+    this.fail(error);
+    this.cancel();
+  }
+
+  /** Tells the observer, if any, how the watcher ended (the queue says): its last call. */
+  private finish(): void {
+    const observer = this.observer;
+    if (!observer) return;
+    this.observer = undefined;
+    const failed = this.queue.failedWith;
+    if (failed) this.tell(observer, "error", failed.error);
+    else this.tell(observer, "complete");
+  }
+
+  private tell(observer: WatchObserver, call: "ready" | "complete" | "error", error?: unknown): void {
+    const watcher = this.subscriber!;
+    try {
+      if (call === "error") observer.error(error, watcher);
+      else observer[call]?.(watcher);
+    } catch (err) {
+      throwLater(err);
+    }
   }
 
   private detach(): void {
@@ -232,7 +320,21 @@ export class Watcher implements AsyncIterable<WatchResponse>, AsyncIterator<Watc
   }
 
   next(): Promise<IteratorResult<WatchResponse, undefined>> {
+    if (this.state.observed) return Promise.reject(new WatcherBusyError("next() was called on a watcher that an observer subscribed to"));
     return this.state.queue.next();
+  }
+
+  /**
+   * Hands each response to `observer` as it arrives, instead of a `for await` loop: the way for
+   * thousands of watchers. A loop keeps its frame and a waiting promise per watcher between
+   * responses, and the last response with them; an observer, which one object can be for every
+   * watcher, keeps nothing. Responses that arrived before are handed over at once. The watcher
+   * then has no other reader: a later `next()` rejects with WatcherBusyError.
+   */
+  subscribe(observer: WatchObserver): void {
+    const { state } = this;
+    if (state.observed || state.queue.waiting) throw new WatcherBusyError("subscribe() was called on a watcher that is already being read");
+    state.subscribe(observer, this);
   }
 
   /** Leaving a `for await` loop early cancels the watcher. */
@@ -390,12 +492,12 @@ export class WatchHub {
       state.fragments = undefined;
     }
     state.nextRevision = fromLong(events[events.length - 1]!.kv!.modRevision) + 1n;
-    state.queue.push({ header, events: events.map(toEvent), progress: false });
+    state.deliver({ header, events: events.map(toEvent), progress: false });
   }
 
   private progress(state: WatcherState, header: ResponseHeader, revision: bigint): void {
     if (state.fragments) return;
     if (revision + 1n > state.nextRevision) state.nextRevision = revision + 1n;
-    state.queue.push({ header, events: [], progress: true });
+    state.deliver({ header, events: [], progress: true });
   }
 }

@@ -1,6 +1,17 @@
 import type { ClientMiddleware } from "nice-grpc-common";
-import { describe, expect, it } from "vitest";
-import { CallCanceledError, ErrCompacted, op, UnsupportedByTransportError, WatchCompactedError, type WatchResponse, type Watcher } from "../../src/index.js";
+import { describe, expect, it, vi } from "vitest";
+import {
+  CallCanceledError,
+  ClientClosedError,
+  ErrCompacted,
+  op,
+  UnsupportedByTransportError,
+  WatchCompactedError,
+  type WatchObserver,
+  type WatchResponse,
+  type Watcher,
+  WatcherBusyError,
+} from "../../src/index.js";
 import { callCounter, clientFor, overGateway, progressNotifyFlag, startCluster, uniquePrefix, useCluster } from "../helpers.js";
 
 const etcd = useCluster();
@@ -172,5 +183,131 @@ describe("watch", () => {
     expect(err).toBeInstanceOf(ErrCompacted);
     expect(err).toBeInstanceOf(WatchCompactedError);
     expect((err as WatchCompactedError).compactRevision).toBe(current);
+  });
+});
+
+/** Waits for `check` to pass; the generous timeout is for a loaded machine, a pass comes at once. */
+const eventually = (check: () => void) => vi.waitFor(check, { timeout: 15_000, interval: 20 });
+
+/** An observer that writes down every call it gets, naming each watcher by `names`. */
+function recorder(names: Map<Watcher, string>) {
+  const calls: string[] = [];
+  const errors: unknown[] = [];
+  const observer: WatchObserver = {
+    next: (response, watcher) => calls.push(...flat([response]).map((event) => `${names.get(watcher)} ${event}`)),
+    error: (error, watcher) => {
+      errors.push(error);
+      calls.push(`${names.get(watcher)} error`);
+    },
+    complete: (watcher) => calls.push(`${names.get(watcher)} complete`),
+    ready: (watcher) => calls.push(`${names.get(watcher)} ready`),
+  };
+  return { calls, errors, observer };
+}
+
+describe("watch observers", () => {
+  it("hand one observer the responses of many watchers as they arrive, then their end", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const a = client.watch(`${p}a`);
+    const b = client.watch(`${p}b`);
+    const { calls, errors, observer } = recorder(new Map([[a, "a"], [b, "b"]]));
+    a.subscribe(observer);
+    b.subscribe(observer);
+    await eventually(() => expect(calls.filter((c) => c.endsWith("ready")).sort()).toEqual(["a ready", "b ready"]));
+    await client.kv.put(`${p}a`, "1");
+    await client.kv.put(`${p}b`, "2");
+    await client.kv.delete(`${p}a`);
+    await eventually(() => expect(calls).toHaveLength(5));
+    // Each watcher's own calls come in order; over the gateway the two are separate streams.
+    expect(calls.filter((c) => c.startsWith("a "))).toEqual(["a ready", `a put ${p}a=1`, `a delete ${p}a=`]);
+    expect(calls.filter((c) => c.startsWith("b "))).toEqual(["b ready", `b put ${p}b=2`]);
+    a.cancel();
+    b.cancel();
+    expect(calls.slice(5)).toEqual(["a complete", "b complete"]);
+    await client.kv.put(`${p}a`, "3");
+    expect(calls).toHaveLength(7);
+    expect(errors).toEqual([]);
+  });
+
+  it("takes over from next() without losing or repeating a response, and ends a watcher that ended before", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const first = await client.kv.put(`${p}k`, "1");
+    const watcher = client.watch(`${p}k`, { startRevision: first.header.revision });
+    const read = await watcher.next();
+    expect(read.done ? [] : flat([read.value])).toEqual([`put ${p}k=1`]);
+    await client.kv.put(`${p}k`, "2");
+    await client.kv.put(`${p}k`, "3");
+    // Whether these two are queued by now or still on their way, each must arrive once.
+    const { calls, observer } = recorder(new Map([[watcher, "w"]]));
+    watcher.subscribe(observer);
+    await eventually(() => expect(calls.filter((c) => c.includes(" put "))).toEqual([`w put ${p}k=2`, `w put ${p}k=3`]));
+    expect(calls[0]).toBe("w ready");
+
+    const ended = client.watch(`${p}k`);
+    ended.cancel();
+    const late = recorder(new Map([[ended, "e"]]));
+    ended.subscribe(late.observer);
+    expect(late.calls).toEqual(["e complete"]);
+  });
+
+  it("cancels a watcher whose observer throws, and gives the observer what it threw", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const watcher = client.watch(`${p}k`);
+    const thrown = new Error("the observer's own failure");
+    const { calls, errors, observer } = recorder(new Map([[watcher, "w"]]));
+    watcher.subscribe({
+      ...observer,
+      next(response, w) {
+        observer.next(response, w);
+        throw thrown;
+      },
+    });
+    await watcher.ready;
+    await client.kv.put(`${p}k`, "1");
+    await eventually(() => expect(errors).toEqual([thrown]));
+    await client.kv.put(`${p}k`, "2");
+    const check = client.watch(`${p}k`, { startRevision: 1 });
+    await take(check, 2);
+    expect(calls).toEqual(["w ready", `w put ${p}k=1`, "w error"]);
+    await expect(watcher.next()).rejects.toBe(thrown);
+  });
+
+  it("ends an observed watcher with CallCanceledError on its signal, ClientClosedError on close", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const controller = new AbortController();
+    const signalled = client.watch(`${p}k`, { signal: controller.signal });
+    const { errors, observer } = recorder(new Map());
+    signalled.subscribe(observer);
+    await signalled.ready;
+    controller.abort();
+    expect(errors[0]).toBeInstanceOf(CallCanceledError);
+
+    await using own = clientFor(etcd.cluster);
+    const closing = own.watch(`${p}k`);
+    closing.subscribe(observer);
+    await closing.ready;
+    own.close();
+    expect(errors[1]).toBeInstanceOf(ClientClosedError);
+    expect(errors).toHaveLength(2);
+  });
+
+  it("has one reader per watcher: a second one gets WatcherBusyError", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const { observer } = recorder(new Map());
+    const observed = client.watch(`${p}k`);
+    observed.subscribe(observer);
+    expect(() => observed.subscribe(observer)).toThrow(WatcherBusyError);
+    await expect(observed.next()).rejects.toBeInstanceOf(WatcherBusyError);
+    const looped = client.watch(`${p}k`);
+    const waiting = looped.next();
+    expect(() => looped.subscribe(observer)).toThrow(WatcherBusyError);
+    looped.cancel();
+    expect(await waiting).toEqual({ done: true, value: undefined });
+    observed.cancel();
   });
 });
