@@ -49,3 +49,14 @@ export async function inParallel(count: number, concurrency: number, task: (inde
   };
   await Promise.all(Array.from({ length: Math.min(count, concurrency) }, lane));
 }
+
+/** Promise.withResolvers, which Node 20 lacks. */
+export function withResolvers<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

@@ -1,5 +1,5 @@
-import { type BaseClient, type ClientConfig, compare, type LeaseKeepAlive, op } from "../../src/api.js";
-import { type BenchClient, inParallel, revokeAll } from "./common.js";
+import { type BaseClient, type ClientConfig, compare, type LeaseKeepAlive, op, type WatchObserver } from "../../src/api.js";
+import { type BenchClient, inParallel, revokeAll, withResolvers } from "./common.js";
 
 export type SdkTransport = "grpc" | "http2" | "gateway";
 
@@ -22,15 +22,34 @@ export async function connectSdk(entry: SdkEntry, endpoints: string[], transport
       return result.succeeded;
     },
     async watchKeys(keys, onPut) {
+      // One observer for every watcher, the SDK's way for many (README, Watch): no loop, and
+      // no promise, per watcher.
+      const { promise: allReady, resolve: readyAll, reject: failed } = withResolvers();
+      const { promise: allEnded, resolve: endAll } = withResolvers();
+      let confirmed = 0;
+      let ended = 0;
+      let firstError: unknown;
+      const settled = () => ++ended === keys.length && endAll();
+      const observer: WatchObserver = {
+        next({ events }) {
+          for (const event of events) onPut(event.kv.value);
+        },
+        ready: () => ++confirmed === keys.length && readyAll(),
+        error(err) {
+          firstError ??= err;
+          failed(err);
+          settled();
+        },
+        complete: settled,
+      };
       const watchers = keys.map((key) => client.watch(key));
-      const loops = watchers.map(async (watcher) => {
-        for await (const { events } of watcher) for (const event of events) onPut(event.kv.value);
-      });
-      await Promise.all(watchers.map((w) => w.ready));
+      for (const watcher of watchers) watcher.subscribe(observer);
+      await allReady;
       return {
         async close() {
           for (const watcher of watchers) watcher.cancel();
-          await Promise.all(loops);
+          await allEnded;
+          if (firstError !== undefined) throw firstError;
         },
       };
     },
