@@ -2,7 +2,7 @@
  * A tour of the SDK: `npm run tour`. Talks to ETCD_ENDPOINTS (comma-separated) when set, else
  * starts a throwaway single-member etcd on a free loopback port and removes it afterwards.
  */
-import { Client, compare, ErrCompacted, ErrEmptyKey, Mutex, op, Session } from "../src/index.js";
+import { Client, compare, ErrCompacted, ErrEmptyKey, Mutex, op, Session, type WatchObserver } from "../src/index.js";
 import { EtcdCluster } from "../test/harness/cluster.js";
 import { etcdVersion, resolveEtcdBinary } from "../test/harness/etcd-binary.js";
 
@@ -69,6 +69,25 @@ async function tour(client: Client, throwaway: boolean): Promise<void> {
     for (const e of events) console.log(`${e.type} ${e.kv.keyString} at revision ${e.kv.modRevision}`);
     if ((seen += events.length) >= 2) break;
   }
+  // Many watchers: one observer for all of them instead of a loop each (what 10k watchers need).
+  const names = ["red", "green", "blue"].map((name) => `${p}colours/${name}`);
+  let confirmed = 0;
+  let observed = 0;
+  const colours = names.map((name) => client.watch(name));
+  await new Promise<void>((resolve, reject) => {
+    const observer: WatchObserver = {
+      ready: () => {
+        if (++confirmed === names.length) for (const name of names) void client.kv.put(name, "on").catch(reject);
+      },
+      next: ({ events }) => {
+        for (const e of events) console.log(`observer: ${e.type} ${e.kv.keyString}`);
+        if ((observed += events.length) === names.length) resolve();
+      },
+      error: reject,
+    };
+    for (const watcher of colours) watcher.subscribe(observer);
+  });
+  for (const watcher of colours) watcher.cancel();
 
   section("leases and a lock");
   const lease = await client.lease.grant(5);
