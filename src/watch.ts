@@ -131,7 +131,11 @@ export interface WatchObserver {
   ready?(watcher: Watcher): void;
 }
 
-/** An observer's own error (in `error`, `complete` or `ready`) is not the watch's to handle: it is thrown on its own, as an uncaught exception. */
+/**
+ * An observer's own error in `error`, `complete` or `ready` is not the watch's to handle: it is
+ * thrown on its own, as an uncaught exception (which ends a Node process, as a throwing
+ * EventEmitter listener does), so that it cannot break the stream the watchers share.
+ */
 function throwLater(error: unknown): void {
   queueMicrotask(() => {
     throw error;
@@ -198,8 +202,9 @@ class WatcherState {
     }
   }
 
+  /** Whether an observer subscribed, even one already told of the end: the watcher has no other reader then. */
   get observed(): boolean {
-    return this.observer !== undefined;
+    return this.subscriber !== undefined;
   }
 
   /** Hands the responses to `observer` from now on: first those already queued, then the end if it came. */
@@ -234,6 +239,11 @@ class WatcherState {
       observer.next(response, this.subscriber!);
     } catch (err) {
       this.abandon(err);
+      // A watcher that had ended already (its queue handed over at subscribe) ends here for the observer.
+      if (this.observer === observer) {
+        this.observer = undefined;
+        this.tell(observer, "error", err);
+      }
     }
   }
 
@@ -328,8 +338,10 @@ export class Watcher implements AsyncIterable<WatchResponse>, AsyncIterator<Watc
    * Hands each response to `observer` as it arrives, instead of a `for await` loop: the way for
    * thousands of watchers. A loop keeps its frame and a waiting promise per watcher between
    * responses, and the last response with them; an observer, which one object can be for every
-   * watcher, keeps nothing. Responses that arrived before are handed over at once. The watcher
-   * then has no other reader: a later `next()` rejects with WatcherBusyError.
+   * watcher, keeps nothing. What came before is handed over before `subscribe` returns: `ready`
+   * if etcd confirmed the watcher, the responses that arrived, and the end if it came. The
+   * watcher then has no other reader: a later `next()` rejects, and another `subscribe` throws,
+   * WatcherBusyError.
    */
   subscribe(observer: WatchObserver): void {
     const { state } = this;
@@ -391,8 +403,7 @@ export class WatchHub {
       received: (response) => this.route(response),
       failed: (err) => {
         if (worthReconnecting(err)) return true;
-        for (const state of this.watchers.values()) state.fail(err);
-        this.watchers.clear();
+        this.failAll(err);
         return false;
       },
     });
@@ -437,9 +448,15 @@ export class WatchHub {
   /** Ends every watcher with ClientClosedError and closes the stream. */
   close(): void {
     this.closedWith = new ClientClosedError();
-    for (const state of this.watchers.values()) state.fail(this.closedWith);
-    this.watchers.clear();
+    this.failAll(this.closedWith);
     this.stream.restart();
+  }
+
+  /** Ends every watcher with `error`; one made meanwhile (by an observer's error(), say) is not among them. */
+  private failAll(error: unknown): void {
+    const ended = [...this.watchers.values()];
+    this.watchers.clear();
+    for (const state of ended) state.fail(error);
   }
 
   private sendCreate(state: WatcherState): void {
