@@ -34,7 +34,15 @@ describe("watch resume", () => {
     const p = uniquePrefix();
     const total = 2000;
     const watcher = watching.watch(p, { prefix: true });
-    await watcher.ready;
+    // A second watcher read by an observer instead of a loop must see exactly the same.
+    const observed = watching.watch(p, { prefix: true });
+    const seenByObserver: string[] = [];
+    let observerError: unknown;
+    observed.subscribe({
+      next: ({ events }) => seenByObserver.push(...events.map((e) => e.kv.valueString)),
+      error: (err) => (observerError = err),
+    });
+    await Promise.all([watcher.ready, observed.ready]);
     const collected = collect(watcher, total, 120_000);
 
     // Each value is written once: a compare on the key's last revision makes a retried write
@@ -79,6 +87,10 @@ describe("watch resume", () => {
     const { values, revisions } = await collected;
     expect(values).toEqual(Array.from({ length: total }, (_, i) => String(i)));
     for (let i = 1; i < revisions.length; i++) expect(revisions[i]! > revisions[i - 1]!, `revision ${i}`).toBe(true);
+    for (const until = Date.now() + 30_000; seenByObserver.length < total && Date.now() < until; ) await sleep(20);
+    expect(observerError).toBeUndefined();
+    expect(seenByObserver).toEqual(values);
+    observed.cancel();
   }, 180_000);
 
   it("resumes a watcher without start revision from its creation, not from the reconnect", async () => {
