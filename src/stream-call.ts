@@ -40,7 +40,7 @@ export class StreamCall implements AsyncIterableIterator<unknown> {
     private readonly source: CallSource,
     private readonly signal: AbortSignal | undefined,
   ) {
-    if (signal?.aborted) source.cancel();
+    if (signal?.aborted) this.handleEvent();
     else signal?.addEventListener("abort", this, { once: true });
   }
 
@@ -60,8 +60,12 @@ export class StreamCall implements AsyncIterableIterator<unknown> {
     this.finish(() => this.queue.fail(this.signal?.aborted ? abortError() : err));
   }
 
-  /** The signal's abort listener: the call is cancelled, and reported as an AbortError. */
+  /**
+   * The signal's abort listener: the call is cancelled, and reported as an AbortError once its
+   * stream closed. Nothing more is sent meanwhile: it would go into a cancelled stream.
+   */
   handleEvent(): void {
+    this.finished = true;
     this.source.cancel();
   }
 
