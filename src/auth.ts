@@ -2,7 +2,6 @@ import { Permission_Type } from "../gen/authpb/auth.js";
 import type { AuthDefinition, ResponseHeader as ResponseHeaderPb } from "../gen/etcdserverpb/rpc.js";
 import { type Bytes, describe, utf8 } from "./bytes.js";
 import { InvalidArgumentError } from "./errors.js";
-import { fromUint64 } from "./int64.js";
 import { type CallOptions, callOptions, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
 import type { ServiceClient } from "./transport.js";
 
@@ -50,7 +49,7 @@ export class Auth {
   /** Whether auth is on, and the auth store's revision (etcd 3.5+). */
   async authStatus(options: CallOptions = {}): Promise<Header & { enabled: boolean; authRevision: bigint }> {
     const r = await this.rpc().authStatus({}, callOptions(options));
-    return { ...header(r), enabled: r.enabled, authRevision: fromUint64(r.authRevision) };
+    return { ...header(r), enabled: r.enabled, authRevision: r.authRevision };
   }
 
   async userAdd(name: string, password: string, options: UserAddOptions & CallOptions = {}): Promise<Header> {

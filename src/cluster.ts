@@ -1,5 +1,5 @@
 import type { ClusterDefinition, Member as MemberPb, ResponseHeader as ResponseHeaderPb } from "../gen/etcdserverpb/rpc.js";
-import { fromUint64, type Int64, toUnsignedLong } from "./int64.js";
+import { type Int64, toUint64 } from "./int64.js";
 import { type CallOptions, callOptions, ResponseHeader } from "./kv.js";
 import type { ServiceClient } from "./transport.js";
 
@@ -19,7 +19,7 @@ export interface MembersResponse {
 }
 
 function member(pb: MemberPb): Member {
-  return { id: fromUint64(pb.ID), name: pb.name, peerURLs: pb.peerURLs, clientURLs: pb.clientURLs, isLearner: pb.isLearner };
+  return { id: pb.ID, name: pb.name, peerURLs: pb.peerURLs, clientURLs: pb.clientURLs, isLearner: pb.isLearner };
 }
 
 function members(response: { header: ResponseHeaderPb | undefined; members: MemberPb[] }): MembersResponse {
@@ -47,17 +47,17 @@ export class Cluster {
   }
 
   async memberRemove(id: Int64, options: CallOptions = {}): Promise<MembersResponse> {
-    return members(await this.rpc().memberRemove({ ID: toUnsignedLong(id, "member id") }, callOptions(options)));
+    return members(await this.rpc().memberRemove({ ID: toUint64(id, "member id") }, callOptions(options)));
   }
 
   /** Changes the peer URLs of a member. */
   async memberUpdate(id: Int64, peerURLs: string[], options: CallOptions = {}): Promise<MembersResponse> {
-    return members(await this.rpc().memberUpdate({ ID: toUnsignedLong(id, "member id"), peerURLs }, callOptions(options)));
+    return members(await this.rpc().memberUpdate({ ID: toUint64(id, "member id"), peerURLs }, callOptions(options)));
   }
 
   /** Makes a learner that is in sync with the leader a voting member; ErrLearnerNotReady until then. */
   async memberPromote(id: Int64, options: CallOptions = {}): Promise<MembersResponse> {
-    return members(await this.rpc().memberPromote({ ID: toUnsignedLong(id, "member id") }, callOptions(options)));
+    return members(await this.rpc().memberPromote({ ID: toUint64(id, "member id") }, callOptions(options)));
   }
 
   private async add(peerURLs: string[], isLearner: boolean, options: CallOptions): Promise<MembersResponse & { member: Member }> {

@@ -1,7 +1,6 @@
-import Long from "long";
 import type { LeaseDefinition, LeaseKeepAliveRequest, LeaseKeepAliveResponse } from "../gen/etcdserverpb/rpc.js";
 import { CallCanceledError, ClientClosedError, EndpointError, LeaseLostError, serverErrorFor } from "./errors.js";
-import { fromLong, type Int64, toLong } from "./int64.js";
+import { type Int64, toInt64 } from "./int64.js";
 import { AsyncQueue } from "./queue.js";
 import { ResilientStream, worthReconnecting } from "./resilient-stream.js";
 import type { ServiceClient } from "./transport.js";
@@ -21,7 +20,7 @@ export interface LeaseKeepAlive extends Disposable {
 }
 
 interface Entry {
-  id: Long;
+  id: bigint;
   /** The stream that renews the lease. */
   shard: Shard;
   handle: Handle;
@@ -101,7 +100,7 @@ const leaseNotFound = () => serverErrorFor("etcdserver: requested lease not foun
  * gone. A broken stream is opened again (on another member if need be) without reporting a loss.
  */
 export class KeepAliveHub {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<bigint, Entry>();
   private readonly shards: Shard[];
   private nextShard = 0;
   private closed = false;
@@ -146,8 +145,8 @@ export class KeepAliveHub {
    */
   keepAlive(leaseId: Int64, signal: AbortSignal | undefined): Promise<LeaseKeepAlive> {
     if (this.closed) return Promise.reject(new ClientClosedError());
-    const id = toLong(leaseId, "lease keepAlive id");
-    const existing = this.entries.get(id.toString());
+    const id = toInt64(leaseId, "lease keepAlive id");
+    const existing = this.entries.get(id);
     if (existing) return existing.started;
     if (signal?.aborted) return Promise.reject(canceled(signal));
     const shard = this.shards[this.nextShard++ % this.shards.length]!;
@@ -164,13 +163,13 @@ export class KeepAliveHub {
       detach: () => undefined,
     };
     entry.started = new Promise((resolve, reject) => (entry.starting = { resolve, reject }));
-    entry.handle = new Handle(fromLong(id), 0, () => this.drop(entry, "closed"));
+    entry.handle = new Handle(id, 0, () => this.drop(entry, "closed"));
     if (signal) {
       const onAbort = () => (entry.starting ? this.fail(entry, canceled(signal)) : this.drop(entry, "closed"));
       signal.addEventListener("abort", onAbort, { once: true });
       entry.detach = () => signal.removeEventListener("abort", onAbort);
     }
-    this.entries.set(id.toString(), entry);
+    this.entries.set(id, entry);
     shard.entries.add(entry);
     this.send(entry);
     shard.stream.start();
@@ -179,7 +178,7 @@ export class KeepAliveHub {
 
   /** Renews a lease once over a stream of its own; its new TTL in seconds. */
   async keepAliveOnce(leaseId: Int64, signal: AbortSignal | undefined): Promise<bigint> {
-    const id = toLong(leaseId, "lease keepAliveOnce id");
+    const id = toInt64(leaseId, "lease keepAliveOnce id");
     const requests = new AsyncQueue<Partial<LeaseKeepAliveRequest>>();
     const abort = new AbortController();
     const onAbort = () => abort.abort(signal?.reason);
@@ -187,8 +186,8 @@ export class KeepAliveHub {
     try {
       requests.push({ ID: id });
       for await (const response of this.rpc().leaseKeepAlive(requests.drain(), { signal: abort.signal })) {
-        if (response.TTL.lte(0)) throw leaseNotFound();
-        return fromLong(response.TTL);
+        if (response.TTL <= 0n) throw leaseNotFound();
+        return response.TTL;
       }
       throw leaseNotFound();
     } catch (err) {
@@ -222,8 +221,8 @@ export class KeepAliveHub {
     clearTimeout(entry.lostTimer);
     entry.detach();
     entry.handle.markLost(reason);
-    if (this.entries.get(entry.id.toString()) !== entry) return;
-    this.entries.delete(entry.id.toString());
+    if (this.entries.get(entry.id) !== entry) return;
+    this.entries.delete(entry.id);
     entry.shard.entries.delete(entry);
     // No lease left on a stream: close it rather than keep a connection busy for nothing.
     if (entry.shard.entries.size === 0) entry.shard.stream.restart();
@@ -253,10 +252,10 @@ export class KeepAliveHub {
   }
 
   private confirm(response: LeaseKeepAliveResponse): void {
-    const entry = this.entries.get(response.ID.toString());
+    const entry = this.entries.get(response.ID);
     if (!entry) return;
     const sentAt = entry.sent.shift();
-    if (response.TTL.lte(0)) {
+    if (response.TTL <= 0n) {
       // etcd answers TTL 0 for a lease it does not know.
       if (entry.starting) this.fail(entry, leaseNotFound());
       else this.drop(entry, "gone");
@@ -265,7 +264,7 @@ export class KeepAliveHub {
     // An answer to a renewal sent on an earlier stream says nothing about when it was sent.
     if (sentAt === undefined) return;
     const firstAnswer = entry.ttlMs === 0;
-    entry.ttlMs = response.TTL.toNumber() * 1000;
+    entry.ttlMs = Number(response.TTL) * 1000;
     const deadline = sentAt + entry.ttlMs;
     if (deadline > entry.handle.deadline) {
       entry.handle.deadline = deadline;

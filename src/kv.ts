@@ -1,4 +1,3 @@
-import Long from "long";
 import {
   type DeleteRangeRequest,
   type DeleteRangeResponse as DeleteRangeResponsePb,
@@ -14,7 +13,7 @@ import {
 import type { KeyValue as KeyValuePb } from "../gen/mvccpb/kv.js";
 import { type Bytes, FROM_KEY_END, describe, prefixEnd, toBytes, utf8 } from "./bytes.js";
 import { InvalidArgumentError, UnsupportedByTransportError, UnsupportedVersionError } from "./errors.js";
-import { fromLong, fromUint64, type Int64, type StoredInt64, storedInt64, storeInt64, toLong, toNonNegativeLong } from "./int64.js";
+import { type Int64, type StoredInt64, storedInt64, storeInt64, toInt64, toNonNegativeInt64 } from "./int64.js";
 import type { ServiceClient, TransportCallOptions } from "./transport.js";
 
 /** Per-call options every method takes. */
@@ -80,18 +79,18 @@ export interface CompactOptions {
 
 /** The member-wide part of a header; one object for a run of responses from one member in one term. */
 interface HeaderOrigin {
-  clusterId: Long;
-  memberId: Long;
-  raftTerm: Long;
+  clusterId: bigint;
+  memberId: bigint;
+  raftTerm: bigint;
 }
 
-const NO_ORIGIN: HeaderOrigin = { clusterId: Long.UZERO, memberId: Long.UZERO, raftTerm: Long.UZERO };
+const NO_ORIGIN: HeaderOrigin = { clusterId: 0n, memberId: 0n, raftTerm: 0n };
 let lastOrigin = NO_ORIGIN;
 
 /** The origin of a response header, shared with the previous header's when they agree. */
 function originOf(pb: ResponseHeaderPb): HeaderOrigin {
   const last = lastOrigin;
-  if (last.clusterId.equals(pb.clusterId) && last.memberId.equals(pb.memberId) && last.raftTerm.equals(pb.raftTerm)) return last;
+  if (last.clusterId === pb.clusterId && last.memberId === pb.memberId && last.raftTerm === pb.raftTerm) return last;
   return (lastOrigin = { clusterId: pb.clusterId, memberId: pb.memberId, raftTerm: pb.raftTerm });
 }
 
@@ -106,17 +105,17 @@ export class ResponseHeader {
     this.storeRevision = pb ? storeInt64(pb.revision) : 0;
   }
   get clusterId(): bigint {
-    return fromUint64(this.origin.clusterId);
+    return this.origin.clusterId;
   }
   get memberId(): bigint {
-    return fromUint64(this.origin.memberId);
+    return this.origin.memberId;
   }
   /** Store revision when the request was served. */
   get revision(): bigint {
     return storedInt64(this.storeRevision);
   }
   get raftTerm(): bigint {
-    return fromUint64(this.origin.raftTerm);
+    return this.origin.raftTerm;
   }
 }
 
@@ -212,8 +211,8 @@ function lookup<K extends string, V>(table: Record<K, V>, value: unknown, what: 
   throw new InvalidArgumentError(what, `must be one of ${Object.keys(table).join(", ")}, got ${describe(value)}`);
 }
 
-function optionalLong(value: Int64 | undefined, what: string): Long | undefined {
-  return value === undefined ? undefined : toNonNegativeLong(value, what);
+function optionalInt64(value: Int64 | undefined, what: string): bigint | undefined {
+  return value === undefined ? undefined : toNonNegativeInt64(value, what);
 }
 
 /**
@@ -248,17 +247,17 @@ export function rangeRequest(key: Bytes, options: GetOptions): Partial<RangeRequ
   return {
     key: wireKey,
     rangeEnd,
-    limit: optionalLong(options.limit, "get limit"),
-    revision: optionalLong(options.revision, "get revision"),
+    limit: optionalInt64(options.limit, "get limit"),
+    revision: optionalInt64(options.revision, "get revision"),
     sortOrder,
     sortTarget,
     serializable: options.serializable ?? false,
     keysOnly: options.keysOnly ?? false,
     countOnly: options.countOnly ?? false,
-    minModRevision: optionalLong(options.minModRevision, "get minModRevision"),
-    maxModRevision: optionalLong(options.maxModRevision, "get maxModRevision"),
-    minCreateRevision: optionalLong(options.minCreateRevision, "get minCreateRevision"),
-    maxCreateRevision: optionalLong(options.maxCreateRevision, "get maxCreateRevision"),
+    minModRevision: optionalInt64(options.minModRevision, "get minModRevision"),
+    maxModRevision: optionalInt64(options.maxModRevision, "get maxModRevision"),
+    minCreateRevision: optionalInt64(options.minCreateRevision, "get minCreateRevision"),
+    maxCreateRevision: optionalInt64(options.maxCreateRevision, "get maxCreateRevision"),
   };
 }
 
@@ -267,7 +266,7 @@ export function putRequest(key: Bytes, value: Bytes, options: PutOptions): Parti
   return {
     key: toBytes(key, "put key"),
     value: toBytes(value, "put value"),
-    lease: options.lease === undefined ? undefined : toLong(options.lease, "put lease"),
+    lease: options.lease === undefined ? undefined : toInt64(options.lease, "put lease"),
     prevKv: options.prevKv ?? false,
     ignoreValue: options.ignoreValue ?? false,
     ignoreLease: options.ignoreLease ?? false,
@@ -282,7 +281,7 @@ export function deleteRequest(key: Bytes, options: DeleteOptions): Partial<Delet
 
 /** @internal */
 export function getResponse(pb: RangeResponsePb): GetResponse {
-  return { header: new ResponseHeader(pb.header), kvs: pb.kvs.map((kv) => new KeyValue(kv)), more: pb.more, count: fromLong(pb.count) };
+  return { header: new ResponseHeader(pb.header), kvs: pb.kvs.map((kv) => new KeyValue(kv)), more: pb.more, count: pb.count };
 }
 
 /** @internal */
@@ -292,7 +291,7 @@ export function putResponse(pb: PutResponsePb): PutResponse {
 
 /** @internal */
 export function deleteResponse(pb: DeleteRangeResponsePb): DeleteResponse {
-  return { header: new ResponseHeader(pb.header), deleted: fromLong(pb.deleted), prevKvs: pb.prevKvs.map((kv) => new KeyValue(kv)) };
+  return { header: new ResponseHeader(pb.header), deleted: pb.deleted, prevKvs: pb.prevKvs.map((kv) => new KeyValue(kv)) };
 }
 
 export interface IterateOptions extends KeySelection {
@@ -343,11 +342,11 @@ export class KV {
   }
 
   private async *pages(request: Partial<RangeRequest>, pageSize: number, options: CallOptions): AsyncGenerator<KeyValue, void, undefined> {
-    let left = request.limit && !request.limit.isZero() ? fromLong(request.limit) : -1n;
+    let left = request.limit || -1n;
     let next = request;
     for (;;) {
       const size = left >= 0n && left < BigInt(pageSize) ? Number(left) : pageSize;
-      const page = await this.rpc().range({ ...next, limit: Long.fromNumber(size) }, callOptions(options));
+      const page = await this.rpc().range({ ...next, limit: BigInt(size) }, callOptions(options));
       for (const kv of page.kvs) yield new KeyValue(kv);
       if (left >= 0n) left -= BigInt(page.kvs.length);
       const last = page.kvs[page.kvs.length - 1];
@@ -356,7 +355,7 @@ export class KV {
       // current revision, so only the first one is the revision read), just after its last key.
       const after = new Uint8Array(last.key.length + 1);
       after.set(last.key);
-      next = { ...next, key: after, revision: next.revision && !next.revision.isZero() ? next.revision : page.header!.revision };
+      next = { ...next, key: after, revision: next.revision || page.header!.revision };
     }
   }
 
@@ -374,7 +373,7 @@ export class KV {
 
   /** Discards the history before `revision`; reads at older revisions then fail with ErrCompacted. */
   async compact(revision: Int64, options: CompactOptions & CallOptions = {}): Promise<CompactResponse> {
-    const request = { revision: toNonNegativeLong(revision, "compact revision"), physical: options.physical ?? false };
+    const request = { revision: toNonNegativeInt64(revision, "compact revision"), physical: options.physical ?? false };
     const response = await this.rpc().compact(request, callOptions(options));
     return { header: new ResponseHeader(response.header) };
   }

@@ -1,5 +1,5 @@
 import type { LeaseDefinition } from "../gen/etcdserverpb/rpc.js";
-import { type Int64, fromLong, toLong, toNonNegativeLong } from "./int64.js";
+import { type Int64, toInt64, toNonNegativeInt64 } from "./int64.js";
 import { type CallOptions, callOptions, ResponseHeader } from "./kv.js";
 import { KeepAliveHub, type LeaseKeepAlive } from "./keepalive.js";
 import type { ServiceClient } from "./transport.js";
@@ -60,26 +60,26 @@ export class Lease {
 
   /** Creates a lease that expires `ttlSeconds` after its last keep-alive. */
   async grant(ttlSeconds: Int64, options: LeaseGrantOptions & CallOptions = {}): Promise<LeaseGrantResponse> {
-    const request = { TTL: toNonNegativeLong(ttlSeconds, "lease grant ttl"), ID: options.id === undefined ? undefined : toLong(options.id, "lease grant id") };
+    const request = { TTL: toNonNegativeInt64(ttlSeconds, "lease grant ttl"), ID: options.id === undefined ? undefined : toInt64(options.id, "lease grant id") };
     const response = await this.rpc().leaseGrant(request, callOptions(options));
-    return { header: new ResponseHeader(response.header), id: fromLong(response.ID), ttl: fromLong(response.TTL) };
+    return { header: new ResponseHeader(response.header), id: response.ID, ttl: response.TTL };
   }
 
   /** Ends a lease now, deleting the keys attached to it. */
   async revoke(id: Int64, options: CallOptions = {}): Promise<{ header: ResponseHeader }> {
-    const response = await this.rpc().leaseRevoke({ ID: toLong(id, "lease revoke id") }, callOptions(options));
+    const response = await this.rpc().leaseRevoke({ ID: toInt64(id, "lease revoke id") }, callOptions(options));
     return { header: new ResponseHeader(response.header) };
   }
 
   /** What etcd knows of a lease: time left, granted TTL and, with `keys`, its keys. */
   async timeToLive(id: Int64, options: { keys?: boolean } & CallOptions = {}): Promise<LeaseTimeToLiveResponse> {
-    const request = { ID: toLong(id, "lease timeToLive id"), keys: options.keys ?? false };
+    const request = { ID: toInt64(id, "lease timeToLive id"), keys: options.keys ?? false };
     const response = await this.rpc().leaseTimeToLive(request, callOptions(options));
     return {
       header: new ResponseHeader(response.header),
-      id: fromLong(response.ID),
-      ttl: fromLong(response.TTL),
-      grantedTtl: fromLong(response.grantedTTL),
+      id: response.ID,
+      ttl: response.TTL,
+      grantedTtl: response.grantedTTL,
       keys: response.keys,
     };
   }
@@ -87,6 +87,6 @@ export class Lease {
   /** The IDs of every live lease. */
   async leases(options: CallOptions = {}): Promise<{ header: ResponseHeader; ids: bigint[] }> {
     const response = await this.rpc().leaseLeases({}, callOptions(options));
-    return { header: new ResponseHeader(response.header), ids: response.leases.map((l) => fromLong(l.ID)) };
+    return { header: new ResponseHeader(response.header), ids: response.leases.map((l) => l.ID) };
   }
 }

@@ -3,7 +3,7 @@ import type { LockDefinition } from "../gen/v3lockpb/v3lock.js";
 import { type Bytes, toBytes } from "./bytes.js";
 import { NoLeaderError, NotLeaderError } from "./concurrency/election.js";
 import { EtcdServerError } from "./errors.js";
-import { fromLong, type Int64, toLong } from "./int64.js";
+import { type Int64, toInt64 } from "./int64.js";
 import { type CallOptions, callOptions, KeyValue, ResponseHeader } from "./kv.js";
 import type { ServiceClient } from "./transport.js";
 
@@ -17,7 +17,7 @@ export class LockService {
 
   /** Waits until the named lock is free and takes it; resolves with the key that holds it. */
   async lock(name: Bytes, lease: Int64, options: CallOptions = {}): Promise<{ header: ResponseHeader; key: Uint8Array }> {
-    const response = await this.rpc().lock({ name: toBytes(name, "lock name"), lease: toLong(lease, "lock lease") }, callOptions(options));
+    const response = await this.rpc().lock({ name: toBytes(name, "lock name"), lease: toInt64(lease, "lock lease") }, callOptions(options));
     return { header: new ResponseHeader(response.header), key: response.key };
   }
 
@@ -37,7 +37,7 @@ export interface LeaderKey {
 }
 
 function leaderKeyPb(leader: LeaderKey): Partial<LeaderKeyPb> {
-  return { name: leader.name, key: leader.key, rev: toLong(leader.revision, "leader revision"), lease: toLong(leader.lease, "leader lease") };
+  return { name: leader.name, key: leader.key, rev: toInt64(leader.revision, "leader revision"), lease: toInt64(leader.lease, "leader lease") };
 }
 
 /** The election service's own failures, as the concurrency recipe's errors. */
@@ -58,9 +58,9 @@ export class ElectionService {
 
   /** Waits until this candidate leads the named election; resolves with its leadership. */
   async campaign(name: Bytes, lease: Int64, value: Bytes, options: CallOptions = {}): Promise<LeaderKey> {
-    const request = { name: toBytes(name, "campaign name"), lease: toLong(lease, "campaign lease"), value: toBytes(value, "campaign value") };
+    const request = { name: toBytes(name, "campaign name"), lease: toInt64(lease, "campaign lease"), value: toBytes(value, "campaign value") };
     const { leader } = await this.rpc().campaign(request, callOptions(options));
-    return { name: leader!.name, key: leader!.key, revision: fromLong(leader!.rev), lease: fromLong(leader!.lease) };
+    return { name: leader!.name, key: leader!.key, revision: leader!.rev, lease: leader!.lease };
   }
 
   /** Publishes a new value as the current leader; rejects with NotLeaderError when it no longer leads. */

@@ -2,7 +2,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { AlarmRequest_AlarmAction, AlarmType, DowngradeRequest_DowngradeAction, type MaintenanceDefinition } from "../gen/etcdserverpb/rpc.js";
 import { describe } from "./bytes.js";
 import { EtcdError, InvalidArgumentError } from "./errors.js";
-import { fromLong, fromUint64, type Int64, toNonNegativeLong, toUnsignedLong } from "./int64.js";
+import { type Int64, toNonNegativeInt64, toUint64 } from "./int64.js";
 import { type CallOptions, callOptions, ResponseHeader } from "./kv.js";
 import type { ServiceClient } from "./transport.js";
 
@@ -56,33 +56,33 @@ export class Maintenance {
     return {
       header: new ResponseHeader(r.header),
       version: r.version,
-      dbSize: fromLong(r.dbSize),
-      dbSizeInUse: fromLong(r.dbSizeInUse),
-      leader: fromUint64(r.leader),
-      raftIndex: fromUint64(r.raftIndex),
-      raftTerm: fromUint64(r.raftTerm),
-      raftAppliedIndex: fromUint64(r.raftAppliedIndex),
+      dbSize: r.dbSize,
+      dbSizeInUse: r.dbSizeInUse,
+      leader: r.leader,
+      raftIndex: r.raftIndex,
+      raftTerm: r.raftTerm,
+      raftAppliedIndex: r.raftAppliedIndex,
       errors: r.errors,
       isLearner: r.isLearner,
       storageVersion: r.storageVersion,
-      dbSizeQuota: fromLong(r.dbSizeQuota),
+      dbSizeQuota: r.dbSizeQuota,
     };
   }
 
   /** Every alarm raised in the cluster. */
   async alarmList(options: CallOptions = {}): Promise<AlarmMember[]> {
     const r = await this.rpc().alarm({ action: AlarmRequest_AlarmAction.GET, memberID: undefined, alarm: AlarmType.NONE }, callOptions(options));
-    return r.alarms.map((a) => ({ memberId: fromUint64(a.memberID), alarm: a.alarm === AlarmType.CORRUPT ? "corrupt" : "nospace" }));
+    return r.alarms.map((a) => ({ memberId: a.memberID, alarm: a.alarm === AlarmType.CORRUPT ? "corrupt" : "nospace" }));
   }
 
   /** Clears an alarm of a member (after, say, freeing space for NOSPACE). */
   async alarmDisarm(alarm: AlarmMember, options: CallOptions = {}): Promise<AlarmMember[]> {
     if (!Object.hasOwn(ALARMS, alarm.alarm)) throw new InvalidArgumentError("alarm", `must be nospace or corrupt, got ${describe(alarm.alarm)}`);
     const r = await this.rpc().alarm(
-      { action: AlarmRequest_AlarmAction.DEACTIVATE, memberID: toUnsignedLong(alarm.memberId, "alarm memberId"), alarm: ALARMS[alarm.alarm] },
+      { action: AlarmRequest_AlarmAction.DEACTIVATE, memberID: toUint64(alarm.memberId, "alarm memberId"), alarm: ALARMS[alarm.alarm] },
       callOptions(options),
     );
-    return r.alarms.map((a) => ({ memberId: fromUint64(a.memberID), alarm: a.alarm === AlarmType.CORRUPT ? "corrupt" : "nospace" }));
+    return r.alarms.map((a) => ({ memberId: a.memberID, alarm: a.alarm === AlarmType.CORRUPT ? "corrupt" : "nospace" }));
   }
 
   /** Rewrites one member's backend file (`endpoint`), giving free pages back to the file system. */
@@ -98,13 +98,13 @@ export class Maintenance {
 
   /** A hash of a member's key-value history up to `revision` (0: the newest), to compare members. */
   async hashKV(revision: Int64 = 0, options: MemberCallOptions = {}): Promise<{ header: ResponseHeader; hash: number; compactRevision: bigint; hashRevision: bigint }> {
-    const r = await this.rpc().hashKV({ revision: toNonNegativeLong(revision, "hashKV revision") }, memberOptions(options));
-    return { header: new ResponseHeader(r.header), hash: r.hash, compactRevision: fromLong(r.compactRevision), hashRevision: fromLong(r.hashRevision) };
+    const r = await this.rpc().hashKV({ revision: toNonNegativeInt64(revision, "hashKV revision") }, memberOptions(options));
+    return { header: new ResponseHeader(r.header), hash: r.hash, compactRevision: r.compactRevision, hashRevision: r.hashRevision };
   }
 
   /** Hands leadership to another voting member; must reach the current leader (`endpoint`). */
   async moveLeader(targetId: Int64, options: MemberCallOptions = {}): Promise<{ header: ResponseHeader }> {
-    const r = await this.rpc().moveLeader({ targetID: toUnsignedLong(targetId, "moveLeader targetId") }, memberOptions(options));
+    const r = await this.rpc().moveLeader({ targetID: toUint64(targetId, "moveLeader targetId") }, memberOptions(options));
     return { header: new ResponseHeader(r.header) };
   }
 

@@ -11,7 +11,7 @@ import {
 } from "../gen/etcdserverpb/rpc.js";
 import { type Bytes, describe, toBytes } from "./bytes.js";
 import { InvalidArgumentError } from "./errors.js";
-import { type Int64, toLong } from "./int64.js";
+import { type Int64, toInt64 } from "./int64.js";
 import {
   type CallOptions,
   callOptions,
@@ -76,22 +76,22 @@ export const compare = {
   },
   /** The key's version: 0 when the key does not exist. */
   version(key: Bytes, operator: CompareOperator, version: Int64, selection: CompareSelection = {}): Compare {
-    const v = toLong(version, "compare version");
+    const v = toInt64(version, "compare version");
     return comparison(key, operator, Compare_CompareTarget.VERSION, { $case: "version", version: v }, selection);
   },
   /** The revision of the key's creation: 0 when the key does not exist. */
   createRevision(key: Bytes, operator: CompareOperator, revision: Int64, selection: CompareSelection = {}): Compare {
-    const r = toLong(revision, "compare createRevision");
+    const r = toInt64(revision, "compare createRevision");
     return comparison(key, operator, Compare_CompareTarget.CREATE, { $case: "createRevision", createRevision: r }, selection);
   },
   /** The revision of the key's last change: 0 when the key does not exist. */
   modRevision(key: Bytes, operator: CompareOperator, revision: Int64, selection: CompareSelection = {}): Compare {
-    const r = toLong(revision, "compare modRevision");
+    const r = toInt64(revision, "compare modRevision");
     return comparison(key, operator, Compare_CompareTarget.MOD, { $case: "modRevision", modRevision: r }, selection);
   },
   /** The lease the key is attached to: 0 for none. */
   lease(key: Bytes, operator: CompareOperator, lease: Int64, selection: CompareSelection = {}): Compare {
-    const l = toLong(lease, "compare lease");
+    const l = toInt64(lease, "compare lease");
     return comparison(key, operator, Compare_CompareTarget.LEASE, { $case: "lease", lease: l }, selection);
   },
 };

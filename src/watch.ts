@@ -1,4 +1,3 @@
-import Long from "long";
 import { Metadata, Status } from "nice-grpc-common";
 import {
   type DeepPartial,
@@ -18,7 +17,7 @@ import {
   UnsupportedByTransportError,
   WatcherBusyError,
 } from "./errors.js";
-import { fromLong, type Int64, toLong, toNonNegativeLong } from "./int64.js";
+import { type Int64, toNonNegativeInt64 } from "./int64.js";
 import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
 import { AsyncQueue } from "./queue.js";
 import { ResilientStream, worthReconnecting } from "./resilient-stream.js";
@@ -66,7 +65,7 @@ export class WatchCompactedError extends ErrCompacted {
   }
 }
 
-const NO_WATCH_ID = Long.NEG_ONE;
+const NO_WATCH_ID = -1n;
 
 /**
  * The typed error for a watch cancel reason. etcd sends some reasons as the text of a Go gRPC
@@ -95,11 +94,11 @@ function createRequest(state: WatcherState): DeepPartial<WatchRequest> {
       createRequest: {
         key: toBytes(state.key, "watch key"),
         rangeEnd: state.rangeEnd,
-        startRevision: toLong(state.nextRevision, "watch startRevision"),
+        startRevision: state.nextRevision,
         progressNotify: state.progressNotify,
         filters: state.filters,
         prevKv: state.prevKv,
-        watchId: Long.fromNumber(state.id),
+        watchId: state.id,
         fragment: true,
       },
     },
@@ -412,7 +411,7 @@ export class WatchHub {
   watch(key: Bytes, options: WatchOptions = {}): Watcher {
     if (this.closedWith) throw new ClientClosedError();
     const { key: wireKey, rangeEnd } = selectKeys(key, options, "watch");
-    const startRevision = options.startRevision === undefined ? 0n : fromLong(toNonNegativeLong(options.startRevision, "watch startRevision"));
+    const startRevision = options.startRevision === undefined ? 0n : toNonNegativeInt64(options.startRevision, "watch startRevision");
     const filters: WatchCreateRequest_FilterType[] = [];
     if (options.noPut) filters.push(WatchCreateRequest_FilterType.NOPUT);
     if (options.noDelete) filters.push(WatchCreateRequest_FilterType.NODELETE);
@@ -434,7 +433,7 @@ export class WatchHub {
   remove(state: WatcherState): void {
     if (!this.watchers.delete(state.id)) return;
     state.end();
-    this.stream.send({ requestUnion: { $case: "cancelRequest", cancelRequest: { watchId: Long.fromNumber(state.id) } } });
+    this.stream.send({ requestUnion: { $case: "cancelRequest", cancelRequest: { watchId: state.id } } });
     // No watcher left: close the stream rather than keep a connection busy for nothing.
     if (this.watchers.size === 0) this.stream.restart();
   }
@@ -473,17 +472,17 @@ export class WatchHub {
       // A create etcd refused (e.g. permission denied). Over gRPC it carries no watch ID: it is
       // the oldest pending one. (Over the gateway every watcher has a stream of its own, which
       // names it.)
-      const refused = response.watchId.equals(NO_WATCH_ID) ? answered : this.watchers.get(response.watchId.toNumber());
+      const refused = response.watchId === NO_WATCH_ID ? answered : this.watchers.get(Number(response.watchId));
       if (refused && this.watchers.delete(refused.id)) refused.fail(cancelError(response.cancelReason));
       return;
     }
-    if (response.watchId.equals(NO_WATCH_ID)) {
+    if (response.watchId === NO_WATCH_ID) {
       // The answer to a progress request: every watcher etcd has confirmed is up to date with
       // `revision`. One still being created (maybe replaying history from an older revision) is not.
       for (const state of this.watchers.values()) if (state.active) this.progress(state, header, revision);
       return;
     }
-    const state = this.watchers.get(response.watchId.toNumber());
+    const state = this.watchers.get(Number(response.watchId));
     if (!state) return; // cancelled meanwhile
     if (response.created) {
       if (state.nextRevision === 0n) state.nextRevision = revision + 1n;
@@ -492,7 +491,7 @@ export class WatchHub {
     }
     if (response.canceled) {
       this.watchers.delete(state.id);
-      if (!response.compactRevision.isZero()) state.fail(new WatchCompactedError(fromLong(response.compactRevision)));
+      if (response.compactRevision !== 0n) state.fail(new WatchCompactedError(response.compactRevision));
       else if (response.cancelReason) state.fail(cancelError(response.cancelReason));
       else state.end();
       return;
@@ -508,7 +507,7 @@ export class WatchHub {
       events = state.fragments;
       state.fragments = undefined;
     }
-    state.nextRevision = fromLong(events[events.length - 1]!.kv!.modRevision) + 1n;
+    state.nextRevision = events[events.length - 1]!.kv!.modRevision + 1n;
     state.deliver({ header, events: events.map(toEvent), progress: false });
   }
 

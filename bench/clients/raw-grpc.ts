@@ -1,5 +1,4 @@
 import { createRequire } from "node:module";
-import type LongClass from "long";
 import {
   Compare_CompareResult,
   Compare_CompareTarget,
@@ -20,12 +19,10 @@ import {
 } from "../../gen/etcdserverpb/rpc.js";
 import { type BenchClient, inParallel, revokeAll } from "./common.js";
 
-// The @grpc/grpc-js and long the SDK itself runs on (the top level's), not the copies npm etcd3
-// brought into bench/node_modules: the ceiling is the same transport with nothing on top.
+// The @grpc/grpc-js the SDK itself runs on (the top level's), not the copy npm etcd3 brought into
+// bench/node_modules: the ceiling is the same transport with nothing on top.
 const fromTopLevel = createRequire(new URL("../../package.json", import.meta.url));
 const grpc = fromTopLevel("@grpc/grpc-js") as typeof import("@grpc/grpc-js");
-const Long = fromTopLevel("long") as typeof LongClass;
-type Long = LongClass;
 
 interface Codec<T> {
   encode(message: T): { finish(): Uint8Array };
@@ -82,7 +79,7 @@ export async function connectRawGrpc(endpoints: string[]): Promise<BenchClient> 
         result: Compare_CompareResult.GREATER,
         target: Compare_CompareTarget.VERSION,
         key: utf8.encode(key),
-        targetUnion: { $case: "version" as const, version: Long.ZERO },
+        targetUnion: { $case: "version" as const, version: 0n },
         rangeEnd: new Uint8Array(0),
       };
       const success = [{ request: { $case: "requestPut" as const, requestPut: putRequest(key, value) } }];
@@ -99,7 +96,7 @@ export async function connectRawGrpc(endpoints: string[]): Promise<BenchClient> 
         });
       });
       for (const key of keys) {
-        const createRequest = { key: utf8.encode(key), rangeEnd: new Uint8Array(0), startRevision: Long.ZERO, progressNotify: false, filters: [], prevKv: false, watchId: Long.ZERO, fragment: false };
+        const createRequest = { key: utf8.encode(key), rangeEnd: new Uint8Array(0), startRevision: 0n, progressNotify: false, filters: [], prevKv: false, watchId: 0n, fragment: false };
         stream.write({ requestUnion: { $case: "createRequest", createRequest } });
       }
       await allCreated;
@@ -113,9 +110,9 @@ export async function connectRawGrpc(endpoints: string[]): Promise<BenchClient> 
     async keepAliveLeases(count, ttlSeconds, concurrency) {
       const stream = client.makeBidiStreamRequest(LEASE_KEEPALIVE.path, LEASE_KEEPALIVE.serialize, LEASE_KEEPALIVE.deserialize);
       stream.on("data", () => undefined).on("error", () => undefined);
-      const ids: Long[] = [];
+      const ids: bigint[] = [];
       await inParallel(count, concurrency, async () => {
-        const { ID } = await unary(LEASE_GRANT, { TTL: Long.fromNumber(ttlSeconds), ID: Long.ZERO });
+        const { ID } = await unary(LEASE_GRANT, { TTL: BigInt(ttlSeconds), ID: 0n });
         ids.push(ID);
         stream.write({ ID });
       });

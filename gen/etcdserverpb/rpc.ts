@@ -6,7 +6,6 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import Long from "long";
 import type { CallContext, CallOptions } from "nice-grpc-common";
 import { Permission, UserAddOptions } from "../authpb/auth.js";
 import { Event, KeyValue } from "../mvccpb/kv.js";
@@ -59,14 +58,14 @@ export function alarmTypeToJSON(object: AlarmType): string {
 
 /** Sent with every response: which cluster and member answered, at which store revision and raft term. */
 export interface ResponseHeader {
-  clusterId: Long;
-  memberId: Long;
+  clusterId: bigint;
+  memberId: bigint;
   /**
    * Store revision when the request was applied (for a watch, the revision of the stream at sending
    * time).
    */
-  revision: Long;
-  raftTerm: Long;
+  revision: bigint;
+  raftTerm: bigint;
 }
 
 /**
@@ -81,19 +80,19 @@ export interface RangeRequest {
    */
   rangeEnd: Uint8Array;
   /** Most keys to return; 0 means no limit. */
-  limit: Long;
+  limit: bigint;
   /** Read the store as it was at this revision; 0 or less means the newest. */
-  revision: Long;
+  revision: bigint;
   sortOrder: RangeRequest_SortOrder;
   sortTarget: RangeRequest_SortTarget;
   /** Answer from the local member without a quorum round trip; may be stale. */
   serializable: boolean;
   keysOnly: boolean;
   countOnly: boolean;
-  minModRevision: Long;
-  maxModRevision: Long;
-  minCreateRevision: Long;
-  maxCreateRevision: Long;
+  minModRevision: bigint;
+  maxModRevision: bigint;
+  minCreateRevision: bigint;
+  maxCreateRevision: bigint;
 }
 
 /** Order of the returned keys; NONE keeps key order. */
@@ -187,7 +186,7 @@ export interface RangeResponse {
   /** True when the limit cut the result short. */
   more: boolean;
   /** Number of keys in the range, whatever the limit. */
-  count: Long;
+  count: bigint;
 }
 
 /** A write of one key. */
@@ -195,7 +194,7 @@ export interface PutRequest {
   key: Uint8Array;
   value: Uint8Array;
   /** Lease to attach the key to; 0 for none. */
-  lease: Long;
+  lease: bigint;
   /** Return the key as it was before the put. */
   prevKv: boolean;
   /** Keep the current value, changing only the lease; fails if the key does not exist. */
@@ -220,7 +219,7 @@ export interface DeleteRangeRequest {
 /** How many keys a delete removed, and optionally what they held. */
 export interface DeleteRangeResponse {
   header: ResponseHeader | undefined;
-  deleted: Long;
+  deleted: bigint;
   prevKvs: KeyValue[];
 }
 
@@ -250,11 +249,11 @@ export interface Compare {
   target: Compare_CompareTarget;
   key: Uint8Array;
   targetUnion:
-    | { $case: "version"; version: Long }
-    | { $case: "createRevision"; createRevision: Long }
-    | { $case: "modRevision"; modRevision: Long }
+    | { $case: "version"; version: bigint }
+    | { $case: "createRevision"; createRevision: bigint }
+    | { $case: "modRevision"; modRevision: bigint }
     | { $case: "value"; value: Uint8Array }
-    | { $case: "lease"; lease: Long }
+    | { $case: "lease"; lease: bigint }
     | undefined;
   /** When set, the compare must hold for every key in [key, range_end). */
   rangeEnd: Uint8Array;
@@ -366,7 +365,7 @@ export interface TxnResponse {
 
 /** Compaction up to a revision. */
 export interface CompactionRequest {
-  revision: Long;
+  revision: bigint;
   /** Wait until the compaction is applied to the backend before answering. */
   physical: boolean;
 }
@@ -382,16 +381,16 @@ export interface HashRequest {
 
 /** Asks for the hash of the key-value history up to a revision. */
 export interface HashKVRequest {
-  revision: Long;
+  revision: bigint;
 }
 
 /** A hash of the key-value history and the revisions it covers. */
 export interface HashKVResponse {
   header: ResponseHeader | undefined;
   hash: number;
-  compactRevision: Long;
+  compactRevision: bigint;
   /** Added in etcd 3.6. */
-  hashRevision: Long;
+  hashRevision: bigint;
 }
 
 /** A hash of the backend database. */
@@ -410,7 +409,7 @@ export interface SnapshotResponse {
     | ResponseHeader
     | undefined;
   /** Bytes still to come after this chunk. */
-  remainingBytes: Long;
+  remainingBytes: bigint;
   blob: Uint8Array;
   /** Storage version of the snapshot, in the first chunk. Added in etcd 3.6. */
   version: string;
@@ -430,13 +429,13 @@ export interface WatchCreateRequest {
   key: Uint8Array;
   rangeEnd: Uint8Array;
   /** First revision to deliver; 0 means changes after the creation. */
-  startRevision: Long;
+  startRevision: bigint;
   /** Have the server send empty responses carrying the current revision when the watcher is idle. */
   progressNotify: boolean;
   filters: WatchCreateRequest_FilterType[];
   prevKv: boolean;
   /** Client-chosen watcher ID; 0 lets the server choose. */
-  watchId: Long;
+  watchId: bigint;
   /** Allow the server to split large event batches over several responses. */
   fragment: boolean;
 }
@@ -473,7 +472,7 @@ export function watchCreateRequest_FilterTypeToJSON(object: WatchCreateRequest_F
 
 /** Cancels one watcher. */
 export interface WatchCancelRequest {
-  watchId: Long;
+  watchId: bigint;
 }
 
 /** Asks the server to send a progress notification for every watcher on the stream. */
@@ -486,14 +485,14 @@ export interface WatchProgressRequest {
  */
 export interface WatchResponse {
   header: ResponseHeader | undefined;
-  watchId: Long;
+  watchId: bigint;
   created: boolean;
   canceled: boolean;
   /**
    * Set when the watcher was cancelled because its start revision was compacted: the oldest revision
    * still available.
    */
-  compactRevision: Long;
+  compactRevision: bigint;
   cancelReason: string;
   /** More responses of the same batch follow. */
   fragment: boolean;
@@ -503,22 +502,22 @@ export interface WatchResponse {
 /** Asks for a new lease. */
 export interface LeaseGrantRequest {
   /** Requested time to live in seconds. */
-  TTL: Long;
+  TTL: bigint;
   /** Requested lease ID; 0 lets the server choose. */
-  ID: Long;
+  ID: bigint;
 }
 
 /** The lease granted. */
 export interface LeaseGrantResponse {
   header: ResponseHeader | undefined;
-  ID: Long;
-  TTL: Long;
+  ID: bigint;
+  TTL: bigint;
   error: string;
 }
 
 /** Names the lease to end. */
 export interface LeaseRevokeRequest {
-  ID: Long;
+  ID: bigint;
 }
 
 /** The outcome of a revoke. */
@@ -528,8 +527,8 @@ export interface LeaseRevokeResponse {
 
 /** The remaining TTL of one lease, as recorded by a checkpoint. Used between members, not by clients. */
 export interface LeaseCheckpoint {
-  ID: Long;
-  remainingTTL: Long;
+  ID: bigint;
+  remainingTTL: bigint;
 }
 
 /** A batch of lease checkpoints. Used between members, not by clients. */
@@ -544,19 +543,19 @@ export interface LeaseCheckpointResponse {
 
 /** Renews one lease. */
 export interface LeaseKeepAliveRequest {
-  ID: Long;
+  ID: bigint;
 }
 
 /** The renewed TTL of a lease; a TTL of 0 or less means the lease is gone. */
 export interface LeaseKeepAliveResponse {
   header: ResponseHeader | undefined;
-  ID: Long;
-  TTL: Long;
+  ID: bigint;
+  TTL: bigint;
 }
 
 /** Asks about one lease. */
 export interface LeaseTimeToLiveRequest {
-  ID: Long;
+  ID: bigint;
   /** Also list the keys attached to the lease. */
   keys: boolean;
 }
@@ -564,9 +563,9 @@ export interface LeaseTimeToLiveRequest {
 /** What is known about one lease; a TTL of -1 means it has expired or never existed. */
 export interface LeaseTimeToLiveResponse {
   header: ResponseHeader | undefined;
-  ID: Long;
-  TTL: Long;
-  grantedTTL: Long;
+  ID: bigint;
+  TTL: bigint;
+  grantedTTL: bigint;
   keys: Uint8Array[];
 }
 
@@ -576,7 +575,7 @@ export interface LeaseLeasesRequest {
 
 /** One live lease. */
 export interface LeaseStatus {
-  ID: Long;
+  ID: bigint;
 }
 
 /** Every live lease. */
@@ -587,7 +586,7 @@ export interface LeaseLeasesResponse {
 
 /** One member of the cluster. */
 export interface Member {
-  ID: Long;
+  ID: bigint;
   name: string;
   peerURLs: string[];
   clientURLs: string[];
@@ -610,7 +609,7 @@ export interface MemberAddResponse {
 
 /** The member to remove. */
 export interface MemberRemoveRequest {
-  ID: Long;
+  ID: bigint;
 }
 
 /** The membership after the change. */
@@ -621,7 +620,7 @@ export interface MemberRemoveResponse {
 
 /** New peer URLs for a member. */
 export interface MemberUpdateRequest {
-  ID: Long;
+  ID: bigint;
   peerURLs: string[];
 }
 
@@ -645,7 +644,7 @@ export interface MemberListResponse {
 
 /** The learner to promote. */
 export interface MemberPromoteRequest {
-  ID: Long;
+  ID: bigint;
 }
 
 /** The membership after the change. */
@@ -665,7 +664,7 @@ export interface DefragmentResponse {
 
 /** The member that should become leader. */
 export interface MoveLeaderRequest {
-  targetID: Long;
+  targetID: bigint;
 }
 
 /** The outcome of a leadership transfer. */
@@ -679,7 +678,7 @@ export interface MoveLeaderResponse {
  */
 export interface AlarmRequest {
   action: AlarmRequest_AlarmAction;
-  memberID: Long;
+  memberID: bigint;
   alarm: AlarmType;
 }
 
@@ -721,7 +720,7 @@ export function alarmRequest_AlarmActionToJSON(object: AlarmRequest_AlarmAction)
 
 /** One alarm raised on one member. */
 export interface AlarmMember {
-  memberID: Long;
+  memberID: bigint;
   alarm: AlarmType;
 }
 
@@ -792,19 +791,19 @@ export interface StatusRequest {
 export interface StatusResponse {
   header: ResponseHeader | undefined;
   version: string;
-  dbSize: Long;
-  leader: Long;
-  raftIndex: Long;
-  raftTerm: Long;
-  raftAppliedIndex: Long;
+  dbSize: bigint;
+  leader: bigint;
+  raftIndex: bigint;
+  raftTerm: bigint;
+  raftAppliedIndex: bigint;
   errors: string[];
   /** Bytes of the backend file in use; the rest is free space that defragmentation returns. */
-  dbSizeInUse: Long;
+  dbSizeInUse: bigint;
   isLearner: boolean;
   /** Added in etcd 3.6. */
   storageVersion: string;
   /** Added in etcd 3.6. */
-  dbSizeQuota: Long;
+  dbSizeQuota: bigint;
   /** Added in etcd 3.6. */
   downgradeInfo: DowngradeInfo | undefined;
 }
@@ -909,7 +908,7 @@ export interface AuthDisableResponse {
 export interface AuthStatusResponse {
   header: ResponseHeader | undefined;
   enabled: boolean;
-  authRevision: Long;
+  authRevision: bigint;
 }
 
 /** The token to send as the "token" metadata of later requests. */
@@ -983,22 +982,34 @@ export interface RangeStreamResponse {
 }
 
 function createBaseResponseHeader(): ResponseHeader {
-  return { clusterId: Long.UZERO, memberId: Long.UZERO, revision: Long.ZERO, raftTerm: Long.UZERO };
+  return { clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n };
 }
 
 export const ResponseHeader: MessageFns<ResponseHeader> = {
   encode(message: ResponseHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.clusterId.equals(Long.UZERO)) {
-      writer.uint32(8).uint64(message.clusterId.toString());
+    if (message.clusterId !== 0n) {
+      if (BigInt.asUintN(64, message.clusterId) !== message.clusterId) {
+        throw new globalThis.Error("value provided for field message.clusterId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.clusterId);
     }
-    if (!message.memberId.equals(Long.UZERO)) {
-      writer.uint32(16).uint64(message.memberId.toString());
+    if (message.memberId !== 0n) {
+      if (BigInt.asUintN(64, message.memberId) !== message.memberId) {
+        throw new globalThis.Error("value provided for field message.memberId of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.memberId);
     }
-    if (!message.revision.equals(Long.ZERO)) {
-      writer.uint32(24).int64(message.revision.toString());
+    if (message.revision !== 0n) {
+      if (BigInt.asIntN(64, message.revision) !== message.revision) {
+        throw new globalThis.Error("value provided for field message.revision of type int64 too large");
+      }
+      writer.uint32(24).int64(message.revision);
     }
-    if (!message.raftTerm.equals(Long.UZERO)) {
-      writer.uint32(32).uint64(message.raftTerm.toString());
+    if (message.raftTerm !== 0n) {
+      if (BigInt.asUintN(64, message.raftTerm) !== message.raftTerm) {
+        throw new globalThis.Error("value provided for field message.raftTerm of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.raftTerm);
     }
     return writer;
   },
@@ -1021,7 +1032,7 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
               break;
             }
 
-            message.clusterId = Long.fromString(reader.uint64().toString(), true);
+            message.clusterId = reader.uint64() as bigint;
             continue;
           }
           case 2: {
@@ -1029,7 +1040,7 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
               break;
             }
 
-            message.memberId = Long.fromString(reader.uint64().toString(), true);
+            message.memberId = reader.uint64() as bigint;
             continue;
           }
           case 3: {
@@ -1037,7 +1048,7 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
               break;
             }
 
-            message.revision = Long.fromString(reader.int64().toString());
+            message.revision = reader.int64() as bigint;
             continue;
           }
           case 4: {
@@ -1045,7 +1056,7 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
               break;
             }
 
-            message.raftTerm = Long.fromString(reader.uint64().toString(), true);
+            message.raftTerm = reader.uint64() as bigint;
             continue;
           }
         }
@@ -1063,37 +1074,37 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
   fromJSON(object: any): ResponseHeader {
     return {
       clusterId: isSet(object.clusterId)
-        ? Long.fromValue(object.clusterId)
+        ? BigInt(object.clusterId)
         : isSet(object.cluster_id)
-        ? Long.fromValue(object.cluster_id)
-        : Long.UZERO,
+        ? BigInt(object.cluster_id)
+        : 0n,
       memberId: isSet(object.memberId)
-        ? Long.fromValue(object.memberId)
+        ? BigInt(object.memberId)
         : isSet(object.member_id)
-        ? Long.fromValue(object.member_id)
-        : Long.UZERO,
-      revision: isSet(object.revision) ? Long.fromValue(object.revision) : Long.ZERO,
+        ? BigInt(object.member_id)
+        : 0n,
+      revision: isSet(object.revision) ? BigInt(object.revision) : 0n,
       raftTerm: isSet(object.raftTerm)
-        ? Long.fromValue(object.raftTerm)
+        ? BigInt(object.raftTerm)
         : isSet(object.raft_term)
-        ? Long.fromValue(object.raft_term)
-        : Long.UZERO,
+        ? BigInt(object.raft_term)
+        : 0n,
     };
   },
 
   toJSON(message: ResponseHeader): unknown {
     const obj: any = {};
-    if (!message.clusterId.equals(Long.UZERO)) {
-      obj.clusterId = (message.clusterId || Long.UZERO).toString();
+    if (message.clusterId !== 0n) {
+      obj.clusterId = message.clusterId.toString();
     }
-    if (!message.memberId.equals(Long.UZERO)) {
-      obj.memberId = (message.memberId || Long.UZERO).toString();
+    if (message.memberId !== 0n) {
+      obj.memberId = message.memberId.toString();
     }
-    if (!message.revision.equals(Long.ZERO)) {
-      obj.revision = (message.revision || Long.ZERO).toString();
+    if (message.revision !== 0n) {
+      obj.revision = message.revision.toString();
     }
-    if (!message.raftTerm.equals(Long.UZERO)) {
-      obj.raftTerm = (message.raftTerm || Long.UZERO).toString();
+    if (message.raftTerm !== 0n) {
+      obj.raftTerm = message.raftTerm.toString();
     }
     return obj;
   },
@@ -1103,18 +1114,10 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
   },
   fromPartial(object: DeepPartial<ResponseHeader>): ResponseHeader {
     const message = createBaseResponseHeader();
-    message.clusterId = (object.clusterId !== undefined && object.clusterId !== null)
-      ? Long.fromValue(object.clusterId)
-      : Long.UZERO;
-    message.memberId = (object.memberId !== undefined && object.memberId !== null)
-      ? Long.fromValue(object.memberId)
-      : Long.UZERO;
-    message.revision = (object.revision !== undefined && object.revision !== null)
-      ? Long.fromValue(object.revision)
-      : Long.ZERO;
-    message.raftTerm = (object.raftTerm !== undefined && object.raftTerm !== null)
-      ? Long.fromValue(object.raftTerm)
-      : Long.UZERO;
+    message.clusterId = (object.clusterId !== undefined && object.clusterId !== null) ? BigInt(object.clusterId) : 0n;
+    message.memberId = (object.memberId !== undefined && object.memberId !== null) ? BigInt(object.memberId) : 0n;
+    message.revision = (object.revision !== undefined && object.revision !== null) ? BigInt(object.revision) : 0n;
+    message.raftTerm = (object.raftTerm !== undefined && object.raftTerm !== null) ? BigInt(object.raftTerm) : 0n;
     return message;
   },
 };
@@ -1123,17 +1126,17 @@ function createBaseRangeRequest(): RangeRequest {
   return {
     key: new Uint8Array(0),
     rangeEnd: new Uint8Array(0),
-    limit: Long.ZERO,
-    revision: Long.ZERO,
+    limit: 0n,
+    revision: 0n,
     sortOrder: 0,
     sortTarget: 0,
     serializable: false,
     keysOnly: false,
     countOnly: false,
-    minModRevision: Long.ZERO,
-    maxModRevision: Long.ZERO,
-    minCreateRevision: Long.ZERO,
-    maxCreateRevision: Long.ZERO,
+    minModRevision: 0n,
+    maxModRevision: 0n,
+    minCreateRevision: 0n,
+    maxCreateRevision: 0n,
   };
 }
 
@@ -1145,11 +1148,17 @@ export const RangeRequest: MessageFns<RangeRequest> = {
     if (message.rangeEnd.length !== 0) {
       writer.uint32(18).bytes(message.rangeEnd);
     }
-    if (!message.limit.equals(Long.ZERO)) {
-      writer.uint32(24).int64(message.limit.toString());
+    if (message.limit !== 0n) {
+      if (BigInt.asIntN(64, message.limit) !== message.limit) {
+        throw new globalThis.Error("value provided for field message.limit of type int64 too large");
+      }
+      writer.uint32(24).int64(message.limit);
     }
-    if (!message.revision.equals(Long.ZERO)) {
-      writer.uint32(32).int64(message.revision.toString());
+    if (message.revision !== 0n) {
+      if (BigInt.asIntN(64, message.revision) !== message.revision) {
+        throw new globalThis.Error("value provided for field message.revision of type int64 too large");
+      }
+      writer.uint32(32).int64(message.revision);
     }
     if (message.sortOrder !== 0) {
       writer.uint32(40).int32(message.sortOrder);
@@ -1166,17 +1175,29 @@ export const RangeRequest: MessageFns<RangeRequest> = {
     if (message.countOnly !== false) {
       writer.uint32(72).bool(message.countOnly);
     }
-    if (!message.minModRevision.equals(Long.ZERO)) {
-      writer.uint32(80).int64(message.minModRevision.toString());
+    if (message.minModRevision !== 0n) {
+      if (BigInt.asIntN(64, message.minModRevision) !== message.minModRevision) {
+        throw new globalThis.Error("value provided for field message.minModRevision of type int64 too large");
+      }
+      writer.uint32(80).int64(message.minModRevision);
     }
-    if (!message.maxModRevision.equals(Long.ZERO)) {
-      writer.uint32(88).int64(message.maxModRevision.toString());
+    if (message.maxModRevision !== 0n) {
+      if (BigInt.asIntN(64, message.maxModRevision) !== message.maxModRevision) {
+        throw new globalThis.Error("value provided for field message.maxModRevision of type int64 too large");
+      }
+      writer.uint32(88).int64(message.maxModRevision);
     }
-    if (!message.minCreateRevision.equals(Long.ZERO)) {
-      writer.uint32(96).int64(message.minCreateRevision.toString());
+    if (message.minCreateRevision !== 0n) {
+      if (BigInt.asIntN(64, message.minCreateRevision) !== message.minCreateRevision) {
+        throw new globalThis.Error("value provided for field message.minCreateRevision of type int64 too large");
+      }
+      writer.uint32(96).int64(message.minCreateRevision);
     }
-    if (!message.maxCreateRevision.equals(Long.ZERO)) {
-      writer.uint32(104).int64(message.maxCreateRevision.toString());
+    if (message.maxCreateRevision !== 0n) {
+      if (BigInt.asIntN(64, message.maxCreateRevision) !== message.maxCreateRevision) {
+        throw new globalThis.Error("value provided for field message.maxCreateRevision of type int64 too large");
+      }
+      writer.uint32(104).int64(message.maxCreateRevision);
     }
     return writer;
   },
@@ -1215,7 +1236,7 @@ export const RangeRequest: MessageFns<RangeRequest> = {
               break;
             }
 
-            message.limit = Long.fromString(reader.int64().toString());
+            message.limit = reader.int64() as bigint;
             continue;
           }
           case 4: {
@@ -1223,7 +1244,7 @@ export const RangeRequest: MessageFns<RangeRequest> = {
               break;
             }
 
-            message.revision = Long.fromString(reader.int64().toString());
+            message.revision = reader.int64() as bigint;
             continue;
           }
           case 5: {
@@ -1271,7 +1292,7 @@ export const RangeRequest: MessageFns<RangeRequest> = {
               break;
             }
 
-            message.minModRevision = Long.fromString(reader.int64().toString());
+            message.minModRevision = reader.int64() as bigint;
             continue;
           }
           case 11: {
@@ -1279,7 +1300,7 @@ export const RangeRequest: MessageFns<RangeRequest> = {
               break;
             }
 
-            message.maxModRevision = Long.fromString(reader.int64().toString());
+            message.maxModRevision = reader.int64() as bigint;
             continue;
           }
           case 12: {
@@ -1287,7 +1308,7 @@ export const RangeRequest: MessageFns<RangeRequest> = {
               break;
             }
 
-            message.minCreateRevision = Long.fromString(reader.int64().toString());
+            message.minCreateRevision = reader.int64() as bigint;
             continue;
           }
           case 13: {
@@ -1295,7 +1316,7 @@ export const RangeRequest: MessageFns<RangeRequest> = {
               break;
             }
 
-            message.maxCreateRevision = Long.fromString(reader.int64().toString());
+            message.maxCreateRevision = reader.int64() as bigint;
             continue;
           }
         }
@@ -1318,8 +1339,8 @@ export const RangeRequest: MessageFns<RangeRequest> = {
         : isSet(object.range_end)
         ? bytesFromBase64(object.range_end)
         : new Uint8Array(0),
-      limit: isSet(object.limit) ? Long.fromValue(object.limit) : Long.ZERO,
-      revision: isSet(object.revision) ? Long.fromValue(object.revision) : Long.ZERO,
+      limit: isSet(object.limit) ? BigInt(object.limit) : 0n,
+      revision: isSet(object.revision) ? BigInt(object.revision) : 0n,
       sortOrder: isSet(object.sortOrder)
         ? rangeRequest_SortOrderFromJSON(object.sortOrder)
         : isSet(object.sort_order)
@@ -1342,25 +1363,25 @@ export const RangeRequest: MessageFns<RangeRequest> = {
         ? globalThis.Boolean(object.count_only)
         : false,
       minModRevision: isSet(object.minModRevision)
-        ? Long.fromValue(object.minModRevision)
+        ? BigInt(object.minModRevision)
         : isSet(object.min_mod_revision)
-        ? Long.fromValue(object.min_mod_revision)
-        : Long.ZERO,
+        ? BigInt(object.min_mod_revision)
+        : 0n,
       maxModRevision: isSet(object.maxModRevision)
-        ? Long.fromValue(object.maxModRevision)
+        ? BigInt(object.maxModRevision)
         : isSet(object.max_mod_revision)
-        ? Long.fromValue(object.max_mod_revision)
-        : Long.ZERO,
+        ? BigInt(object.max_mod_revision)
+        : 0n,
       minCreateRevision: isSet(object.minCreateRevision)
-        ? Long.fromValue(object.minCreateRevision)
+        ? BigInt(object.minCreateRevision)
         : isSet(object.min_create_revision)
-        ? Long.fromValue(object.min_create_revision)
-        : Long.ZERO,
+        ? BigInt(object.min_create_revision)
+        : 0n,
       maxCreateRevision: isSet(object.maxCreateRevision)
-        ? Long.fromValue(object.maxCreateRevision)
+        ? BigInt(object.maxCreateRevision)
         : isSet(object.max_create_revision)
-        ? Long.fromValue(object.max_create_revision)
-        : Long.ZERO,
+        ? BigInt(object.max_create_revision)
+        : 0n,
     };
   },
 
@@ -1372,11 +1393,11 @@ export const RangeRequest: MessageFns<RangeRequest> = {
     if (message.rangeEnd.length !== 0) {
       obj.rangeEnd = base64FromBytes(message.rangeEnd);
     }
-    if (!message.limit.equals(Long.ZERO)) {
-      obj.limit = (message.limit || Long.ZERO).toString();
+    if (message.limit !== 0n) {
+      obj.limit = message.limit.toString();
     }
-    if (!message.revision.equals(Long.ZERO)) {
-      obj.revision = (message.revision || Long.ZERO).toString();
+    if (message.revision !== 0n) {
+      obj.revision = message.revision.toString();
     }
     if (message.sortOrder !== 0) {
       obj.sortOrder = rangeRequest_SortOrderToJSON(message.sortOrder);
@@ -1393,17 +1414,17 @@ export const RangeRequest: MessageFns<RangeRequest> = {
     if (message.countOnly !== false) {
       obj.countOnly = message.countOnly;
     }
-    if (!message.minModRevision.equals(Long.ZERO)) {
-      obj.minModRevision = (message.minModRevision || Long.ZERO).toString();
+    if (message.minModRevision !== 0n) {
+      obj.minModRevision = message.minModRevision.toString();
     }
-    if (!message.maxModRevision.equals(Long.ZERO)) {
-      obj.maxModRevision = (message.maxModRevision || Long.ZERO).toString();
+    if (message.maxModRevision !== 0n) {
+      obj.maxModRevision = message.maxModRevision.toString();
     }
-    if (!message.minCreateRevision.equals(Long.ZERO)) {
-      obj.minCreateRevision = (message.minCreateRevision || Long.ZERO).toString();
+    if (message.minCreateRevision !== 0n) {
+      obj.minCreateRevision = message.minCreateRevision.toString();
     }
-    if (!message.maxCreateRevision.equals(Long.ZERO)) {
-      obj.maxCreateRevision = (message.maxCreateRevision || Long.ZERO).toString();
+    if (message.maxCreateRevision !== 0n) {
+      obj.maxCreateRevision = message.maxCreateRevision.toString();
     }
     return obj;
   },
@@ -1415,33 +1436,31 @@ export const RangeRequest: MessageFns<RangeRequest> = {
     const message = createBaseRangeRequest();
     message.key = object.key ?? new Uint8Array(0);
     message.rangeEnd = object.rangeEnd ?? new Uint8Array(0);
-    message.limit = (object.limit !== undefined && object.limit !== null) ? Long.fromValue(object.limit) : Long.ZERO;
-    message.revision = (object.revision !== undefined && object.revision !== null)
-      ? Long.fromValue(object.revision)
-      : Long.ZERO;
+    message.limit = (object.limit !== undefined && object.limit !== null) ? BigInt(object.limit) : 0n;
+    message.revision = (object.revision !== undefined && object.revision !== null) ? BigInt(object.revision) : 0n;
     message.sortOrder = object.sortOrder ?? 0;
     message.sortTarget = object.sortTarget ?? 0;
     message.serializable = object.serializable ?? false;
     message.keysOnly = object.keysOnly ?? false;
     message.countOnly = object.countOnly ?? false;
     message.minModRevision = (object.minModRevision !== undefined && object.minModRevision !== null)
-      ? Long.fromValue(object.minModRevision)
-      : Long.ZERO;
+      ? BigInt(object.minModRevision)
+      : 0n;
     message.maxModRevision = (object.maxModRevision !== undefined && object.maxModRevision !== null)
-      ? Long.fromValue(object.maxModRevision)
-      : Long.ZERO;
+      ? BigInt(object.maxModRevision)
+      : 0n;
     message.minCreateRevision = (object.minCreateRevision !== undefined && object.minCreateRevision !== null)
-      ? Long.fromValue(object.minCreateRevision)
-      : Long.ZERO;
+      ? BigInt(object.minCreateRevision)
+      : 0n;
     message.maxCreateRevision = (object.maxCreateRevision !== undefined && object.maxCreateRevision !== null)
-      ? Long.fromValue(object.maxCreateRevision)
-      : Long.ZERO;
+      ? BigInt(object.maxCreateRevision)
+      : 0n;
     return message;
   },
 };
 
 function createBaseRangeResponse(): RangeResponse {
-  return { header: undefined, kvs: [], more: false, count: Long.ZERO };
+  return { header: undefined, kvs: [], more: false, count: 0n };
 }
 
 export const RangeResponse: MessageFns<RangeResponse> = {
@@ -1455,8 +1474,11 @@ export const RangeResponse: MessageFns<RangeResponse> = {
     if (message.more !== false) {
       writer.uint32(24).bool(message.more);
     }
-    if (!message.count.equals(Long.ZERO)) {
-      writer.uint32(32).int64(message.count.toString());
+    if (message.count !== 0n) {
+      if (BigInt.asIntN(64, message.count) !== message.count) {
+        throw new globalThis.Error("value provided for field message.count of type int64 too large");
+      }
+      writer.uint32(32).int64(message.count);
     }
     return writer;
   },
@@ -1503,7 +1525,7 @@ export const RangeResponse: MessageFns<RangeResponse> = {
               break;
             }
 
-            message.count = Long.fromString(reader.int64().toString());
+            message.count = reader.int64() as bigint;
             continue;
           }
         }
@@ -1523,7 +1545,7 @@ export const RangeResponse: MessageFns<RangeResponse> = {
       header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
       kvs: globalThis.Array.isArray(object?.kvs) ? object.kvs.map((e: any) => KeyValue.fromJSON(e)) : [],
       more: isSet(object.more) ? globalThis.Boolean(object.more) : false,
-      count: isSet(object.count) ? Long.fromValue(object.count) : Long.ZERO,
+      count: isSet(object.count) ? BigInt(object.count) : 0n,
     };
   },
 
@@ -1538,8 +1560,8 @@ export const RangeResponse: MessageFns<RangeResponse> = {
     if (message.more !== false) {
       obj.more = message.more;
     }
-    if (!message.count.equals(Long.ZERO)) {
-      obj.count = (message.count || Long.ZERO).toString();
+    if (message.count !== 0n) {
+      obj.count = message.count.toString();
     }
     return obj;
   },
@@ -1554,7 +1576,7 @@ export const RangeResponse: MessageFns<RangeResponse> = {
       : undefined;
     message.kvs = object.kvs?.map((e) => KeyValue.fromPartial(e)) || [];
     message.more = object.more ?? false;
-    message.count = (object.count !== undefined && object.count !== null) ? Long.fromValue(object.count) : Long.ZERO;
+    message.count = (object.count !== undefined && object.count !== null) ? BigInt(object.count) : 0n;
     return message;
   },
 };
@@ -1563,7 +1585,7 @@ function createBasePutRequest(): PutRequest {
   return {
     key: new Uint8Array(0),
     value: new Uint8Array(0),
-    lease: Long.ZERO,
+    lease: 0n,
     prevKv: false,
     ignoreValue: false,
     ignoreLease: false,
@@ -1578,8 +1600,11 @@ export const PutRequest: MessageFns<PutRequest> = {
     if (message.value.length !== 0) {
       writer.uint32(18).bytes(message.value);
     }
-    if (!message.lease.equals(Long.ZERO)) {
-      writer.uint32(24).int64(message.lease.toString());
+    if (message.lease !== 0n) {
+      if (BigInt.asIntN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type int64 too large");
+      }
+      writer.uint32(24).int64(message.lease);
     }
     if (message.prevKv !== false) {
       writer.uint32(32).bool(message.prevKv);
@@ -1627,7 +1652,7 @@ export const PutRequest: MessageFns<PutRequest> = {
               break;
             }
 
-            message.lease = Long.fromString(reader.int64().toString());
+            message.lease = reader.int64() as bigint;
             continue;
           }
           case 4: {
@@ -1670,7 +1695,7 @@ export const PutRequest: MessageFns<PutRequest> = {
     return {
       key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0),
       value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
-      lease: isSet(object.lease) ? Long.fromValue(object.lease) : Long.ZERO,
+      lease: isSet(object.lease) ? BigInt(object.lease) : 0n,
       prevKv: isSet(object.prevKv)
         ? globalThis.Boolean(object.prevKv)
         : isSet(object.prev_kv)
@@ -1697,8 +1722,8 @@ export const PutRequest: MessageFns<PutRequest> = {
     if (message.value.length !== 0) {
       obj.value = base64FromBytes(message.value);
     }
-    if (!message.lease.equals(Long.ZERO)) {
-      obj.lease = (message.lease || Long.ZERO).toString();
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
     }
     if (message.prevKv !== false) {
       obj.prevKv = message.prevKv;
@@ -1719,7 +1744,7 @@ export const PutRequest: MessageFns<PutRequest> = {
     const message = createBasePutRequest();
     message.key = object.key ?? new Uint8Array(0);
     message.value = object.value ?? new Uint8Array(0);
-    message.lease = (object.lease !== undefined && object.lease !== null) ? Long.fromValue(object.lease) : Long.ZERO;
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
     message.prevKv = object.prevKv ?? false;
     message.ignoreValue = object.ignoreValue ?? false;
     message.ignoreLease = object.ignoreLease ?? false;
@@ -1930,7 +1955,7 @@ export const DeleteRangeRequest: MessageFns<DeleteRangeRequest> = {
 };
 
 function createBaseDeleteRangeResponse(): DeleteRangeResponse {
-  return { header: undefined, deleted: Long.ZERO, prevKvs: [] };
+  return { header: undefined, deleted: 0n, prevKvs: [] };
 }
 
 export const DeleteRangeResponse: MessageFns<DeleteRangeResponse> = {
@@ -1938,8 +1963,11 @@ export const DeleteRangeResponse: MessageFns<DeleteRangeResponse> = {
     if (message.header !== undefined) {
       ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
     }
-    if (!message.deleted.equals(Long.ZERO)) {
-      writer.uint32(16).int64(message.deleted.toString());
+    if (message.deleted !== 0n) {
+      if (BigInt.asIntN(64, message.deleted) !== message.deleted) {
+        throw new globalThis.Error("value provided for field message.deleted of type int64 too large");
+      }
+      writer.uint32(16).int64(message.deleted);
     }
     for (const v of message.prevKvs) {
       KeyValue.encode(v!, writer.uint32(26).fork()).join();
@@ -1973,7 +2001,7 @@ export const DeleteRangeResponse: MessageFns<DeleteRangeResponse> = {
               break;
             }
 
-            message.deleted = Long.fromString(reader.int64().toString());
+            message.deleted = reader.int64() as bigint;
             continue;
           }
           case 3: {
@@ -1999,7 +2027,7 @@ export const DeleteRangeResponse: MessageFns<DeleteRangeResponse> = {
   fromJSON(object: any): DeleteRangeResponse {
     return {
       header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
-      deleted: isSet(object.deleted) ? Long.fromValue(object.deleted) : Long.ZERO,
+      deleted: isSet(object.deleted) ? BigInt(object.deleted) : 0n,
       prevKvs: globalThis.Array.isArray(object?.prevKvs)
         ? object.prevKvs.map((e: any) => KeyValue.fromJSON(e))
         : globalThis.Array.isArray(object?.prev_kvs)
@@ -2013,8 +2041,8 @@ export const DeleteRangeResponse: MessageFns<DeleteRangeResponse> = {
     if (message.header !== undefined) {
       obj.header = ResponseHeader.toJSON(message.header);
     }
-    if (!message.deleted.equals(Long.ZERO)) {
-      obj.deleted = (message.deleted || Long.ZERO).toString();
+    if (message.deleted !== 0n) {
+      obj.deleted = message.deleted.toString();
     }
     if (message.prevKvs?.length) {
       obj.prevKvs = message.prevKvs.map((e) => KeyValue.toJSON(e));
@@ -2030,9 +2058,7 @@ export const DeleteRangeResponse: MessageFns<DeleteRangeResponse> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? ResponseHeader.fromPartial(object.header)
       : undefined;
-    message.deleted = (object.deleted !== undefined && object.deleted !== null)
-      ? Long.fromValue(object.deleted)
-      : Long.ZERO;
+    message.deleted = (object.deleted !== undefined && object.deleted !== null) ? BigInt(object.deleted) : 0n;
     message.prevKvs = object.prevKvs?.map((e) => KeyValue.fromPartial(e)) || [];
     return message;
   },
@@ -2387,19 +2413,35 @@ export const Compare: MessageFns<Compare> = {
     }
     switch (message.targetUnion?.$case) {
       case "version":
-        writer.uint32(32).int64(message.targetUnion.version.toString());
+        if (BigInt.asIntN(64, message.targetUnion.version) !== message.targetUnion.version) {
+          throw new globalThis.Error("value provided for field message.targetUnion.version of type int64 too large");
+        }
+        writer.uint32(32).int64(message.targetUnion.version);
         break;
       case "createRevision":
-        writer.uint32(40).int64(message.targetUnion.createRevision.toString());
+        if (BigInt.asIntN(64, message.targetUnion.createRevision) !== message.targetUnion.createRevision) {
+          throw new globalThis.Error(
+            "value provided for field message.targetUnion.createRevision of type int64 too large",
+          );
+        }
+        writer.uint32(40).int64(message.targetUnion.createRevision);
         break;
       case "modRevision":
-        writer.uint32(48).int64(message.targetUnion.modRevision.toString());
+        if (BigInt.asIntN(64, message.targetUnion.modRevision) !== message.targetUnion.modRevision) {
+          throw new globalThis.Error(
+            "value provided for field message.targetUnion.modRevision of type int64 too large",
+          );
+        }
+        writer.uint32(48).int64(message.targetUnion.modRevision);
         break;
       case "value":
         writer.uint32(58).bytes(message.targetUnion.value);
         break;
       case "lease":
-        writer.uint32(64).int64(message.targetUnion.lease.toString());
+        if (BigInt.asIntN(64, message.targetUnion.lease) !== message.targetUnion.lease) {
+          throw new globalThis.Error("value provided for field message.targetUnion.lease of type int64 too large");
+        }
+        writer.uint32(64).int64(message.targetUnion.lease);
         break;
     }
     if (message.rangeEnd.length !== 0) {
@@ -2450,7 +2492,7 @@ export const Compare: MessageFns<Compare> = {
               break;
             }
 
-            message.targetUnion = { $case: "version", version: Long.fromString(reader.int64().toString()) };
+            message.targetUnion = { $case: "version", version: reader.int64() as bigint };
             continue;
           }
           case 5: {
@@ -2458,10 +2500,7 @@ export const Compare: MessageFns<Compare> = {
               break;
             }
 
-            message.targetUnion = {
-              $case: "createRevision",
-              createRevision: Long.fromString(reader.int64().toString()),
-            };
+            message.targetUnion = { $case: "createRevision", createRevision: reader.int64() as bigint };
             continue;
           }
           case 6: {
@@ -2469,7 +2508,7 @@ export const Compare: MessageFns<Compare> = {
               break;
             }
 
-            message.targetUnion = { $case: "modRevision", modRevision: Long.fromString(reader.int64().toString()) };
+            message.targetUnion = { $case: "modRevision", modRevision: reader.int64() as bigint };
             continue;
           }
           case 7: {
@@ -2485,7 +2524,7 @@ export const Compare: MessageFns<Compare> = {
               break;
             }
 
-            message.targetUnion = { $case: "lease", lease: Long.fromString(reader.int64().toString()) };
+            message.targetUnion = { $case: "lease", lease: reader.int64() as bigint };
             continue;
           }
           case 64: {
@@ -2514,19 +2553,19 @@ export const Compare: MessageFns<Compare> = {
       target: isSet(object.target) ? compare_CompareTargetFromJSON(object.target) : 0,
       key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0),
       targetUnion: isSet(object.version)
-        ? { $case: "version", version: Long.fromValue(object.version) }
+        ? { $case: "version", version: BigInt(object.version) }
         : isSet(object.createRevision)
-        ? { $case: "createRevision", createRevision: Long.fromValue(object.createRevision) }
+        ? { $case: "createRevision", createRevision: BigInt(object.createRevision) }
         : isSet(object.create_revision)
-        ? { $case: "createRevision", createRevision: Long.fromValue(object.create_revision) }
+        ? { $case: "createRevision", createRevision: BigInt(object.create_revision) }
         : isSet(object.modRevision)
-        ? { $case: "modRevision", modRevision: Long.fromValue(object.modRevision) }
+        ? { $case: "modRevision", modRevision: BigInt(object.modRevision) }
         : isSet(object.mod_revision)
-        ? { $case: "modRevision", modRevision: Long.fromValue(object.mod_revision) }
+        ? { $case: "modRevision", modRevision: BigInt(object.mod_revision) }
         : isSet(object.value)
         ? { $case: "value", value: bytesFromBase64(object.value) }
         : isSet(object.lease)
-        ? { $case: "lease", lease: Long.fromValue(object.lease) }
+        ? { $case: "lease", lease: BigInt(object.lease) }
         : undefined,
       rangeEnd: isSet(object.rangeEnd)
         ? bytesFromBase64(object.rangeEnd)
@@ -2548,15 +2587,15 @@ export const Compare: MessageFns<Compare> = {
       obj.key = base64FromBytes(message.key);
     }
     if (message.targetUnion?.$case === "version") {
-      obj.version = (message.targetUnion.version || Long.ZERO).toString();
+      obj.version = message.targetUnion.version.toString();
     } else if (message.targetUnion?.$case === "createRevision") {
-      obj.createRevision = (message.targetUnion.createRevision || Long.ZERO).toString();
+      obj.createRevision = message.targetUnion.createRevision.toString();
     } else if (message.targetUnion?.$case === "modRevision") {
-      obj.modRevision = (message.targetUnion.modRevision || Long.ZERO).toString();
+      obj.modRevision = message.targetUnion.modRevision.toString();
     } else if (message.targetUnion?.$case === "value") {
       obj.value = base64FromBytes(message.targetUnion.value);
     } else if (message.targetUnion?.$case === "lease") {
-      obj.lease = (message.targetUnion.lease || Long.ZERO).toString();
+      obj.lease = message.targetUnion.lease.toString();
     }
     if (message.rangeEnd.length !== 0) {
       obj.rangeEnd = base64FromBytes(message.rangeEnd);
@@ -2575,22 +2614,19 @@ export const Compare: MessageFns<Compare> = {
     switch (object.targetUnion?.$case) {
       case "version": {
         if (object.targetUnion?.version !== undefined && object.targetUnion?.version !== null) {
-          message.targetUnion = { $case: "version", version: Long.fromValue(object.targetUnion.version) };
+          message.targetUnion = { $case: "version", version: BigInt(object.targetUnion.version) };
         }
         break;
       }
       case "createRevision": {
         if (object.targetUnion?.createRevision !== undefined && object.targetUnion?.createRevision !== null) {
-          message.targetUnion = {
-            $case: "createRevision",
-            createRevision: Long.fromValue(object.targetUnion.createRevision),
-          };
+          message.targetUnion = { $case: "createRevision", createRevision: BigInt(object.targetUnion.createRevision) };
         }
         break;
       }
       case "modRevision": {
         if (object.targetUnion?.modRevision !== undefined && object.targetUnion?.modRevision !== null) {
-          message.targetUnion = { $case: "modRevision", modRevision: Long.fromValue(object.targetUnion.modRevision) };
+          message.targetUnion = { $case: "modRevision", modRevision: BigInt(object.targetUnion.modRevision) };
         }
         break;
       }
@@ -2602,7 +2638,7 @@ export const Compare: MessageFns<Compare> = {
       }
       case "lease": {
         if (object.targetUnion?.lease !== undefined && object.targetUnion?.lease !== null) {
-          message.targetUnion = { $case: "lease", lease: Long.fromValue(object.targetUnion.lease) };
+          message.targetUnion = { $case: "lease", lease: BigInt(object.targetUnion.lease) };
         }
         break;
       }
@@ -2819,13 +2855,16 @@ export const TxnResponse: MessageFns<TxnResponse> = {
 };
 
 function createBaseCompactionRequest(): CompactionRequest {
-  return { revision: Long.ZERO, physical: false };
+  return { revision: 0n, physical: false };
 }
 
 export const CompactionRequest: MessageFns<CompactionRequest> = {
   encode(message: CompactionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.revision.equals(Long.ZERO)) {
-      writer.uint32(8).int64(message.revision.toString());
+    if (message.revision !== 0n) {
+      if (BigInt.asIntN(64, message.revision) !== message.revision) {
+        throw new globalThis.Error("value provided for field message.revision of type int64 too large");
+      }
+      writer.uint32(8).int64(message.revision);
     }
     if (message.physical !== false) {
       writer.uint32(16).bool(message.physical);
@@ -2851,7 +2890,7 @@ export const CompactionRequest: MessageFns<CompactionRequest> = {
               break;
             }
 
-            message.revision = Long.fromString(reader.int64().toString());
+            message.revision = reader.int64() as bigint;
             continue;
           }
           case 2: {
@@ -2876,15 +2915,15 @@ export const CompactionRequest: MessageFns<CompactionRequest> = {
 
   fromJSON(object: any): CompactionRequest {
     return {
-      revision: isSet(object.revision) ? Long.fromValue(object.revision) : Long.ZERO,
+      revision: isSet(object.revision) ? BigInt(object.revision) : 0n,
       physical: isSet(object.physical) ? globalThis.Boolean(object.physical) : false,
     };
   },
 
   toJSON(message: CompactionRequest): unknown {
     const obj: any = {};
-    if (!message.revision.equals(Long.ZERO)) {
-      obj.revision = (message.revision || Long.ZERO).toString();
+    if (message.revision !== 0n) {
+      obj.revision = message.revision.toString();
     }
     if (message.physical !== false) {
       obj.physical = message.physical;
@@ -2897,9 +2936,7 @@ export const CompactionRequest: MessageFns<CompactionRequest> = {
   },
   fromPartial(object: DeepPartial<CompactionRequest>): CompactionRequest {
     const message = createBaseCompactionRequest();
-    message.revision = (object.revision !== undefined && object.revision !== null)
-      ? Long.fromValue(object.revision)
-      : Long.ZERO;
+    message.revision = (object.revision !== undefined && object.revision !== null) ? BigInt(object.revision) : 0n;
     message.physical = object.physical ?? false;
     return message;
   },
@@ -3027,13 +3064,16 @@ export const HashRequest: MessageFns<HashRequest> = {
 };
 
 function createBaseHashKVRequest(): HashKVRequest {
-  return { revision: Long.ZERO };
+  return { revision: 0n };
 }
 
 export const HashKVRequest: MessageFns<HashKVRequest> = {
   encode(message: HashKVRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.revision.equals(Long.ZERO)) {
-      writer.uint32(8).int64(message.revision.toString());
+    if (message.revision !== 0n) {
+      if (BigInt.asIntN(64, message.revision) !== message.revision) {
+        throw new globalThis.Error("value provided for field message.revision of type int64 too large");
+      }
+      writer.uint32(8).int64(message.revision);
     }
     return writer;
   },
@@ -3056,7 +3096,7 @@ export const HashKVRequest: MessageFns<HashKVRequest> = {
               break;
             }
 
-            message.revision = Long.fromString(reader.int64().toString());
+            message.revision = reader.int64() as bigint;
             continue;
           }
         }
@@ -3072,13 +3112,13 @@ export const HashKVRequest: MessageFns<HashKVRequest> = {
   },
 
   fromJSON(object: any): HashKVRequest {
-    return { revision: isSet(object.revision) ? Long.fromValue(object.revision) : Long.ZERO };
+    return { revision: isSet(object.revision) ? BigInt(object.revision) : 0n };
   },
 
   toJSON(message: HashKVRequest): unknown {
     const obj: any = {};
-    if (!message.revision.equals(Long.ZERO)) {
-      obj.revision = (message.revision || Long.ZERO).toString();
+    if (message.revision !== 0n) {
+      obj.revision = message.revision.toString();
     }
     return obj;
   },
@@ -3088,15 +3128,13 @@ export const HashKVRequest: MessageFns<HashKVRequest> = {
   },
   fromPartial(object: DeepPartial<HashKVRequest>): HashKVRequest {
     const message = createBaseHashKVRequest();
-    message.revision = (object.revision !== undefined && object.revision !== null)
-      ? Long.fromValue(object.revision)
-      : Long.ZERO;
+    message.revision = (object.revision !== undefined && object.revision !== null) ? BigInt(object.revision) : 0n;
     return message;
   },
 };
 
 function createBaseHashKVResponse(): HashKVResponse {
-  return { header: undefined, hash: 0, compactRevision: Long.ZERO, hashRevision: Long.ZERO };
+  return { header: undefined, hash: 0, compactRevision: 0n, hashRevision: 0n };
 }
 
 export const HashKVResponse: MessageFns<HashKVResponse> = {
@@ -3107,11 +3145,17 @@ export const HashKVResponse: MessageFns<HashKVResponse> = {
     if (message.hash !== 0) {
       writer.uint32(16).uint32(message.hash);
     }
-    if (!message.compactRevision.equals(Long.ZERO)) {
-      writer.uint32(24).int64(message.compactRevision.toString());
+    if (message.compactRevision !== 0n) {
+      if (BigInt.asIntN(64, message.compactRevision) !== message.compactRevision) {
+        throw new globalThis.Error("value provided for field message.compactRevision of type int64 too large");
+      }
+      writer.uint32(24).int64(message.compactRevision);
     }
-    if (!message.hashRevision.equals(Long.ZERO)) {
-      writer.uint32(32).int64(message.hashRevision.toString());
+    if (message.hashRevision !== 0n) {
+      if (BigInt.asIntN(64, message.hashRevision) !== message.hashRevision) {
+        throw new globalThis.Error("value provided for field message.hashRevision of type int64 too large");
+      }
+      writer.uint32(32).int64(message.hashRevision);
     }
     return writer;
   },
@@ -3150,7 +3194,7 @@ export const HashKVResponse: MessageFns<HashKVResponse> = {
               break;
             }
 
-            message.compactRevision = Long.fromString(reader.int64().toString());
+            message.compactRevision = reader.int64() as bigint;
             continue;
           }
           case 4: {
@@ -3158,7 +3202,7 @@ export const HashKVResponse: MessageFns<HashKVResponse> = {
               break;
             }
 
-            message.hashRevision = Long.fromString(reader.int64().toString());
+            message.hashRevision = reader.int64() as bigint;
             continue;
           }
         }
@@ -3178,15 +3222,15 @@ export const HashKVResponse: MessageFns<HashKVResponse> = {
       header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
       hash: isSet(object.hash) ? globalThis.Number(object.hash) : 0,
       compactRevision: isSet(object.compactRevision)
-        ? Long.fromValue(object.compactRevision)
+        ? BigInt(object.compactRevision)
         : isSet(object.compact_revision)
-        ? Long.fromValue(object.compact_revision)
-        : Long.ZERO,
+        ? BigInt(object.compact_revision)
+        : 0n,
       hashRevision: isSet(object.hashRevision)
-        ? Long.fromValue(object.hashRevision)
+        ? BigInt(object.hashRevision)
         : isSet(object.hash_revision)
-        ? Long.fromValue(object.hash_revision)
-        : Long.ZERO,
+        ? BigInt(object.hash_revision)
+        : 0n,
     };
   },
 
@@ -3198,11 +3242,11 @@ export const HashKVResponse: MessageFns<HashKVResponse> = {
     if (message.hash !== 0) {
       obj.hash = Math.round(message.hash);
     }
-    if (!message.compactRevision.equals(Long.ZERO)) {
-      obj.compactRevision = (message.compactRevision || Long.ZERO).toString();
+    if (message.compactRevision !== 0n) {
+      obj.compactRevision = message.compactRevision.toString();
     }
-    if (!message.hashRevision.equals(Long.ZERO)) {
-      obj.hashRevision = (message.hashRevision || Long.ZERO).toString();
+    if (message.hashRevision !== 0n) {
+      obj.hashRevision = message.hashRevision.toString();
     }
     return obj;
   },
@@ -3217,11 +3261,11 @@ export const HashKVResponse: MessageFns<HashKVResponse> = {
       : undefined;
     message.hash = object.hash ?? 0;
     message.compactRevision = (object.compactRevision !== undefined && object.compactRevision !== null)
-      ? Long.fromValue(object.compactRevision)
-      : Long.ZERO;
+      ? BigInt(object.compactRevision)
+      : 0n;
     message.hashRevision = (object.hashRevision !== undefined && object.hashRevision !== null)
-      ? Long.fromValue(object.hashRevision)
-      : Long.ZERO;
+      ? BigInt(object.hashRevision)
+      : 0n;
     return message;
   },
 };
@@ -3366,7 +3410,7 @@ export const SnapshotRequest: MessageFns<SnapshotRequest> = {
 };
 
 function createBaseSnapshotResponse(): SnapshotResponse {
-  return { header: undefined, remainingBytes: Long.UZERO, blob: new Uint8Array(0), version: "" };
+  return { header: undefined, remainingBytes: 0n, blob: new Uint8Array(0), version: "" };
 }
 
 export const SnapshotResponse: MessageFns<SnapshotResponse> = {
@@ -3374,8 +3418,11 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
     if (message.header !== undefined) {
       ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
     }
-    if (!message.remainingBytes.equals(Long.UZERO)) {
-      writer.uint32(16).uint64(message.remainingBytes.toString());
+    if (message.remainingBytes !== 0n) {
+      if (BigInt.asUintN(64, message.remainingBytes) !== message.remainingBytes) {
+        throw new globalThis.Error("value provided for field message.remainingBytes of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.remainingBytes);
     }
     if (message.blob.length !== 0) {
       writer.uint32(26).bytes(message.blob);
@@ -3412,7 +3459,7 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
               break;
             }
 
-            message.remainingBytes = Long.fromString(reader.uint64().toString(), true);
+            message.remainingBytes = reader.uint64() as bigint;
             continue;
           }
           case 3: {
@@ -3447,10 +3494,10 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
     return {
       header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
       remainingBytes: isSet(object.remainingBytes)
-        ? Long.fromValue(object.remainingBytes)
+        ? BigInt(object.remainingBytes)
         : isSet(object.remaining_bytes)
-        ? Long.fromValue(object.remaining_bytes)
-        : Long.UZERO,
+        ? BigInt(object.remaining_bytes)
+        : 0n,
       blob: isSet(object.blob) ? bytesFromBase64(object.blob) : new Uint8Array(0),
       version: isSet(object.version) ? globalThis.String(object.version) : "",
     };
@@ -3461,8 +3508,8 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
     if (message.header !== undefined) {
       obj.header = ResponseHeader.toJSON(message.header);
     }
-    if (!message.remainingBytes.equals(Long.UZERO)) {
-      obj.remainingBytes = (message.remainingBytes || Long.UZERO).toString();
+    if (message.remainingBytes !== 0n) {
+      obj.remainingBytes = message.remainingBytes.toString();
     }
     if (message.blob.length !== 0) {
       obj.blob = base64FromBytes(message.blob);
@@ -3482,8 +3529,8 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
       ? ResponseHeader.fromPartial(object.header)
       : undefined;
     message.remainingBytes = (object.remainingBytes !== undefined && object.remainingBytes !== null)
-      ? Long.fromValue(object.remainingBytes)
-      : Long.UZERO;
+      ? BigInt(object.remainingBytes)
+      : 0n;
     message.blob = object.blob ?? new Uint8Array(0);
     message.version = object.version ?? "";
     return message;
@@ -3640,11 +3687,11 @@ function createBaseWatchCreateRequest(): WatchCreateRequest {
   return {
     key: new Uint8Array(0),
     rangeEnd: new Uint8Array(0),
-    startRevision: Long.ZERO,
+    startRevision: 0n,
     progressNotify: false,
     filters: [],
     prevKv: false,
-    watchId: Long.ZERO,
+    watchId: 0n,
     fragment: false,
   };
 }
@@ -3657,8 +3704,11 @@ export const WatchCreateRequest: MessageFns<WatchCreateRequest> = {
     if (message.rangeEnd.length !== 0) {
       writer.uint32(18).bytes(message.rangeEnd);
     }
-    if (!message.startRevision.equals(Long.ZERO)) {
-      writer.uint32(24).int64(message.startRevision.toString());
+    if (message.startRevision !== 0n) {
+      if (BigInt.asIntN(64, message.startRevision) !== message.startRevision) {
+        throw new globalThis.Error("value provided for field message.startRevision of type int64 too large");
+      }
+      writer.uint32(24).int64(message.startRevision);
     }
     if (message.progressNotify !== false) {
       writer.uint32(32).bool(message.progressNotify);
@@ -3673,8 +3723,11 @@ export const WatchCreateRequest: MessageFns<WatchCreateRequest> = {
     if (message.prevKv !== false) {
       writer.uint32(48).bool(message.prevKv);
     }
-    if (!message.watchId.equals(Long.ZERO)) {
-      writer.uint32(56).int64(message.watchId.toString());
+    if (message.watchId !== 0n) {
+      if (BigInt.asIntN(64, message.watchId) !== message.watchId) {
+        throw new globalThis.Error("value provided for field message.watchId of type int64 too large");
+      }
+      writer.uint32(56).int64(message.watchId);
     }
     if (message.fragment !== false) {
       writer.uint32(64).bool(message.fragment);
@@ -3716,7 +3769,7 @@ export const WatchCreateRequest: MessageFns<WatchCreateRequest> = {
               break;
             }
 
-            message.startRevision = Long.fromString(reader.int64().toString());
+            message.startRevision = reader.int64() as bigint;
             continue;
           }
           case 4: {
@@ -3758,7 +3811,7 @@ export const WatchCreateRequest: MessageFns<WatchCreateRequest> = {
               break;
             }
 
-            message.watchId = Long.fromString(reader.int64().toString());
+            message.watchId = reader.int64() as bigint;
             continue;
           }
           case 8: {
@@ -3790,10 +3843,10 @@ export const WatchCreateRequest: MessageFns<WatchCreateRequest> = {
         ? bytesFromBase64(object.range_end)
         : new Uint8Array(0),
       startRevision: isSet(object.startRevision)
-        ? Long.fromValue(object.startRevision)
+        ? BigInt(object.startRevision)
         : isSet(object.start_revision)
-        ? Long.fromValue(object.start_revision)
-        : Long.ZERO,
+        ? BigInt(object.start_revision)
+        : 0n,
       progressNotify: isSet(object.progressNotify)
         ? globalThis.Boolean(object.progressNotify)
         : isSet(object.progress_notify)
@@ -3807,11 +3860,7 @@ export const WatchCreateRequest: MessageFns<WatchCreateRequest> = {
         : isSet(object.prev_kv)
         ? globalThis.Boolean(object.prev_kv)
         : false,
-      watchId: isSet(object.watchId)
-        ? Long.fromValue(object.watchId)
-        : isSet(object.watch_id)
-        ? Long.fromValue(object.watch_id)
-        : Long.ZERO,
+      watchId: isSet(object.watchId) ? BigInt(object.watchId) : isSet(object.watch_id) ? BigInt(object.watch_id) : 0n,
       fragment: isSet(object.fragment) ? globalThis.Boolean(object.fragment) : false,
     };
   },
@@ -3824,8 +3873,8 @@ export const WatchCreateRequest: MessageFns<WatchCreateRequest> = {
     if (message.rangeEnd.length !== 0) {
       obj.rangeEnd = base64FromBytes(message.rangeEnd);
     }
-    if (!message.startRevision.equals(Long.ZERO)) {
-      obj.startRevision = (message.startRevision || Long.ZERO).toString();
+    if (message.startRevision !== 0n) {
+      obj.startRevision = message.startRevision.toString();
     }
     if (message.progressNotify !== false) {
       obj.progressNotify = message.progressNotify;
@@ -3836,8 +3885,8 @@ export const WatchCreateRequest: MessageFns<WatchCreateRequest> = {
     if (message.prevKv !== false) {
       obj.prevKv = message.prevKv;
     }
-    if (!message.watchId.equals(Long.ZERO)) {
-      obj.watchId = (message.watchId || Long.ZERO).toString();
+    if (message.watchId !== 0n) {
+      obj.watchId = message.watchId.toString();
     }
     if (message.fragment !== false) {
       obj.fragment = message.fragment;
@@ -3853,27 +3902,28 @@ export const WatchCreateRequest: MessageFns<WatchCreateRequest> = {
     message.key = object.key ?? new Uint8Array(0);
     message.rangeEnd = object.rangeEnd ?? new Uint8Array(0);
     message.startRevision = (object.startRevision !== undefined && object.startRevision !== null)
-      ? Long.fromValue(object.startRevision)
-      : Long.ZERO;
+      ? BigInt(object.startRevision)
+      : 0n;
     message.progressNotify = object.progressNotify ?? false;
     message.filters = object.filters?.map((e) => e) || [];
     message.prevKv = object.prevKv ?? false;
-    message.watchId = (object.watchId !== undefined && object.watchId !== null)
-      ? Long.fromValue(object.watchId)
-      : Long.ZERO;
+    message.watchId = (object.watchId !== undefined && object.watchId !== null) ? BigInt(object.watchId) : 0n;
     message.fragment = object.fragment ?? false;
     return message;
   },
 };
 
 function createBaseWatchCancelRequest(): WatchCancelRequest {
-  return { watchId: Long.ZERO };
+  return { watchId: 0n };
 }
 
 export const WatchCancelRequest: MessageFns<WatchCancelRequest> = {
   encode(message: WatchCancelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.watchId.equals(Long.ZERO)) {
-      writer.uint32(8).int64(message.watchId.toString());
+    if (message.watchId !== 0n) {
+      if (BigInt.asIntN(64, message.watchId) !== message.watchId) {
+        throw new globalThis.Error("value provided for field message.watchId of type int64 too large");
+      }
+      writer.uint32(8).int64(message.watchId);
     }
     return writer;
   },
@@ -3896,7 +3946,7 @@ export const WatchCancelRequest: MessageFns<WatchCancelRequest> = {
               break;
             }
 
-            message.watchId = Long.fromString(reader.int64().toString());
+            message.watchId = reader.int64() as bigint;
             continue;
           }
         }
@@ -3913,18 +3963,14 @@ export const WatchCancelRequest: MessageFns<WatchCancelRequest> = {
 
   fromJSON(object: any): WatchCancelRequest {
     return {
-      watchId: isSet(object.watchId)
-        ? Long.fromValue(object.watchId)
-        : isSet(object.watch_id)
-        ? Long.fromValue(object.watch_id)
-        : Long.ZERO,
+      watchId: isSet(object.watchId) ? BigInt(object.watchId) : isSet(object.watch_id) ? BigInt(object.watch_id) : 0n,
     };
   },
 
   toJSON(message: WatchCancelRequest): unknown {
     const obj: any = {};
-    if (!message.watchId.equals(Long.ZERO)) {
-      obj.watchId = (message.watchId || Long.ZERO).toString();
+    if (message.watchId !== 0n) {
+      obj.watchId = message.watchId.toString();
     }
     return obj;
   },
@@ -3934,9 +3980,7 @@ export const WatchCancelRequest: MessageFns<WatchCancelRequest> = {
   },
   fromPartial(object: DeepPartial<WatchCancelRequest>): WatchCancelRequest {
     const message = createBaseWatchCancelRequest();
-    message.watchId = (object.watchId !== undefined && object.watchId !== null)
-      ? Long.fromValue(object.watchId)
-      : Long.ZERO;
+    message.watchId = (object.watchId !== undefined && object.watchId !== null) ? BigInt(object.watchId) : 0n;
     return message;
   },
 };
@@ -3996,10 +4040,10 @@ export const WatchProgressRequest: MessageFns<WatchProgressRequest> = {
 function createBaseWatchResponse(): WatchResponse {
   return {
     header: undefined,
-    watchId: Long.ZERO,
+    watchId: 0n,
     created: false,
     canceled: false,
-    compactRevision: Long.ZERO,
+    compactRevision: 0n,
     cancelReason: "",
     fragment: false,
     events: [],
@@ -4011,8 +4055,11 @@ export const WatchResponse: MessageFns<WatchResponse> = {
     if (message.header !== undefined) {
       ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
     }
-    if (!message.watchId.equals(Long.ZERO)) {
-      writer.uint32(16).int64(message.watchId.toString());
+    if (message.watchId !== 0n) {
+      if (BigInt.asIntN(64, message.watchId) !== message.watchId) {
+        throw new globalThis.Error("value provided for field message.watchId of type int64 too large");
+      }
+      writer.uint32(16).int64(message.watchId);
     }
     if (message.created !== false) {
       writer.uint32(24).bool(message.created);
@@ -4020,8 +4067,11 @@ export const WatchResponse: MessageFns<WatchResponse> = {
     if (message.canceled !== false) {
       writer.uint32(32).bool(message.canceled);
     }
-    if (!message.compactRevision.equals(Long.ZERO)) {
-      writer.uint32(40).int64(message.compactRevision.toString());
+    if (message.compactRevision !== 0n) {
+      if (BigInt.asIntN(64, message.compactRevision) !== message.compactRevision) {
+        throw new globalThis.Error("value provided for field message.compactRevision of type int64 too large");
+      }
+      writer.uint32(40).int64(message.compactRevision);
     }
     if (message.cancelReason !== "") {
       writer.uint32(50).string(message.cancelReason);
@@ -4061,7 +4111,7 @@ export const WatchResponse: MessageFns<WatchResponse> = {
               break;
             }
 
-            message.watchId = Long.fromString(reader.int64().toString());
+            message.watchId = reader.int64() as bigint;
             continue;
           }
           case 3: {
@@ -4085,7 +4135,7 @@ export const WatchResponse: MessageFns<WatchResponse> = {
               break;
             }
 
-            message.compactRevision = Long.fromString(reader.int64().toString());
+            message.compactRevision = reader.int64() as bigint;
             continue;
           }
           case 6: {
@@ -4127,18 +4177,14 @@ export const WatchResponse: MessageFns<WatchResponse> = {
   fromJSON(object: any): WatchResponse {
     return {
       header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
-      watchId: isSet(object.watchId)
-        ? Long.fromValue(object.watchId)
-        : isSet(object.watch_id)
-        ? Long.fromValue(object.watch_id)
-        : Long.ZERO,
+      watchId: isSet(object.watchId) ? BigInt(object.watchId) : isSet(object.watch_id) ? BigInt(object.watch_id) : 0n,
       created: isSet(object.created) ? globalThis.Boolean(object.created) : false,
       canceled: isSet(object.canceled) ? globalThis.Boolean(object.canceled) : false,
       compactRevision: isSet(object.compactRevision)
-        ? Long.fromValue(object.compactRevision)
+        ? BigInt(object.compactRevision)
         : isSet(object.compact_revision)
-        ? Long.fromValue(object.compact_revision)
-        : Long.ZERO,
+        ? BigInt(object.compact_revision)
+        : 0n,
       cancelReason: isSet(object.cancelReason)
         ? globalThis.String(object.cancelReason)
         : isSet(object.cancel_reason)
@@ -4154,8 +4200,8 @@ export const WatchResponse: MessageFns<WatchResponse> = {
     if (message.header !== undefined) {
       obj.header = ResponseHeader.toJSON(message.header);
     }
-    if (!message.watchId.equals(Long.ZERO)) {
-      obj.watchId = (message.watchId || Long.ZERO).toString();
+    if (message.watchId !== 0n) {
+      obj.watchId = message.watchId.toString();
     }
     if (message.created !== false) {
       obj.created = message.created;
@@ -4163,8 +4209,8 @@ export const WatchResponse: MessageFns<WatchResponse> = {
     if (message.canceled !== false) {
       obj.canceled = message.canceled;
     }
-    if (!message.compactRevision.equals(Long.ZERO)) {
-      obj.compactRevision = (message.compactRevision || Long.ZERO).toString();
+    if (message.compactRevision !== 0n) {
+      obj.compactRevision = message.compactRevision.toString();
     }
     if (message.cancelReason !== "") {
       obj.cancelReason = message.cancelReason;
@@ -4186,14 +4232,12 @@ export const WatchResponse: MessageFns<WatchResponse> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? ResponseHeader.fromPartial(object.header)
       : undefined;
-    message.watchId = (object.watchId !== undefined && object.watchId !== null)
-      ? Long.fromValue(object.watchId)
-      : Long.ZERO;
+    message.watchId = (object.watchId !== undefined && object.watchId !== null) ? BigInt(object.watchId) : 0n;
     message.created = object.created ?? false;
     message.canceled = object.canceled ?? false;
     message.compactRevision = (object.compactRevision !== undefined && object.compactRevision !== null)
-      ? Long.fromValue(object.compactRevision)
-      : Long.ZERO;
+      ? BigInt(object.compactRevision)
+      : 0n;
     message.cancelReason = object.cancelReason ?? "";
     message.fragment = object.fragment ?? false;
     message.events = object.events?.map((e) => Event.fromPartial(e)) || [];
@@ -4202,16 +4246,22 @@ export const WatchResponse: MessageFns<WatchResponse> = {
 };
 
 function createBaseLeaseGrantRequest(): LeaseGrantRequest {
-  return { TTL: Long.ZERO, ID: Long.ZERO };
+  return { TTL: 0n, ID: 0n };
 }
 
 export const LeaseGrantRequest: MessageFns<LeaseGrantRequest> = {
   encode(message: LeaseGrantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.TTL.equals(Long.ZERO)) {
-      writer.uint32(8).int64(message.TTL.toString());
+    if (message.TTL !== 0n) {
+      if (BigInt.asIntN(64, message.TTL) !== message.TTL) {
+        throw new globalThis.Error("value provided for field message.TTL of type int64 too large");
+      }
+      writer.uint32(8).int64(message.TTL);
     }
-    if (!message.ID.equals(Long.ZERO)) {
-      writer.uint32(16).int64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asIntN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type int64 too large");
+      }
+      writer.uint32(16).int64(message.ID);
     }
     return writer;
   },
@@ -4234,7 +4284,7 @@ export const LeaseGrantRequest: MessageFns<LeaseGrantRequest> = {
               break;
             }
 
-            message.TTL = Long.fromString(reader.int64().toString());
+            message.TTL = reader.int64() as bigint;
             continue;
           }
           case 2: {
@@ -4242,7 +4292,7 @@ export const LeaseGrantRequest: MessageFns<LeaseGrantRequest> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.int64().toString());
+            message.ID = reader.int64() as bigint;
             continue;
           }
         }
@@ -4258,19 +4308,16 @@ export const LeaseGrantRequest: MessageFns<LeaseGrantRequest> = {
   },
 
   fromJSON(object: any): LeaseGrantRequest {
-    return {
-      TTL: isSet(object.TTL) ? Long.fromValue(object.TTL) : Long.ZERO,
-      ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.ZERO,
-    };
+    return { TTL: isSet(object.TTL) ? BigInt(object.TTL) : 0n, ID: isSet(object.ID) ? BigInt(object.ID) : 0n };
   },
 
   toJSON(message: LeaseGrantRequest): unknown {
     const obj: any = {};
-    if (!message.TTL.equals(Long.ZERO)) {
-      obj.TTL = (message.TTL || Long.ZERO).toString();
+    if (message.TTL !== 0n) {
+      obj.TTL = message.TTL.toString();
     }
-    if (!message.ID.equals(Long.ZERO)) {
-      obj.ID = (message.ID || Long.ZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
     return obj;
   },
@@ -4280,14 +4327,14 @@ export const LeaseGrantRequest: MessageFns<LeaseGrantRequest> = {
   },
   fromPartial(object: DeepPartial<LeaseGrantRequest>): LeaseGrantRequest {
     const message = createBaseLeaseGrantRequest();
-    message.TTL = (object.TTL !== undefined && object.TTL !== null) ? Long.fromValue(object.TTL) : Long.ZERO;
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.ZERO;
+    message.TTL = (object.TTL !== undefined && object.TTL !== null) ? BigInt(object.TTL) : 0n;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
     return message;
   },
 };
 
 function createBaseLeaseGrantResponse(): LeaseGrantResponse {
-  return { header: undefined, ID: Long.ZERO, TTL: Long.ZERO, error: "" };
+  return { header: undefined, ID: 0n, TTL: 0n, error: "" };
 }
 
 export const LeaseGrantResponse: MessageFns<LeaseGrantResponse> = {
@@ -4295,11 +4342,17 @@ export const LeaseGrantResponse: MessageFns<LeaseGrantResponse> = {
     if (message.header !== undefined) {
       ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
     }
-    if (!message.ID.equals(Long.ZERO)) {
-      writer.uint32(16).int64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asIntN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type int64 too large");
+      }
+      writer.uint32(16).int64(message.ID);
     }
-    if (!message.TTL.equals(Long.ZERO)) {
-      writer.uint32(24).int64(message.TTL.toString());
+    if (message.TTL !== 0n) {
+      if (BigInt.asIntN(64, message.TTL) !== message.TTL) {
+        throw new globalThis.Error("value provided for field message.TTL of type int64 too large");
+      }
+      writer.uint32(24).int64(message.TTL);
     }
     if (message.error !== "") {
       writer.uint32(34).string(message.error);
@@ -4333,7 +4386,7 @@ export const LeaseGrantResponse: MessageFns<LeaseGrantResponse> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.int64().toString());
+            message.ID = reader.int64() as bigint;
             continue;
           }
           case 3: {
@@ -4341,7 +4394,7 @@ export const LeaseGrantResponse: MessageFns<LeaseGrantResponse> = {
               break;
             }
 
-            message.TTL = Long.fromString(reader.int64().toString());
+            message.TTL = reader.int64() as bigint;
             continue;
           }
           case 4: {
@@ -4367,8 +4420,8 @@ export const LeaseGrantResponse: MessageFns<LeaseGrantResponse> = {
   fromJSON(object: any): LeaseGrantResponse {
     return {
       header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
-      ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.ZERO,
-      TTL: isSet(object.TTL) ? Long.fromValue(object.TTL) : Long.ZERO,
+      ID: isSet(object.ID) ? BigInt(object.ID) : 0n,
+      TTL: isSet(object.TTL) ? BigInt(object.TTL) : 0n,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
     };
   },
@@ -4378,11 +4431,11 @@ export const LeaseGrantResponse: MessageFns<LeaseGrantResponse> = {
     if (message.header !== undefined) {
       obj.header = ResponseHeader.toJSON(message.header);
     }
-    if (!message.ID.equals(Long.ZERO)) {
-      obj.ID = (message.ID || Long.ZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
-    if (!message.TTL.equals(Long.ZERO)) {
-      obj.TTL = (message.TTL || Long.ZERO).toString();
+    if (message.TTL !== 0n) {
+      obj.TTL = message.TTL.toString();
     }
     if (message.error !== "") {
       obj.error = message.error;
@@ -4398,21 +4451,24 @@ export const LeaseGrantResponse: MessageFns<LeaseGrantResponse> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? ResponseHeader.fromPartial(object.header)
       : undefined;
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.ZERO;
-    message.TTL = (object.TTL !== undefined && object.TTL !== null) ? Long.fromValue(object.TTL) : Long.ZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
+    message.TTL = (object.TTL !== undefined && object.TTL !== null) ? BigInt(object.TTL) : 0n;
     message.error = object.error ?? "";
     return message;
   },
 };
 
 function createBaseLeaseRevokeRequest(): LeaseRevokeRequest {
-  return { ID: Long.ZERO };
+  return { ID: 0n };
 }
 
 export const LeaseRevokeRequest: MessageFns<LeaseRevokeRequest> = {
   encode(message: LeaseRevokeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.ID.equals(Long.ZERO)) {
-      writer.uint32(8).int64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asIntN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type int64 too large");
+      }
+      writer.uint32(8).int64(message.ID);
     }
     return writer;
   },
@@ -4435,7 +4491,7 @@ export const LeaseRevokeRequest: MessageFns<LeaseRevokeRequest> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.int64().toString());
+            message.ID = reader.int64() as bigint;
             continue;
           }
         }
@@ -4451,13 +4507,13 @@ export const LeaseRevokeRequest: MessageFns<LeaseRevokeRequest> = {
   },
 
   fromJSON(object: any): LeaseRevokeRequest {
-    return { ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.ZERO };
+    return { ID: isSet(object.ID) ? BigInt(object.ID) : 0n };
   },
 
   toJSON(message: LeaseRevokeRequest): unknown {
     const obj: any = {};
-    if (!message.ID.equals(Long.ZERO)) {
-      obj.ID = (message.ID || Long.ZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
     return obj;
   },
@@ -4467,7 +4523,7 @@ export const LeaseRevokeRequest: MessageFns<LeaseRevokeRequest> = {
   },
   fromPartial(object: DeepPartial<LeaseRevokeRequest>): LeaseRevokeRequest {
     const message = createBaseLeaseRevokeRequest();
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.ZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
     return message;
   },
 };
@@ -4542,16 +4598,22 @@ export const LeaseRevokeResponse: MessageFns<LeaseRevokeResponse> = {
 };
 
 function createBaseLeaseCheckpoint(): LeaseCheckpoint {
-  return { ID: Long.ZERO, remainingTTL: Long.ZERO };
+  return { ID: 0n, remainingTTL: 0n };
 }
 
 export const LeaseCheckpoint: MessageFns<LeaseCheckpoint> = {
   encode(message: LeaseCheckpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.ID.equals(Long.ZERO)) {
-      writer.uint32(8).int64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asIntN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type int64 too large");
+      }
+      writer.uint32(8).int64(message.ID);
     }
-    if (!message.remainingTTL.equals(Long.ZERO)) {
-      writer.uint32(16).int64(message.remainingTTL.toString());
+    if (message.remainingTTL !== 0n) {
+      if (BigInt.asIntN(64, message.remainingTTL) !== message.remainingTTL) {
+        throw new globalThis.Error("value provided for field message.remainingTTL of type int64 too large");
+      }
+      writer.uint32(16).int64(message.remainingTTL);
     }
     return writer;
   },
@@ -4574,7 +4636,7 @@ export const LeaseCheckpoint: MessageFns<LeaseCheckpoint> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.int64().toString());
+            message.ID = reader.int64() as bigint;
             continue;
           }
           case 2: {
@@ -4582,7 +4644,7 @@ export const LeaseCheckpoint: MessageFns<LeaseCheckpoint> = {
               break;
             }
 
-            message.remainingTTL = Long.fromString(reader.int64().toString());
+            message.remainingTTL = reader.int64() as bigint;
             continue;
           }
         }
@@ -4599,22 +4661,22 @@ export const LeaseCheckpoint: MessageFns<LeaseCheckpoint> = {
 
   fromJSON(object: any): LeaseCheckpoint {
     return {
-      ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.ZERO,
+      ID: isSet(object.ID) ? BigInt(object.ID) : 0n,
       remainingTTL: isSet(object.remainingTTL)
-        ? Long.fromValue(object.remainingTTL)
+        ? BigInt(object.remainingTTL)
         : isSet(object.remaining_TTL)
-        ? Long.fromValue(object.remaining_TTL)
-        : Long.ZERO,
+        ? BigInt(object.remaining_TTL)
+        : 0n,
     };
   },
 
   toJSON(message: LeaseCheckpoint): unknown {
     const obj: any = {};
-    if (!message.ID.equals(Long.ZERO)) {
-      obj.ID = (message.ID || Long.ZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
-    if (!message.remainingTTL.equals(Long.ZERO)) {
-      obj.remainingTTL = (message.remainingTTL || Long.ZERO).toString();
+    if (message.remainingTTL !== 0n) {
+      obj.remainingTTL = message.remainingTTL.toString();
     }
     return obj;
   },
@@ -4624,10 +4686,10 @@ export const LeaseCheckpoint: MessageFns<LeaseCheckpoint> = {
   },
   fromPartial(object: DeepPartial<LeaseCheckpoint>): LeaseCheckpoint {
     const message = createBaseLeaseCheckpoint();
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.ZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
     message.remainingTTL = (object.remainingTTL !== undefined && object.remainingTTL !== null)
-      ? Long.fromValue(object.remainingTTL)
-      : Long.ZERO;
+      ? BigInt(object.remainingTTL)
+      : 0n;
     return message;
   },
 };
@@ -4773,13 +4835,16 @@ export const LeaseCheckpointResponse: MessageFns<LeaseCheckpointResponse> = {
 };
 
 function createBaseLeaseKeepAliveRequest(): LeaseKeepAliveRequest {
-  return { ID: Long.ZERO };
+  return { ID: 0n };
 }
 
 export const LeaseKeepAliveRequest: MessageFns<LeaseKeepAliveRequest> = {
   encode(message: LeaseKeepAliveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.ID.equals(Long.ZERO)) {
-      writer.uint32(8).int64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asIntN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type int64 too large");
+      }
+      writer.uint32(8).int64(message.ID);
     }
     return writer;
   },
@@ -4802,7 +4867,7 @@ export const LeaseKeepAliveRequest: MessageFns<LeaseKeepAliveRequest> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.int64().toString());
+            message.ID = reader.int64() as bigint;
             continue;
           }
         }
@@ -4818,13 +4883,13 @@ export const LeaseKeepAliveRequest: MessageFns<LeaseKeepAliveRequest> = {
   },
 
   fromJSON(object: any): LeaseKeepAliveRequest {
-    return { ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.ZERO };
+    return { ID: isSet(object.ID) ? BigInt(object.ID) : 0n };
   },
 
   toJSON(message: LeaseKeepAliveRequest): unknown {
     const obj: any = {};
-    if (!message.ID.equals(Long.ZERO)) {
-      obj.ID = (message.ID || Long.ZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
     return obj;
   },
@@ -4834,13 +4899,13 @@ export const LeaseKeepAliveRequest: MessageFns<LeaseKeepAliveRequest> = {
   },
   fromPartial(object: DeepPartial<LeaseKeepAliveRequest>): LeaseKeepAliveRequest {
     const message = createBaseLeaseKeepAliveRequest();
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.ZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
     return message;
   },
 };
 
 function createBaseLeaseKeepAliveResponse(): LeaseKeepAliveResponse {
-  return { header: undefined, ID: Long.ZERO, TTL: Long.ZERO };
+  return { header: undefined, ID: 0n, TTL: 0n };
 }
 
 export const LeaseKeepAliveResponse: MessageFns<LeaseKeepAliveResponse> = {
@@ -4848,11 +4913,17 @@ export const LeaseKeepAliveResponse: MessageFns<LeaseKeepAliveResponse> = {
     if (message.header !== undefined) {
       ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
     }
-    if (!message.ID.equals(Long.ZERO)) {
-      writer.uint32(16).int64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asIntN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type int64 too large");
+      }
+      writer.uint32(16).int64(message.ID);
     }
-    if (!message.TTL.equals(Long.ZERO)) {
-      writer.uint32(24).int64(message.TTL.toString());
+    if (message.TTL !== 0n) {
+      if (BigInt.asIntN(64, message.TTL) !== message.TTL) {
+        throw new globalThis.Error("value provided for field message.TTL of type int64 too large");
+      }
+      writer.uint32(24).int64(message.TTL);
     }
     return writer;
   },
@@ -4883,7 +4954,7 @@ export const LeaseKeepAliveResponse: MessageFns<LeaseKeepAliveResponse> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.int64().toString());
+            message.ID = reader.int64() as bigint;
             continue;
           }
           case 3: {
@@ -4891,7 +4962,7 @@ export const LeaseKeepAliveResponse: MessageFns<LeaseKeepAliveResponse> = {
               break;
             }
 
-            message.TTL = Long.fromString(reader.int64().toString());
+            message.TTL = reader.int64() as bigint;
             continue;
           }
         }
@@ -4909,8 +4980,8 @@ export const LeaseKeepAliveResponse: MessageFns<LeaseKeepAliveResponse> = {
   fromJSON(object: any): LeaseKeepAliveResponse {
     return {
       header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
-      ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.ZERO,
-      TTL: isSet(object.TTL) ? Long.fromValue(object.TTL) : Long.ZERO,
+      ID: isSet(object.ID) ? BigInt(object.ID) : 0n,
+      TTL: isSet(object.TTL) ? BigInt(object.TTL) : 0n,
     };
   },
 
@@ -4919,11 +4990,11 @@ export const LeaseKeepAliveResponse: MessageFns<LeaseKeepAliveResponse> = {
     if (message.header !== undefined) {
       obj.header = ResponseHeader.toJSON(message.header);
     }
-    if (!message.ID.equals(Long.ZERO)) {
-      obj.ID = (message.ID || Long.ZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
-    if (!message.TTL.equals(Long.ZERO)) {
-      obj.TTL = (message.TTL || Long.ZERO).toString();
+    if (message.TTL !== 0n) {
+      obj.TTL = message.TTL.toString();
     }
     return obj;
   },
@@ -4936,20 +5007,23 @@ export const LeaseKeepAliveResponse: MessageFns<LeaseKeepAliveResponse> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? ResponseHeader.fromPartial(object.header)
       : undefined;
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.ZERO;
-    message.TTL = (object.TTL !== undefined && object.TTL !== null) ? Long.fromValue(object.TTL) : Long.ZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
+    message.TTL = (object.TTL !== undefined && object.TTL !== null) ? BigInt(object.TTL) : 0n;
     return message;
   },
 };
 
 function createBaseLeaseTimeToLiveRequest(): LeaseTimeToLiveRequest {
-  return { ID: Long.ZERO, keys: false };
+  return { ID: 0n, keys: false };
 }
 
 export const LeaseTimeToLiveRequest: MessageFns<LeaseTimeToLiveRequest> = {
   encode(message: LeaseTimeToLiveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.ID.equals(Long.ZERO)) {
-      writer.uint32(8).int64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asIntN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type int64 too large");
+      }
+      writer.uint32(8).int64(message.ID);
     }
     if (message.keys !== false) {
       writer.uint32(16).bool(message.keys);
@@ -4975,7 +5049,7 @@ export const LeaseTimeToLiveRequest: MessageFns<LeaseTimeToLiveRequest> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.int64().toString());
+            message.ID = reader.int64() as bigint;
             continue;
           }
           case 2: {
@@ -5000,15 +5074,15 @@ export const LeaseTimeToLiveRequest: MessageFns<LeaseTimeToLiveRequest> = {
 
   fromJSON(object: any): LeaseTimeToLiveRequest {
     return {
-      ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.ZERO,
+      ID: isSet(object.ID) ? BigInt(object.ID) : 0n,
       keys: isSet(object.keys) ? globalThis.Boolean(object.keys) : false,
     };
   },
 
   toJSON(message: LeaseTimeToLiveRequest): unknown {
     const obj: any = {};
-    if (!message.ID.equals(Long.ZERO)) {
-      obj.ID = (message.ID || Long.ZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
     if (message.keys !== false) {
       obj.keys = message.keys;
@@ -5021,14 +5095,14 @@ export const LeaseTimeToLiveRequest: MessageFns<LeaseTimeToLiveRequest> = {
   },
   fromPartial(object: DeepPartial<LeaseTimeToLiveRequest>): LeaseTimeToLiveRequest {
     const message = createBaseLeaseTimeToLiveRequest();
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.ZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
     message.keys = object.keys ?? false;
     return message;
   },
 };
 
 function createBaseLeaseTimeToLiveResponse(): LeaseTimeToLiveResponse {
-  return { header: undefined, ID: Long.ZERO, TTL: Long.ZERO, grantedTTL: Long.ZERO, keys: [] };
+  return { header: undefined, ID: 0n, TTL: 0n, grantedTTL: 0n, keys: [] };
 }
 
 export const LeaseTimeToLiveResponse: MessageFns<LeaseTimeToLiveResponse> = {
@@ -5036,14 +5110,23 @@ export const LeaseTimeToLiveResponse: MessageFns<LeaseTimeToLiveResponse> = {
     if (message.header !== undefined) {
       ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
     }
-    if (!message.ID.equals(Long.ZERO)) {
-      writer.uint32(16).int64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asIntN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type int64 too large");
+      }
+      writer.uint32(16).int64(message.ID);
     }
-    if (!message.TTL.equals(Long.ZERO)) {
-      writer.uint32(24).int64(message.TTL.toString());
+    if (message.TTL !== 0n) {
+      if (BigInt.asIntN(64, message.TTL) !== message.TTL) {
+        throw new globalThis.Error("value provided for field message.TTL of type int64 too large");
+      }
+      writer.uint32(24).int64(message.TTL);
     }
-    if (!message.grantedTTL.equals(Long.ZERO)) {
-      writer.uint32(32).int64(message.grantedTTL.toString());
+    if (message.grantedTTL !== 0n) {
+      if (BigInt.asIntN(64, message.grantedTTL) !== message.grantedTTL) {
+        throw new globalThis.Error("value provided for field message.grantedTTL of type int64 too large");
+      }
+      writer.uint32(32).int64(message.grantedTTL);
     }
     for (const v of message.keys) {
       writer.uint32(42).bytes(v!);
@@ -5077,7 +5160,7 @@ export const LeaseTimeToLiveResponse: MessageFns<LeaseTimeToLiveResponse> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.int64().toString());
+            message.ID = reader.int64() as bigint;
             continue;
           }
           case 3: {
@@ -5085,7 +5168,7 @@ export const LeaseTimeToLiveResponse: MessageFns<LeaseTimeToLiveResponse> = {
               break;
             }
 
-            message.TTL = Long.fromString(reader.int64().toString());
+            message.TTL = reader.int64() as bigint;
             continue;
           }
           case 4: {
@@ -5093,7 +5176,7 @@ export const LeaseTimeToLiveResponse: MessageFns<LeaseTimeToLiveResponse> = {
               break;
             }
 
-            message.grantedTTL = Long.fromString(reader.int64().toString());
+            message.grantedTTL = reader.int64() as bigint;
             continue;
           }
           case 5: {
@@ -5119,9 +5202,9 @@ export const LeaseTimeToLiveResponse: MessageFns<LeaseTimeToLiveResponse> = {
   fromJSON(object: any): LeaseTimeToLiveResponse {
     return {
       header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
-      ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.ZERO,
-      TTL: isSet(object.TTL) ? Long.fromValue(object.TTL) : Long.ZERO,
-      grantedTTL: isSet(object.grantedTTL) ? Long.fromValue(object.grantedTTL) : Long.ZERO,
+      ID: isSet(object.ID) ? BigInt(object.ID) : 0n,
+      TTL: isSet(object.TTL) ? BigInt(object.TTL) : 0n,
+      grantedTTL: isSet(object.grantedTTL) ? BigInt(object.grantedTTL) : 0n,
       keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => bytesFromBase64(e)) : [],
     };
   },
@@ -5131,14 +5214,14 @@ export const LeaseTimeToLiveResponse: MessageFns<LeaseTimeToLiveResponse> = {
     if (message.header !== undefined) {
       obj.header = ResponseHeader.toJSON(message.header);
     }
-    if (!message.ID.equals(Long.ZERO)) {
-      obj.ID = (message.ID || Long.ZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
-    if (!message.TTL.equals(Long.ZERO)) {
-      obj.TTL = (message.TTL || Long.ZERO).toString();
+    if (message.TTL !== 0n) {
+      obj.TTL = message.TTL.toString();
     }
-    if (!message.grantedTTL.equals(Long.ZERO)) {
-      obj.grantedTTL = (message.grantedTTL || Long.ZERO).toString();
+    if (message.grantedTTL !== 0n) {
+      obj.grantedTTL = message.grantedTTL.toString();
     }
     if (message.keys?.length) {
       obj.keys = message.keys.map((e) => base64FromBytes(e));
@@ -5154,11 +5237,11 @@ export const LeaseTimeToLiveResponse: MessageFns<LeaseTimeToLiveResponse> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? ResponseHeader.fromPartial(object.header)
       : undefined;
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.ZERO;
-    message.TTL = (object.TTL !== undefined && object.TTL !== null) ? Long.fromValue(object.TTL) : Long.ZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
+    message.TTL = (object.TTL !== undefined && object.TTL !== null) ? BigInt(object.TTL) : 0n;
     message.grantedTTL = (object.grantedTTL !== undefined && object.grantedTTL !== null)
-      ? Long.fromValue(object.grantedTTL)
-      : Long.ZERO;
+      ? BigInt(object.grantedTTL)
+      : 0n;
     message.keys = object.keys?.map((e) => e) || [];
     return message;
   },
@@ -5217,13 +5300,16 @@ export const LeaseLeasesRequest: MessageFns<LeaseLeasesRequest> = {
 };
 
 function createBaseLeaseStatus(): LeaseStatus {
-  return { ID: Long.ZERO };
+  return { ID: 0n };
 }
 
 export const LeaseStatus: MessageFns<LeaseStatus> = {
   encode(message: LeaseStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.ID.equals(Long.ZERO)) {
-      writer.uint32(8).int64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asIntN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type int64 too large");
+      }
+      writer.uint32(8).int64(message.ID);
     }
     return writer;
   },
@@ -5246,7 +5332,7 @@ export const LeaseStatus: MessageFns<LeaseStatus> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.int64().toString());
+            message.ID = reader.int64() as bigint;
             continue;
           }
         }
@@ -5262,13 +5348,13 @@ export const LeaseStatus: MessageFns<LeaseStatus> = {
   },
 
   fromJSON(object: any): LeaseStatus {
-    return { ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.ZERO };
+    return { ID: isSet(object.ID) ? BigInt(object.ID) : 0n };
   },
 
   toJSON(message: LeaseStatus): unknown {
     const obj: any = {};
-    if (!message.ID.equals(Long.ZERO)) {
-      obj.ID = (message.ID || Long.ZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
     return obj;
   },
@@ -5278,7 +5364,7 @@ export const LeaseStatus: MessageFns<LeaseStatus> = {
   },
   fromPartial(object: DeepPartial<LeaseStatus>): LeaseStatus {
     const message = createBaseLeaseStatus();
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.ZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
     return message;
   },
 };
@@ -5371,13 +5457,16 @@ export const LeaseLeasesResponse: MessageFns<LeaseLeasesResponse> = {
 };
 
 function createBaseMember(): Member {
-  return { ID: Long.UZERO, name: "", peerURLs: [], clientURLs: [], isLearner: false };
+  return { ID: 0n, name: "", peerURLs: [], clientURLs: [], isLearner: false };
 }
 
 export const Member: MessageFns<Member> = {
   encode(message: Member, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.ID.equals(Long.UZERO)) {
-      writer.uint32(8).uint64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asUintN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.ID);
     }
     if (message.name !== "") {
       writer.uint32(18).string(message.name);
@@ -5412,7 +5501,7 @@ export const Member: MessageFns<Member> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.uint64().toString(), true);
+            message.ID = reader.uint64() as bigint;
             continue;
           }
           case 2: {
@@ -5461,7 +5550,7 @@ export const Member: MessageFns<Member> = {
 
   fromJSON(object: any): Member {
     return {
-      ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.UZERO,
+      ID: isSet(object.ID) ? BigInt(object.ID) : 0n,
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       peerURLs: globalThis.Array.isArray(object?.peerURLs) ? object.peerURLs.map((e: any) => globalThis.String(e)) : [],
       clientURLs: globalThis.Array.isArray(object?.clientURLs)
@@ -5473,8 +5562,8 @@ export const Member: MessageFns<Member> = {
 
   toJSON(message: Member): unknown {
     const obj: any = {};
-    if (!message.ID.equals(Long.UZERO)) {
-      obj.ID = (message.ID || Long.UZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
     if (message.name !== "") {
       obj.name = message.name;
@@ -5496,7 +5585,7 @@ export const Member: MessageFns<Member> = {
   },
   fromPartial(object: DeepPartial<Member>): Member {
     const message = createBaseMember();
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.UZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
     message.name = object.name ?? "";
     message.peerURLs = object.peerURLs?.map((e) => e) || [];
     message.clientURLs = object.clientURLs?.map((e) => e) || [];
@@ -5696,13 +5785,16 @@ export const MemberAddResponse: MessageFns<MemberAddResponse> = {
 };
 
 function createBaseMemberRemoveRequest(): MemberRemoveRequest {
-  return { ID: Long.UZERO };
+  return { ID: 0n };
 }
 
 export const MemberRemoveRequest: MessageFns<MemberRemoveRequest> = {
   encode(message: MemberRemoveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.ID.equals(Long.UZERO)) {
-      writer.uint32(8).uint64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asUintN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.ID);
     }
     return writer;
   },
@@ -5725,7 +5817,7 @@ export const MemberRemoveRequest: MessageFns<MemberRemoveRequest> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.uint64().toString(), true);
+            message.ID = reader.uint64() as bigint;
             continue;
           }
         }
@@ -5741,13 +5833,13 @@ export const MemberRemoveRequest: MessageFns<MemberRemoveRequest> = {
   },
 
   fromJSON(object: any): MemberRemoveRequest {
-    return { ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.UZERO };
+    return { ID: isSet(object.ID) ? BigInt(object.ID) : 0n };
   },
 
   toJSON(message: MemberRemoveRequest): unknown {
     const obj: any = {};
-    if (!message.ID.equals(Long.UZERO)) {
-      obj.ID = (message.ID || Long.UZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
     return obj;
   },
@@ -5757,7 +5849,7 @@ export const MemberRemoveRequest: MessageFns<MemberRemoveRequest> = {
   },
   fromPartial(object: DeepPartial<MemberRemoveRequest>): MemberRemoveRequest {
     const message = createBaseMemberRemoveRequest();
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.UZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
     return message;
   },
 };
@@ -5850,13 +5942,16 @@ export const MemberRemoveResponse: MessageFns<MemberRemoveResponse> = {
 };
 
 function createBaseMemberUpdateRequest(): MemberUpdateRequest {
-  return { ID: Long.UZERO, peerURLs: [] };
+  return { ID: 0n, peerURLs: [] };
 }
 
 export const MemberUpdateRequest: MessageFns<MemberUpdateRequest> = {
   encode(message: MemberUpdateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.ID.equals(Long.UZERO)) {
-      writer.uint32(8).uint64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asUintN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.ID);
     }
     for (const v of message.peerURLs) {
       writer.uint32(18).string(v!);
@@ -5882,7 +5977,7 @@ export const MemberUpdateRequest: MessageFns<MemberUpdateRequest> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.uint64().toString(), true);
+            message.ID = reader.uint64() as bigint;
             continue;
           }
           case 2: {
@@ -5907,15 +6002,15 @@ export const MemberUpdateRequest: MessageFns<MemberUpdateRequest> = {
 
   fromJSON(object: any): MemberUpdateRequest {
     return {
-      ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.UZERO,
+      ID: isSet(object.ID) ? BigInt(object.ID) : 0n,
       peerURLs: globalThis.Array.isArray(object?.peerURLs) ? object.peerURLs.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
   toJSON(message: MemberUpdateRequest): unknown {
     const obj: any = {};
-    if (!message.ID.equals(Long.UZERO)) {
-      obj.ID = (message.ID || Long.UZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
     if (message.peerURLs?.length) {
       obj.peerURLs = message.peerURLs;
@@ -5928,7 +6023,7 @@ export const MemberUpdateRequest: MessageFns<MemberUpdateRequest> = {
   },
   fromPartial(object: DeepPartial<MemberUpdateRequest>): MemberUpdateRequest {
     const message = createBaseMemberUpdateRequest();
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.UZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
     message.peerURLs = object.peerURLs?.map((e) => e) || [];
     return message;
   },
@@ -6176,13 +6271,16 @@ export const MemberListResponse: MessageFns<MemberListResponse> = {
 };
 
 function createBaseMemberPromoteRequest(): MemberPromoteRequest {
-  return { ID: Long.UZERO };
+  return { ID: 0n };
 }
 
 export const MemberPromoteRequest: MessageFns<MemberPromoteRequest> = {
   encode(message: MemberPromoteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.ID.equals(Long.UZERO)) {
-      writer.uint32(8).uint64(message.ID.toString());
+    if (message.ID !== 0n) {
+      if (BigInt.asUintN(64, message.ID) !== message.ID) {
+        throw new globalThis.Error("value provided for field message.ID of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.ID);
     }
     return writer;
   },
@@ -6205,7 +6303,7 @@ export const MemberPromoteRequest: MessageFns<MemberPromoteRequest> = {
               break;
             }
 
-            message.ID = Long.fromString(reader.uint64().toString(), true);
+            message.ID = reader.uint64() as bigint;
             continue;
           }
         }
@@ -6221,13 +6319,13 @@ export const MemberPromoteRequest: MessageFns<MemberPromoteRequest> = {
   },
 
   fromJSON(object: any): MemberPromoteRequest {
-    return { ID: isSet(object.ID) ? Long.fromValue(object.ID) : Long.UZERO };
+    return { ID: isSet(object.ID) ? BigInt(object.ID) : 0n };
   },
 
   toJSON(message: MemberPromoteRequest): unknown {
     const obj: any = {};
-    if (!message.ID.equals(Long.UZERO)) {
-      obj.ID = (message.ID || Long.UZERO).toString();
+    if (message.ID !== 0n) {
+      obj.ID = message.ID.toString();
     }
     return obj;
   },
@@ -6237,7 +6335,7 @@ export const MemberPromoteRequest: MessageFns<MemberPromoteRequest> = {
   },
   fromPartial(object: DeepPartial<MemberPromoteRequest>): MemberPromoteRequest {
     const message = createBaseMemberPromoteRequest();
-    message.ID = (object.ID !== undefined && object.ID !== null) ? Long.fromValue(object.ID) : Long.UZERO;
+    message.ID = (object.ID !== undefined && object.ID !== null) ? BigInt(object.ID) : 0n;
     return message;
   },
 };
@@ -6451,13 +6549,16 @@ export const DefragmentResponse: MessageFns<DefragmentResponse> = {
 };
 
 function createBaseMoveLeaderRequest(): MoveLeaderRequest {
-  return { targetID: Long.UZERO };
+  return { targetID: 0n };
 }
 
 export const MoveLeaderRequest: MessageFns<MoveLeaderRequest> = {
   encode(message: MoveLeaderRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.targetID.equals(Long.UZERO)) {
-      writer.uint32(8).uint64(message.targetID.toString());
+    if (message.targetID !== 0n) {
+      if (BigInt.asUintN(64, message.targetID) !== message.targetID) {
+        throw new globalThis.Error("value provided for field message.targetID of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.targetID);
     }
     return writer;
   },
@@ -6480,7 +6581,7 @@ export const MoveLeaderRequest: MessageFns<MoveLeaderRequest> = {
               break;
             }
 
-            message.targetID = Long.fromString(reader.uint64().toString(), true);
+            message.targetID = reader.uint64() as bigint;
             continue;
           }
         }
@@ -6496,13 +6597,13 @@ export const MoveLeaderRequest: MessageFns<MoveLeaderRequest> = {
   },
 
   fromJSON(object: any): MoveLeaderRequest {
-    return { targetID: isSet(object.targetID) ? Long.fromValue(object.targetID) : Long.UZERO };
+    return { targetID: isSet(object.targetID) ? BigInt(object.targetID) : 0n };
   },
 
   toJSON(message: MoveLeaderRequest): unknown {
     const obj: any = {};
-    if (!message.targetID.equals(Long.UZERO)) {
-      obj.targetID = (message.targetID || Long.UZERO).toString();
+    if (message.targetID !== 0n) {
+      obj.targetID = message.targetID.toString();
     }
     return obj;
   },
@@ -6512,9 +6613,7 @@ export const MoveLeaderRequest: MessageFns<MoveLeaderRequest> = {
   },
   fromPartial(object: DeepPartial<MoveLeaderRequest>): MoveLeaderRequest {
     const message = createBaseMoveLeaderRequest();
-    message.targetID = (object.targetID !== undefined && object.targetID !== null)
-      ? Long.fromValue(object.targetID)
-      : Long.UZERO;
+    message.targetID = (object.targetID !== undefined && object.targetID !== null) ? BigInt(object.targetID) : 0n;
     return message;
   },
 };
@@ -6589,7 +6688,7 @@ export const MoveLeaderResponse: MessageFns<MoveLeaderResponse> = {
 };
 
 function createBaseAlarmRequest(): AlarmRequest {
-  return { action: 0, memberID: Long.UZERO, alarm: 0 };
+  return { action: 0, memberID: 0n, alarm: 0 };
 }
 
 export const AlarmRequest: MessageFns<AlarmRequest> = {
@@ -6597,8 +6696,11 @@ export const AlarmRequest: MessageFns<AlarmRequest> = {
     if (message.action !== 0) {
       writer.uint32(8).int32(message.action);
     }
-    if (!message.memberID.equals(Long.UZERO)) {
-      writer.uint32(16).uint64(message.memberID.toString());
+    if (message.memberID !== 0n) {
+      if (BigInt.asUintN(64, message.memberID) !== message.memberID) {
+        throw new globalThis.Error("value provided for field message.memberID of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.memberID);
     }
     if (message.alarm !== 0) {
       writer.uint32(24).int32(message.alarm);
@@ -6632,7 +6734,7 @@ export const AlarmRequest: MessageFns<AlarmRequest> = {
               break;
             }
 
-            message.memberID = Long.fromString(reader.uint64().toString(), true);
+            message.memberID = reader.uint64() as bigint;
             continue;
           }
           case 3: {
@@ -6658,7 +6760,7 @@ export const AlarmRequest: MessageFns<AlarmRequest> = {
   fromJSON(object: any): AlarmRequest {
     return {
       action: isSet(object.action) ? alarmRequest_AlarmActionFromJSON(object.action) : 0,
-      memberID: isSet(object.memberID) ? Long.fromValue(object.memberID) : Long.UZERO,
+      memberID: isSet(object.memberID) ? BigInt(object.memberID) : 0n,
       alarm: isSet(object.alarm) ? alarmTypeFromJSON(object.alarm) : 0,
     };
   },
@@ -6668,8 +6770,8 @@ export const AlarmRequest: MessageFns<AlarmRequest> = {
     if (message.action !== 0) {
       obj.action = alarmRequest_AlarmActionToJSON(message.action);
     }
-    if (!message.memberID.equals(Long.UZERO)) {
-      obj.memberID = (message.memberID || Long.UZERO).toString();
+    if (message.memberID !== 0n) {
+      obj.memberID = message.memberID.toString();
     }
     if (message.alarm !== 0) {
       obj.alarm = alarmTypeToJSON(message.alarm);
@@ -6683,22 +6785,23 @@ export const AlarmRequest: MessageFns<AlarmRequest> = {
   fromPartial(object: DeepPartial<AlarmRequest>): AlarmRequest {
     const message = createBaseAlarmRequest();
     message.action = object.action ?? 0;
-    message.memberID = (object.memberID !== undefined && object.memberID !== null)
-      ? Long.fromValue(object.memberID)
-      : Long.UZERO;
+    message.memberID = (object.memberID !== undefined && object.memberID !== null) ? BigInt(object.memberID) : 0n;
     message.alarm = object.alarm ?? 0;
     return message;
   },
 };
 
 function createBaseAlarmMember(): AlarmMember {
-  return { memberID: Long.UZERO, alarm: 0 };
+  return { memberID: 0n, alarm: 0 };
 }
 
 export const AlarmMember: MessageFns<AlarmMember> = {
   encode(message: AlarmMember, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (!message.memberID.equals(Long.UZERO)) {
-      writer.uint32(8).uint64(message.memberID.toString());
+    if (message.memberID !== 0n) {
+      if (BigInt.asUintN(64, message.memberID) !== message.memberID) {
+        throw new globalThis.Error("value provided for field message.memberID of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.memberID);
     }
     if (message.alarm !== 0) {
       writer.uint32(16).int32(message.alarm);
@@ -6724,7 +6827,7 @@ export const AlarmMember: MessageFns<AlarmMember> = {
               break;
             }
 
-            message.memberID = Long.fromString(reader.uint64().toString(), true);
+            message.memberID = reader.uint64() as bigint;
             continue;
           }
           case 2: {
@@ -6749,15 +6852,15 @@ export const AlarmMember: MessageFns<AlarmMember> = {
 
   fromJSON(object: any): AlarmMember {
     return {
-      memberID: isSet(object.memberID) ? Long.fromValue(object.memberID) : Long.UZERO,
+      memberID: isSet(object.memberID) ? BigInt(object.memberID) : 0n,
       alarm: isSet(object.alarm) ? alarmTypeFromJSON(object.alarm) : 0,
     };
   },
 
   toJSON(message: AlarmMember): unknown {
     const obj: any = {};
-    if (!message.memberID.equals(Long.UZERO)) {
-      obj.memberID = (message.memberID || Long.UZERO).toString();
+    if (message.memberID !== 0n) {
+      obj.memberID = message.memberID.toString();
     }
     if (message.alarm !== 0) {
       obj.alarm = alarmTypeToJSON(message.alarm);
@@ -6770,9 +6873,7 @@ export const AlarmMember: MessageFns<AlarmMember> = {
   },
   fromPartial(object: DeepPartial<AlarmMember>): AlarmMember {
     const message = createBaseAlarmMember();
-    message.memberID = (object.memberID !== undefined && object.memberID !== null)
-      ? Long.fromValue(object.memberID)
-      : Long.UZERO;
+    message.memberID = (object.memberID !== undefined && object.memberID !== null) ? BigInt(object.memberID) : 0n;
     message.alarm = object.alarm ?? 0;
     return message;
   },
@@ -7160,16 +7261,16 @@ function createBaseStatusResponse(): StatusResponse {
   return {
     header: undefined,
     version: "",
-    dbSize: Long.ZERO,
-    leader: Long.UZERO,
-    raftIndex: Long.UZERO,
-    raftTerm: Long.UZERO,
-    raftAppliedIndex: Long.UZERO,
+    dbSize: 0n,
+    leader: 0n,
+    raftIndex: 0n,
+    raftTerm: 0n,
+    raftAppliedIndex: 0n,
     errors: [],
-    dbSizeInUse: Long.ZERO,
+    dbSizeInUse: 0n,
     isLearner: false,
     storageVersion: "",
-    dbSizeQuota: Long.ZERO,
+    dbSizeQuota: 0n,
     downgradeInfo: undefined,
   };
 }
@@ -7182,26 +7283,44 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.version !== "") {
       writer.uint32(18).string(message.version);
     }
-    if (!message.dbSize.equals(Long.ZERO)) {
-      writer.uint32(24).int64(message.dbSize.toString());
+    if (message.dbSize !== 0n) {
+      if (BigInt.asIntN(64, message.dbSize) !== message.dbSize) {
+        throw new globalThis.Error("value provided for field message.dbSize of type int64 too large");
+      }
+      writer.uint32(24).int64(message.dbSize);
     }
-    if (!message.leader.equals(Long.UZERO)) {
-      writer.uint32(32).uint64(message.leader.toString());
+    if (message.leader !== 0n) {
+      if (BigInt.asUintN(64, message.leader) !== message.leader) {
+        throw new globalThis.Error("value provided for field message.leader of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.leader);
     }
-    if (!message.raftIndex.equals(Long.UZERO)) {
-      writer.uint32(40).uint64(message.raftIndex.toString());
+    if (message.raftIndex !== 0n) {
+      if (BigInt.asUintN(64, message.raftIndex) !== message.raftIndex) {
+        throw new globalThis.Error("value provided for field message.raftIndex of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.raftIndex);
     }
-    if (!message.raftTerm.equals(Long.UZERO)) {
-      writer.uint32(48).uint64(message.raftTerm.toString());
+    if (message.raftTerm !== 0n) {
+      if (BigInt.asUintN(64, message.raftTerm) !== message.raftTerm) {
+        throw new globalThis.Error("value provided for field message.raftTerm of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.raftTerm);
     }
-    if (!message.raftAppliedIndex.equals(Long.UZERO)) {
-      writer.uint32(56).uint64(message.raftAppliedIndex.toString());
+    if (message.raftAppliedIndex !== 0n) {
+      if (BigInt.asUintN(64, message.raftAppliedIndex) !== message.raftAppliedIndex) {
+        throw new globalThis.Error("value provided for field message.raftAppliedIndex of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.raftAppliedIndex);
     }
     for (const v of message.errors) {
       writer.uint32(66).string(v!);
     }
-    if (!message.dbSizeInUse.equals(Long.ZERO)) {
-      writer.uint32(72).int64(message.dbSizeInUse.toString());
+    if (message.dbSizeInUse !== 0n) {
+      if (BigInt.asIntN(64, message.dbSizeInUse) !== message.dbSizeInUse) {
+        throw new globalThis.Error("value provided for field message.dbSizeInUse of type int64 too large");
+      }
+      writer.uint32(72).int64(message.dbSizeInUse);
     }
     if (message.isLearner !== false) {
       writer.uint32(80).bool(message.isLearner);
@@ -7209,8 +7328,11 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.storageVersion !== "") {
       writer.uint32(90).string(message.storageVersion);
     }
-    if (!message.dbSizeQuota.equals(Long.ZERO)) {
-      writer.uint32(96).int64(message.dbSizeQuota.toString());
+    if (message.dbSizeQuota !== 0n) {
+      if (BigInt.asIntN(64, message.dbSizeQuota) !== message.dbSizeQuota) {
+        throw new globalThis.Error("value provided for field message.dbSizeQuota of type int64 too large");
+      }
+      writer.uint32(96).int64(message.dbSizeQuota);
     }
     if (message.downgradeInfo !== undefined) {
       DowngradeInfo.encode(message.downgradeInfo, writer.uint32(106).fork()).join();
@@ -7252,7 +7374,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
               break;
             }
 
-            message.dbSize = Long.fromString(reader.int64().toString());
+            message.dbSize = reader.int64() as bigint;
             continue;
           }
           case 4: {
@@ -7260,7 +7382,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
               break;
             }
 
-            message.leader = Long.fromString(reader.uint64().toString(), true);
+            message.leader = reader.uint64() as bigint;
             continue;
           }
           case 5: {
@@ -7268,7 +7390,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
               break;
             }
 
-            message.raftIndex = Long.fromString(reader.uint64().toString(), true);
+            message.raftIndex = reader.uint64() as bigint;
             continue;
           }
           case 6: {
@@ -7276,7 +7398,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
               break;
             }
 
-            message.raftTerm = Long.fromString(reader.uint64().toString(), true);
+            message.raftTerm = reader.uint64() as bigint;
             continue;
           }
           case 7: {
@@ -7284,7 +7406,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
               break;
             }
 
-            message.raftAppliedIndex = Long.fromString(reader.uint64().toString(), true);
+            message.raftAppliedIndex = reader.uint64() as bigint;
             continue;
           }
           case 8: {
@@ -7300,7 +7422,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
               break;
             }
 
-            message.dbSizeInUse = Long.fromString(reader.int64().toString());
+            message.dbSizeInUse = reader.int64() as bigint;
             continue;
           }
           case 10: {
@@ -7324,7 +7446,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
               break;
             }
 
-            message.dbSizeQuota = Long.fromString(reader.int64().toString());
+            message.dbSizeQuota = reader.int64() as bigint;
             continue;
           }
           case 13: {
@@ -7351,16 +7473,16 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     return {
       header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
       version: isSet(object.version) ? globalThis.String(object.version) : "",
-      dbSize: isSet(object.dbSize) ? Long.fromValue(object.dbSize) : Long.ZERO,
-      leader: isSet(object.leader) ? Long.fromValue(object.leader) : Long.UZERO,
-      raftIndex: isSet(object.raftIndex) ? Long.fromValue(object.raftIndex) : Long.UZERO,
-      raftTerm: isSet(object.raftTerm) ? Long.fromValue(object.raftTerm) : Long.UZERO,
-      raftAppliedIndex: isSet(object.raftAppliedIndex) ? Long.fromValue(object.raftAppliedIndex) : Long.UZERO,
+      dbSize: isSet(object.dbSize) ? BigInt(object.dbSize) : 0n,
+      leader: isSet(object.leader) ? BigInt(object.leader) : 0n,
+      raftIndex: isSet(object.raftIndex) ? BigInt(object.raftIndex) : 0n,
+      raftTerm: isSet(object.raftTerm) ? BigInt(object.raftTerm) : 0n,
+      raftAppliedIndex: isSet(object.raftAppliedIndex) ? BigInt(object.raftAppliedIndex) : 0n,
       errors: globalThis.Array.isArray(object?.errors) ? object.errors.map((e: any) => globalThis.String(e)) : [],
-      dbSizeInUse: isSet(object.dbSizeInUse) ? Long.fromValue(object.dbSizeInUse) : Long.ZERO,
+      dbSizeInUse: isSet(object.dbSizeInUse) ? BigInt(object.dbSizeInUse) : 0n,
       isLearner: isSet(object.isLearner) ? globalThis.Boolean(object.isLearner) : false,
       storageVersion: isSet(object.storageVersion) ? globalThis.String(object.storageVersion) : "",
-      dbSizeQuota: isSet(object.dbSizeQuota) ? Long.fromValue(object.dbSizeQuota) : Long.ZERO,
+      dbSizeQuota: isSet(object.dbSizeQuota) ? BigInt(object.dbSizeQuota) : 0n,
       downgradeInfo: isSet(object.downgradeInfo) ? DowngradeInfo.fromJSON(object.downgradeInfo) : undefined,
     };
   },
@@ -7373,26 +7495,26 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.version !== "") {
       obj.version = message.version;
     }
-    if (!message.dbSize.equals(Long.ZERO)) {
-      obj.dbSize = (message.dbSize || Long.ZERO).toString();
+    if (message.dbSize !== 0n) {
+      obj.dbSize = message.dbSize.toString();
     }
-    if (!message.leader.equals(Long.UZERO)) {
-      obj.leader = (message.leader || Long.UZERO).toString();
+    if (message.leader !== 0n) {
+      obj.leader = message.leader.toString();
     }
-    if (!message.raftIndex.equals(Long.UZERO)) {
-      obj.raftIndex = (message.raftIndex || Long.UZERO).toString();
+    if (message.raftIndex !== 0n) {
+      obj.raftIndex = message.raftIndex.toString();
     }
-    if (!message.raftTerm.equals(Long.UZERO)) {
-      obj.raftTerm = (message.raftTerm || Long.UZERO).toString();
+    if (message.raftTerm !== 0n) {
+      obj.raftTerm = message.raftTerm.toString();
     }
-    if (!message.raftAppliedIndex.equals(Long.UZERO)) {
-      obj.raftAppliedIndex = (message.raftAppliedIndex || Long.UZERO).toString();
+    if (message.raftAppliedIndex !== 0n) {
+      obj.raftAppliedIndex = message.raftAppliedIndex.toString();
     }
     if (message.errors?.length) {
       obj.errors = message.errors;
     }
-    if (!message.dbSizeInUse.equals(Long.ZERO)) {
-      obj.dbSizeInUse = (message.dbSizeInUse || Long.ZERO).toString();
+    if (message.dbSizeInUse !== 0n) {
+      obj.dbSizeInUse = message.dbSizeInUse.toString();
     }
     if (message.isLearner !== false) {
       obj.isLearner = message.isLearner;
@@ -7400,8 +7522,8 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.storageVersion !== "") {
       obj.storageVersion = message.storageVersion;
     }
-    if (!message.dbSizeQuota.equals(Long.ZERO)) {
-      obj.dbSizeQuota = (message.dbSizeQuota || Long.ZERO).toString();
+    if (message.dbSizeQuota !== 0n) {
+      obj.dbSizeQuota = message.dbSizeQuota.toString();
     }
     if (message.downgradeInfo !== undefined) {
       obj.downgradeInfo = DowngradeInfo.toJSON(message.downgradeInfo);
@@ -7418,30 +7540,22 @@ export const StatusResponse: MessageFns<StatusResponse> = {
       ? ResponseHeader.fromPartial(object.header)
       : undefined;
     message.version = object.version ?? "";
-    message.dbSize = (object.dbSize !== undefined && object.dbSize !== null)
-      ? Long.fromValue(object.dbSize)
-      : Long.ZERO;
-    message.leader = (object.leader !== undefined && object.leader !== null)
-      ? Long.fromValue(object.leader)
-      : Long.UZERO;
-    message.raftIndex = (object.raftIndex !== undefined && object.raftIndex !== null)
-      ? Long.fromValue(object.raftIndex)
-      : Long.UZERO;
-    message.raftTerm = (object.raftTerm !== undefined && object.raftTerm !== null)
-      ? Long.fromValue(object.raftTerm)
-      : Long.UZERO;
+    message.dbSize = (object.dbSize !== undefined && object.dbSize !== null) ? BigInt(object.dbSize) : 0n;
+    message.leader = (object.leader !== undefined && object.leader !== null) ? BigInt(object.leader) : 0n;
+    message.raftIndex = (object.raftIndex !== undefined && object.raftIndex !== null) ? BigInt(object.raftIndex) : 0n;
+    message.raftTerm = (object.raftTerm !== undefined && object.raftTerm !== null) ? BigInt(object.raftTerm) : 0n;
     message.raftAppliedIndex = (object.raftAppliedIndex !== undefined && object.raftAppliedIndex !== null)
-      ? Long.fromValue(object.raftAppliedIndex)
-      : Long.UZERO;
+      ? BigInt(object.raftAppliedIndex)
+      : 0n;
     message.errors = object.errors?.map((e) => e) || [];
     message.dbSizeInUse = (object.dbSizeInUse !== undefined && object.dbSizeInUse !== null)
-      ? Long.fromValue(object.dbSizeInUse)
-      : Long.ZERO;
+      ? BigInt(object.dbSizeInUse)
+      : 0n;
     message.isLearner = object.isLearner ?? false;
     message.storageVersion = object.storageVersion ?? "";
     message.dbSizeQuota = (object.dbSizeQuota !== undefined && object.dbSizeQuota !== null)
-      ? Long.fromValue(object.dbSizeQuota)
-      : Long.ZERO;
+      ? BigInt(object.dbSizeQuota)
+      : 0n;
     message.downgradeInfo = (object.downgradeInfo !== undefined && object.downgradeInfo !== null)
       ? DowngradeInfo.fromPartial(object.downgradeInfo)
       : undefined;
@@ -8935,7 +9049,7 @@ export const AuthDisableResponse: MessageFns<AuthDisableResponse> = {
 };
 
 function createBaseAuthStatusResponse(): AuthStatusResponse {
-  return { header: undefined, enabled: false, authRevision: Long.UZERO };
+  return { header: undefined, enabled: false, authRevision: 0n };
 }
 
 export const AuthStatusResponse: MessageFns<AuthStatusResponse> = {
@@ -8946,8 +9060,11 @@ export const AuthStatusResponse: MessageFns<AuthStatusResponse> = {
     if (message.enabled !== false) {
       writer.uint32(16).bool(message.enabled);
     }
-    if (!message.authRevision.equals(Long.UZERO)) {
-      writer.uint32(24).uint64(message.authRevision.toString());
+    if (message.authRevision !== 0n) {
+      if (BigInt.asUintN(64, message.authRevision) !== message.authRevision) {
+        throw new globalThis.Error("value provided for field message.authRevision of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.authRevision);
     }
     return writer;
   },
@@ -8986,7 +9103,7 @@ export const AuthStatusResponse: MessageFns<AuthStatusResponse> = {
               break;
             }
 
-            message.authRevision = Long.fromString(reader.uint64().toString(), true);
+            message.authRevision = reader.uint64() as bigint;
             continue;
           }
         }
@@ -9005,7 +9122,7 @@ export const AuthStatusResponse: MessageFns<AuthStatusResponse> = {
     return {
       header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
       enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
-      authRevision: isSet(object.authRevision) ? Long.fromValue(object.authRevision) : Long.UZERO,
+      authRevision: isSet(object.authRevision) ? BigInt(object.authRevision) : 0n,
     };
   },
 
@@ -9017,8 +9134,8 @@ export const AuthStatusResponse: MessageFns<AuthStatusResponse> = {
     if (message.enabled !== false) {
       obj.enabled = message.enabled;
     }
-    if (!message.authRevision.equals(Long.UZERO)) {
-      obj.authRevision = (message.authRevision || Long.UZERO).toString();
+    if (message.authRevision !== 0n) {
+      obj.authRevision = message.authRevision.toString();
     }
     return obj;
   },
@@ -9033,8 +9150,8 @@ export const AuthStatusResponse: MessageFns<AuthStatusResponse> = {
       : undefined;
     message.enabled = object.enabled ?? false;
     message.authRevision = (object.authRevision !== undefined && object.authRevision !== null)
-      ? Long.fromValue(object.authRevision)
-      : Long.UZERO;
+      ? BigInt(object.authRevision)
+      : 0n;
     return message;
   },
 };
@@ -12480,10 +12597,10 @@ function base64FromBytes(arr: Uint8Array): string {
   return globalThis.btoa(bin.join(""));
 }
 
-type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends Builtin ? T
-  : T extends Long ? string | number | Long : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }

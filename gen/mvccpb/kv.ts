@@ -6,7 +6,6 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import Long from "long";
 
 export const protobufPackage = "mvccpb";
 
@@ -23,14 +22,14 @@ export interface KeyValue {
   /** The key; the empty key is not allowed. */
   key: Uint8Array;
   /** Revision of the last creation of this key. */
-  createRevision: Long;
+  createRevision: bigint;
   /** Revision of the last change of this key. */
-  modRevision: Long;
+  modRevision: bigint;
   /** Number of changes since the key was created; a delete resets it to 0. */
-  version: Long;
+  version: bigint;
   value: Uint8Array;
   /** ID of the lease the key is attached to, 0 for none. */
-  lease: Long;
+  lease: bigint;
 }
 
 /** One change of one key, as delivered to watchers. */
@@ -77,11 +76,11 @@ export function event_EventTypeToJSON(object: Event_EventType): string {
 function createBaseKeyValue(): KeyValue {
   return {
     key: new Uint8Array(0),
-    createRevision: Long.ZERO,
-    modRevision: Long.ZERO,
-    version: Long.ZERO,
+    createRevision: 0n,
+    modRevision: 0n,
+    version: 0n,
     value: new Uint8Array(0),
-    lease: Long.ZERO,
+    lease: 0n,
   };
 }
 
@@ -90,20 +89,32 @@ export const KeyValue: MessageFns<KeyValue> = {
     if (message.key.length !== 0) {
       writer.uint32(10).bytes(message.key);
     }
-    if (!message.createRevision.equals(Long.ZERO)) {
-      writer.uint32(16).int64(message.createRevision.toString());
+    if (message.createRevision !== 0n) {
+      if (BigInt.asIntN(64, message.createRevision) !== message.createRevision) {
+        throw new globalThis.Error("value provided for field message.createRevision of type int64 too large");
+      }
+      writer.uint32(16).int64(message.createRevision);
     }
-    if (!message.modRevision.equals(Long.ZERO)) {
-      writer.uint32(24).int64(message.modRevision.toString());
+    if (message.modRevision !== 0n) {
+      if (BigInt.asIntN(64, message.modRevision) !== message.modRevision) {
+        throw new globalThis.Error("value provided for field message.modRevision of type int64 too large");
+      }
+      writer.uint32(24).int64(message.modRevision);
     }
-    if (!message.version.equals(Long.ZERO)) {
-      writer.uint32(32).int64(message.version.toString());
+    if (message.version !== 0n) {
+      if (BigInt.asIntN(64, message.version) !== message.version) {
+        throw new globalThis.Error("value provided for field message.version of type int64 too large");
+      }
+      writer.uint32(32).int64(message.version);
     }
     if (message.value.length !== 0) {
       writer.uint32(42).bytes(message.value);
     }
-    if (!message.lease.equals(Long.ZERO)) {
-      writer.uint32(48).int64(message.lease.toString());
+    if (message.lease !== 0n) {
+      if (BigInt.asIntN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type int64 too large");
+      }
+      writer.uint32(48).int64(message.lease);
     }
     return writer;
   },
@@ -134,7 +145,7 @@ export const KeyValue: MessageFns<KeyValue> = {
               break;
             }
 
-            message.createRevision = Long.fromString(reader.int64().toString());
+            message.createRevision = reader.int64() as bigint;
             continue;
           }
           case 3: {
@@ -142,7 +153,7 @@ export const KeyValue: MessageFns<KeyValue> = {
               break;
             }
 
-            message.modRevision = Long.fromString(reader.int64().toString());
+            message.modRevision = reader.int64() as bigint;
             continue;
           }
           case 4: {
@@ -150,7 +161,7 @@ export const KeyValue: MessageFns<KeyValue> = {
               break;
             }
 
-            message.version = Long.fromString(reader.int64().toString());
+            message.version = reader.int64() as bigint;
             continue;
           }
           case 5: {
@@ -166,7 +177,7 @@ export const KeyValue: MessageFns<KeyValue> = {
               break;
             }
 
-            message.lease = Long.fromString(reader.int64().toString());
+            message.lease = reader.int64() as bigint;
             continue;
           }
         }
@@ -185,18 +196,18 @@ export const KeyValue: MessageFns<KeyValue> = {
     return {
       key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0),
       createRevision: isSet(object.createRevision)
-        ? Long.fromValue(object.createRevision)
+        ? BigInt(object.createRevision)
         : isSet(object.create_revision)
-        ? Long.fromValue(object.create_revision)
-        : Long.ZERO,
+        ? BigInt(object.create_revision)
+        : 0n,
       modRevision: isSet(object.modRevision)
-        ? Long.fromValue(object.modRevision)
+        ? BigInt(object.modRevision)
         : isSet(object.mod_revision)
-        ? Long.fromValue(object.mod_revision)
-        : Long.ZERO,
-      version: isSet(object.version) ? Long.fromValue(object.version) : Long.ZERO,
+        ? BigInt(object.mod_revision)
+        : 0n,
+      version: isSet(object.version) ? BigInt(object.version) : 0n,
       value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
-      lease: isSet(object.lease) ? Long.fromValue(object.lease) : Long.ZERO,
+      lease: isSet(object.lease) ? BigInt(object.lease) : 0n,
     };
   },
 
@@ -205,20 +216,20 @@ export const KeyValue: MessageFns<KeyValue> = {
     if (message.key.length !== 0) {
       obj.key = base64FromBytes(message.key);
     }
-    if (!message.createRevision.equals(Long.ZERO)) {
-      obj.createRevision = (message.createRevision || Long.ZERO).toString();
+    if (message.createRevision !== 0n) {
+      obj.createRevision = message.createRevision.toString();
     }
-    if (!message.modRevision.equals(Long.ZERO)) {
-      obj.modRevision = (message.modRevision || Long.ZERO).toString();
+    if (message.modRevision !== 0n) {
+      obj.modRevision = message.modRevision.toString();
     }
-    if (!message.version.equals(Long.ZERO)) {
-      obj.version = (message.version || Long.ZERO).toString();
+    if (message.version !== 0n) {
+      obj.version = message.version.toString();
     }
     if (message.value.length !== 0) {
       obj.value = base64FromBytes(message.value);
     }
-    if (!message.lease.equals(Long.ZERO)) {
-      obj.lease = (message.lease || Long.ZERO).toString();
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
     }
     return obj;
   },
@@ -230,16 +241,14 @@ export const KeyValue: MessageFns<KeyValue> = {
     const message = createBaseKeyValue();
     message.key = object.key ?? new Uint8Array(0);
     message.createRevision = (object.createRevision !== undefined && object.createRevision !== null)
-      ? Long.fromValue(object.createRevision)
-      : Long.ZERO;
+      ? BigInt(object.createRevision)
+      : 0n;
     message.modRevision = (object.modRevision !== undefined && object.modRevision !== null)
-      ? Long.fromValue(object.modRevision)
-      : Long.ZERO;
-    message.version = (object.version !== undefined && object.version !== null)
-      ? Long.fromValue(object.version)
-      : Long.ZERO;
+      ? BigInt(object.modRevision)
+      : 0n;
+    message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
     message.value = object.value ?? new Uint8Array(0);
-    message.lease = (object.lease !== undefined && object.lease !== null) ? Long.fromValue(object.lease) : Long.ZERO;
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
     return message;
   },
 };
@@ -368,10 +377,10 @@ function base64FromBytes(arr: Uint8Array): string {
   return globalThis.btoa(bin.join(""));
 }
 
-type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends Builtin ? T
-  : T extends Long ? string | number | Long : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }

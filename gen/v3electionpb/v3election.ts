@@ -6,7 +6,6 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import Long from "long";
 import type { CallContext, CallOptions } from "nice-grpc-common";
 import { ResponseHeader } from "../etcdserverpb/rpc.js";
 import { KeyValue } from "../mvccpb/kv.js";
@@ -25,7 +24,7 @@ export const protobufFileName = "v3electionpb/v3election.proto";
 export interface CampaignRequest {
   name: Uint8Array;
   /** Lease that bounds the candidacy and leadership. */
-  lease: Long;
+  lease: bigint;
   /** The value the leader proclaims on winning. */
   value: Uint8Array;
 }
@@ -40,8 +39,8 @@ export interface CampaignResponse {
 export interface LeaderKey {
   name: Uint8Array;
   key: Uint8Array;
-  rev: Long;
-  lease: Long;
+  rev: bigint;
+  lease: bigint;
 }
 
 /** The election asked about. */
@@ -77,7 +76,7 @@ export interface ProclaimResponse {
 }
 
 function createBaseCampaignRequest(): CampaignRequest {
-  return { name: new Uint8Array(0), lease: Long.ZERO, value: new Uint8Array(0) };
+  return { name: new Uint8Array(0), lease: 0n, value: new Uint8Array(0) };
 }
 
 export const CampaignRequest: MessageFns<CampaignRequest> = {
@@ -85,8 +84,11 @@ export const CampaignRequest: MessageFns<CampaignRequest> = {
     if (message.name.length !== 0) {
       writer.uint32(10).bytes(message.name);
     }
-    if (!message.lease.equals(Long.ZERO)) {
-      writer.uint32(16).int64(message.lease.toString());
+    if (message.lease !== 0n) {
+      if (BigInt.asIntN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type int64 too large");
+      }
+      writer.uint32(16).int64(message.lease);
     }
     if (message.value.length !== 0) {
       writer.uint32(26).bytes(message.value);
@@ -120,7 +122,7 @@ export const CampaignRequest: MessageFns<CampaignRequest> = {
               break;
             }
 
-            message.lease = Long.fromString(reader.int64().toString());
+            message.lease = reader.int64() as bigint;
             continue;
           }
           case 3: {
@@ -146,7 +148,7 @@ export const CampaignRequest: MessageFns<CampaignRequest> = {
   fromJSON(object: any): CampaignRequest {
     return {
       name: isSet(object.name) ? bytesFromBase64(object.name) : new Uint8Array(0),
-      lease: isSet(object.lease) ? Long.fromValue(object.lease) : Long.ZERO,
+      lease: isSet(object.lease) ? BigInt(object.lease) : 0n,
       value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
     };
   },
@@ -156,8 +158,8 @@ export const CampaignRequest: MessageFns<CampaignRequest> = {
     if (message.name.length !== 0) {
       obj.name = base64FromBytes(message.name);
     }
-    if (!message.lease.equals(Long.ZERO)) {
-      obj.lease = (message.lease || Long.ZERO).toString();
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
     }
     if (message.value.length !== 0) {
       obj.value = base64FromBytes(message.value);
@@ -171,7 +173,7 @@ export const CampaignRequest: MessageFns<CampaignRequest> = {
   fromPartial(object: DeepPartial<CampaignRequest>): CampaignRequest {
     const message = createBaseCampaignRequest();
     message.name = object.name ?? new Uint8Array(0);
-    message.lease = (object.lease !== undefined && object.lease !== null) ? Long.fromValue(object.lease) : Long.ZERO;
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
     message.value = object.value ?? new Uint8Array(0);
     return message;
   },
@@ -267,7 +269,7 @@ export const CampaignResponse: MessageFns<CampaignResponse> = {
 };
 
 function createBaseLeaderKey(): LeaderKey {
-  return { name: new Uint8Array(0), key: new Uint8Array(0), rev: Long.ZERO, lease: Long.ZERO };
+  return { name: new Uint8Array(0), key: new Uint8Array(0), rev: 0n, lease: 0n };
 }
 
 export const LeaderKey: MessageFns<LeaderKey> = {
@@ -278,11 +280,17 @@ export const LeaderKey: MessageFns<LeaderKey> = {
     if (message.key.length !== 0) {
       writer.uint32(18).bytes(message.key);
     }
-    if (!message.rev.equals(Long.ZERO)) {
-      writer.uint32(24).int64(message.rev.toString());
+    if (message.rev !== 0n) {
+      if (BigInt.asIntN(64, message.rev) !== message.rev) {
+        throw new globalThis.Error("value provided for field message.rev of type int64 too large");
+      }
+      writer.uint32(24).int64(message.rev);
     }
-    if (!message.lease.equals(Long.ZERO)) {
-      writer.uint32(32).int64(message.lease.toString());
+    if (message.lease !== 0n) {
+      if (BigInt.asIntN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type int64 too large");
+      }
+      writer.uint32(32).int64(message.lease);
     }
     return writer;
   },
@@ -321,7 +329,7 @@ export const LeaderKey: MessageFns<LeaderKey> = {
               break;
             }
 
-            message.rev = Long.fromString(reader.int64().toString());
+            message.rev = reader.int64() as bigint;
             continue;
           }
           case 4: {
@@ -329,7 +337,7 @@ export const LeaderKey: MessageFns<LeaderKey> = {
               break;
             }
 
-            message.lease = Long.fromString(reader.int64().toString());
+            message.lease = reader.int64() as bigint;
             continue;
           }
         }
@@ -348,8 +356,8 @@ export const LeaderKey: MessageFns<LeaderKey> = {
     return {
       name: isSet(object.name) ? bytesFromBase64(object.name) : new Uint8Array(0),
       key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0),
-      rev: isSet(object.rev) ? Long.fromValue(object.rev) : Long.ZERO,
-      lease: isSet(object.lease) ? Long.fromValue(object.lease) : Long.ZERO,
+      rev: isSet(object.rev) ? BigInt(object.rev) : 0n,
+      lease: isSet(object.lease) ? BigInt(object.lease) : 0n,
     };
   },
 
@@ -361,11 +369,11 @@ export const LeaderKey: MessageFns<LeaderKey> = {
     if (message.key.length !== 0) {
       obj.key = base64FromBytes(message.key);
     }
-    if (!message.rev.equals(Long.ZERO)) {
-      obj.rev = (message.rev || Long.ZERO).toString();
+    if (message.rev !== 0n) {
+      obj.rev = message.rev.toString();
     }
-    if (!message.lease.equals(Long.ZERO)) {
-      obj.lease = (message.lease || Long.ZERO).toString();
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
     }
     return obj;
   },
@@ -377,8 +385,8 @@ export const LeaderKey: MessageFns<LeaderKey> = {
     const message = createBaseLeaderKey();
     message.name = object.name ?? new Uint8Array(0);
     message.key = object.key ?? new Uint8Array(0);
-    message.rev = (object.rev !== undefined && object.rev !== null) ? Long.fromValue(object.rev) : Long.ZERO;
-    message.lease = (object.lease !== undefined && object.lease !== null) ? Long.fromValue(object.lease) : Long.ZERO;
+    message.rev = (object.rev !== undefined && object.rev !== null) ? BigInt(object.rev) : 0n;
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
     return message;
   },
 };
@@ -1098,10 +1106,10 @@ function base64FromBytes(arr: Uint8Array): string {
   return globalThis.btoa(bin.join(""));
 }
 
-type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends Builtin ? T
-  : T extends Long ? string | number | Long : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }

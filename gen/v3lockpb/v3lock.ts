@@ -6,7 +6,6 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import Long from "long";
 import type { CallContext, CallOptions } from "nice-grpc-common";
 import { ResponseHeader } from "../etcdserverpb/rpc.js";
 
@@ -24,7 +23,7 @@ export const protobufFileName = "v3lockpb/v3lock.proto";
 export interface LockRequest {
   name: Uint8Array;
   /** Lease that bounds the ownership; when it ends, the lock is released. */
-  lease: Long;
+  lease: bigint;
 }
 
 /** The key that holds the lock while it exists. */
@@ -44,7 +43,7 @@ export interface UnlockResponse {
 }
 
 function createBaseLockRequest(): LockRequest {
-  return { name: new Uint8Array(0), lease: Long.ZERO };
+  return { name: new Uint8Array(0), lease: 0n };
 }
 
 export const LockRequest: MessageFns<LockRequest> = {
@@ -52,8 +51,11 @@ export const LockRequest: MessageFns<LockRequest> = {
     if (message.name.length !== 0) {
       writer.uint32(10).bytes(message.name);
     }
-    if (!message.lease.equals(Long.ZERO)) {
-      writer.uint32(16).int64(message.lease.toString());
+    if (message.lease !== 0n) {
+      if (BigInt.asIntN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type int64 too large");
+      }
+      writer.uint32(16).int64(message.lease);
     }
     return writer;
   },
@@ -84,7 +86,7 @@ export const LockRequest: MessageFns<LockRequest> = {
               break;
             }
 
-            message.lease = Long.fromString(reader.int64().toString());
+            message.lease = reader.int64() as bigint;
             continue;
           }
         }
@@ -102,7 +104,7 @@ export const LockRequest: MessageFns<LockRequest> = {
   fromJSON(object: any): LockRequest {
     return {
       name: isSet(object.name) ? bytesFromBase64(object.name) : new Uint8Array(0),
-      lease: isSet(object.lease) ? Long.fromValue(object.lease) : Long.ZERO,
+      lease: isSet(object.lease) ? BigInt(object.lease) : 0n,
     };
   },
 
@@ -111,8 +113,8 @@ export const LockRequest: MessageFns<LockRequest> = {
     if (message.name.length !== 0) {
       obj.name = base64FromBytes(message.name);
     }
-    if (!message.lease.equals(Long.ZERO)) {
-      obj.lease = (message.lease || Long.ZERO).toString();
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
     }
     return obj;
   },
@@ -123,7 +125,7 @@ export const LockRequest: MessageFns<LockRequest> = {
   fromPartial(object: DeepPartial<LockRequest>): LockRequest {
     const message = createBaseLockRequest();
     message.name = object.name ?? new Uint8Array(0);
-    message.lease = (object.lease !== undefined && object.lease !== null) ? Long.fromValue(object.lease) : Long.ZERO;
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
     return message;
   },
 };
@@ -472,10 +474,10 @@ function base64FromBytes(arr: Uint8Array): string {
   return globalThis.btoa(bin.join(""));
 }
 
-type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
-export type DeepPartial<T> = T extends Builtin ? T
-  : T extends Long ? string | number | Long : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }

@@ -9,10 +9,7 @@ export function requestJson(codec: MessageCodec, request: unknown): string {
   return JSON.stringify(codec.toJSON(codec.fromPartial(request as never) as never));
 }
 
-/**
- * A response from the gateway's JSON. (ts-proto reads uint64 strings as signed Longs with the
- * right bits; the API reads those fields with fromUint64.)
- */
+/** A response from the gateway's JSON. */
 export function responseFromJson(codec: MessageCodec, json: unknown): unknown {
   return codec.fromJSON(json);
 }

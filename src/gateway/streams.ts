@@ -1,4 +1,3 @@
-import Long from "long";
 import { ClientError, Status } from "nice-grpc-common";
 import type { DeepPartial, WatchRequest, WatchResponse } from "../../gen/etcdserverpb/rpc.js";
 import { UnsupportedByTransportError } from "../errors.js";
@@ -211,13 +210,13 @@ export function watchOverGateway(
     const union = request.requestUnion;
     switch (union?.$case) {
       case "createRequest": {
-        const id = Long.fromValue(union.createRequest?.watchId ?? 0);
-        const named = (response: WatchResponse) => (response.watchId.isNegative() ? { ...response, watchId: id } : response);
+        const id = BigInt(union.createRequest?.watchId ?? 0);
+        const named = (response: WatchResponse) => (response.watchId < 0n ? { ...response, watchId: id } : response);
         fan.add(id.toString(), (s) => open(request, s), { path, openEnded: true, rewrite: named });
         break;
       }
       case "cancelRequest":
-        fan.cancel(Long.fromValue(union.cancelRequest?.watchId ?? 0).toString());
+        fan.cancel(BigInt(union.cancelRequest?.watchId ?? 0).toString());
         break;
       default:
         throw new UnsupportedByTransportError(`${path}: etcd's HTTP gateway cannot take a ${union?.$case ?? "empty"} request on an open watch stream`);
