@@ -15,6 +15,7 @@ import type { Txn } from "./txn.js";
 import type { Bytes } from "./bytes.js";
 import type { Watcher, WatchOptions } from "./watch.js";
 import { unref } from "./timers.js";
+import { assertCodecsReadBigInt } from "./int64.js";
 
 /**
  * A connection to an etcd cluster, as Go's clientv3.Client, over whichever wire the entry point
@@ -40,6 +41,7 @@ export abstract class BaseClient implements AsyncDisposable {
   private closed = false;
 
   protected constructor(config: ClientConfig, transports: EntryTransports, wire: (config: ResolvedConfig) => Wire) {
+    assertCodecsReadBigInt();
     this.config = resolveConfig(config, transports);
     this.transport = new Transport(this.config, wire(this.config));
     const open = (factory: ServiceFactory): ServiceFactory => (definition) => {

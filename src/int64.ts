@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from "./errors.js";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
+import { EtcdError, InvalidArgumentError } from "./errors.js";
 import { describe } from "./bytes.js";
 
 /**
@@ -53,4 +54,14 @@ export function storeInt64(value: bigint): StoredInt64 {
 
 export function storedInt64(value: StoredInt64): bigint {
   return typeof value === "number" ? BigInt(value) : value;
+}
+
+/**
+ * The generated codecs take @bufbuild/protobuf's 64-bit values to be bigints. It hands out strings
+ * instead where BigInt's DataView methods are missing or BUF_BIGINT_DISABLE=1 turns them off, and
+ * every int64 would then be wrong in a different way: a client refuses to start rather than that.
+ */
+export function assertCodecsReadBigInt(): void {
+  if (typeof new BinaryReader(new Uint8Array([1])).int64() === "bigint") return;
+  throw new EtcdError("etcd-sdk needs @bufbuild/protobuf to read 64-bit integers as BigInt: it reads them as strings here (BUF_BIGINT_DISABLE=1 is set, or this runtime lacks DataView.getBigInt64)");
 }

@@ -79,3 +79,18 @@ describe("results", () => {
     expect([a.revision, b.revision, c.revision]).toEqual([10n, 11n, 12n]);
   });
 });
+
+describe("a runtime where @bufbuild/protobuf reads int64 as strings", () => {
+  it("refuses to start a client, saying why", async () => {
+    const { execFile } = await import("node:child_process");
+    const { promisify } = await import("node:util");
+    const script = `
+      const { Client } = await import(${JSON.stringify(new URL("../../src/index.ts", import.meta.url).href)});
+      try { await Client.connect({ endpoints: ["127.0.0.1:1"] }); console.log("started"); }
+      catch (err) { console.log(err.name + ": " + err.message); }`;
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      env: { ...process.env, BUF_BIGINT_DISABLE: "1" },
+    });
+    expect(stdout).toMatch(/^EtcdError: etcd-sdk needs @bufbuild\/protobuf to read 64-bit integers as BigInt: .*BUF_BIGINT_DISABLE=1/);
+  });
+});
