@@ -10,6 +10,7 @@ import {
   type RangeResponse as RangeResponsePb,
   type ResponseHeader as ResponseHeaderPb,
 } from "../gen/etcdserverpb/rpc.js";
+import { base64Encode } from "@bufbuild/protobuf/wire";
 import type { KeyValue as KeyValuePb } from "../gen/mvccpb/kv.js";
 import { type Bytes, FROM_KEY_END, describe, prefixEnd, toBytes, utf8 } from "./bytes.js";
 import { InvalidArgumentError, UnsupportedByTransportError, UnsupportedVersionError } from "./errors.js";
@@ -117,6 +118,10 @@ export class ResponseHeader {
   get raftTerm(): bigint {
     return this.origin.raftTerm;
   }
+  /** What JSON.stringify writes: etcd's JSON form of a header, 64-bit integers as decimal strings. */
+  toJSON(): { clusterId: string; memberId: string; revision: string; raftTerm: string } {
+    return { clusterId: String(this.clusterId), memberId: String(this.memberId), revision: String(this.revision), raftTerm: String(this.raftTerm) };
+  }
 }
 
 /** A key with its value and history; bytes as stored, with text and JSON views. */
@@ -164,6 +169,17 @@ export class KeyValue {
   /** Lease the key is attached to; 0n for none. */
   get lease(): bigint {
     return storedInt64(this.leaseId);
+  }
+  /** What JSON.stringify writes: etcd's JSON form of a key-value, bytes in base64 and 64-bit integers as decimal strings. */
+  toJSON(): { key: string; value: string; createRevision: string; modRevision: string; version: string; lease: string } {
+    return {
+      key: base64Encode(this.key),
+      value: base64Encode(this.value),
+      createRevision: String(this.created),
+      modRevision: String(this.modified),
+      version: String(this.changes),
+      lease: String(this.leaseId),
+    };
   }
 }
 

@@ -163,6 +163,30 @@ describe("put", () => {
     expect(res.prevKv?.version).toBe(2n);
   });
 
+  it("writes a response's header and key-value as etcd's JSON, without the SDK's internals", async () => {
+    const p = uniquePrefix();
+    const bigId = (1n << 62n) + 777n;
+    const lease = await grantLeaseViaGateway(etcd.cluster, bigId, 600);
+    await etcd.client.kv.put(`${p}k`, new Uint8Array([0, 255, 1]), { lease });
+    const res = await etcd.client.kv.put(`${p}k`, "2", { prevKv: true });
+    const { header, prevKv } = JSON.parse(JSON.stringify(res)) as { header: Record<string, string>; prevKv: Record<string, string> };
+    expect(header).toEqual({
+      clusterId: String(res.header.clusterId),
+      memberId: String(res.header.memberId),
+      revision: String(res.header.revision),
+      raftTerm: String(res.header.raftTerm),
+    });
+    const kv = res.prevKv!;
+    expect(prevKv).toEqual({
+      key: Buffer.from(`${p}k`).toString("base64"),
+      value: "AP8B",
+      createRevision: String(kv.createRevision),
+      modRevision: String(kv.modRevision),
+      version: "1",
+      lease: String(bigId),
+    });
+  });
+
   it("attaches leases whose IDs use all 63 bits, and keeps value or lease when told", async () => {
     const p = uniquePrefix();
     // Above 2^53: a double could not hold this ID exactly.
