@@ -95,6 +95,10 @@ function originOf(pb: ResponseHeaderPb): HeaderOrigin {
   return (lastOrigin = { clusterId: pb.clusterId, memberId: pb.memberId, raftTerm: pb.raftTerm });
 }
 
+/** Node's util.inspect (console.log) calls this symbol's method, where there is one, for an object's form. */
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+type Inspect = (value: unknown, options: unknown) => string;
+
 /** Which member answered, and at which store revision and raft term. */
 export class ResponseHeader {
   private readonly origin: HeaderOrigin;
@@ -117,6 +121,10 @@ export class ResponseHeader {
   }
   get raftTerm(): bigint {
     return this.origin.raftTerm;
+  }
+  /** What console.log shows: the public fields, not the shared origin they are read from. */
+  [INSPECT](_depth: number, options: unknown, inspect: Inspect): string {
+    return `ResponseHeader ${inspect({ clusterId: this.clusterId, memberId: this.memberId, revision: this.revision, raftTerm: this.raftTerm }, options)}`;
   }
   /** What JSON.stringify writes: etcd's JSON form of a header, 64-bit integers as decimal strings. */
   toJSON(): { clusterId: string; memberId: string; revision: string; raftTerm: string } {
@@ -169,6 +177,11 @@ export class KeyValue {
   /** Lease the key is attached to; 0n for none. */
   get lease(): bigint {
     return storedInt64(this.leaseId);
+  }
+  /** What console.log shows: the public fields as the getters give them. */
+  [INSPECT](_depth: number, options: unknown, inspect: Inspect): string {
+    const fields = { key: this.key, value: this.value, createRevision: this.createRevision, modRevision: this.modRevision, version: this.version, lease: this.lease };
+    return `KeyValue ${inspect(fields, options)}`;
   }
   /** What JSON.stringify writes: etcd's JSON form of a key-value, bytes in base64 and 64-bit integers as decimal strings. */
   toJSON(): { key: string; value: string; createRevision: string; modRevision: string; version: string; lease: string } {

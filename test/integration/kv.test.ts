@@ -187,6 +187,18 @@ describe("put", () => {
     });
   });
 
+  it("shows a header and a key-value to console.log by their public fields", async () => {
+    const { inspect } = await import("node:util");
+    const p = uniquePrefix();
+    await etcd.client.kv.put(`${p}k`, "1");
+    const res = await etcd.client.kv.put(`${p}k`, "2", { prevKv: true });
+    const shown = inspect(res, { depth: 4, breakLength: Infinity });
+    expect(shown).toContain(`header: ResponseHeader { clusterId: ${res.header.clusterId}n, memberId: ${res.header.memberId}n, revision: ${res.header.revision}n, raftTerm: ${res.header.raftTerm}n }`);
+    // Over the gateway key and value are Uint8Arrays, which inspect spreads over lines.
+    expect(shown).toMatch(/prevKv: KeyValue \{\s+key: [\s\S]*?,\s+value: [\s\S]*?,\s+createRevision: \d+n,\s+modRevision: \d+n,\s+version: 1n,\s+lease: 0n\s+\}/);
+    expect(shown).not.toMatch(/origin|storeRevision|leaseId/);
+  });
+
   it("attaches leases whose IDs use all 63 bits, and keeps value or lease when told", async () => {
     const p = uniquePrefix();
     // Above 2^53: a double could not hold this ID exactly.
