@@ -128,7 +128,7 @@ export class ResponseHeader {
   }
   /** What JSON.stringify writes: etcd's JSON form of a header, 64-bit integers as decimal strings. */
   toJSON(): { clusterId: string; memberId: string; revision: string; raftTerm: string } {
-    return { clusterId: String(this.clusterId), memberId: String(this.memberId), revision: String(this.revision), raftTerm: String(this.raftTerm) };
+    return { clusterId: String(this.origin.clusterId), memberId: String(this.origin.memberId), revision: String(this.storeRevision), raftTerm: String(this.origin.raftTerm) };
   }
 }
 
