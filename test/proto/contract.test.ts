@@ -1,22 +1,20 @@
 // proto/ is written by hand from the facts of the etcd wire API, so nothing but this test keeps it
 // honest: every message, field, enum, service, HTTP route and "since" version is compared with the
-// contract the shared etcd-api folder records for etcd v3.7.1. Each check builds the same
+// contract recorded for etcd v3.7.1 (test/fixtures/etcd-v3.7.1-contract.json). Each check builds the same
 // normalised, sorted shape from both sides so that a failing toEqual shows exactly what differs.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Status } from "nice-grpc-common";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as errors from "../../src/errors.js";
+import { contractPath } from "./contract-fixture.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const contractPath = process.env.ETCD_CONTRACT
-  ? path.resolve(process.env.ETCD_CONTRACT)
-  : path.resolve(repoRoot, "../shared/etcd-api/contract-v3.7.1.json");
 const bufBin = path.join(repoRoot, "node_modules", ".bin", "buf");
 
-// ---- The contract's shape (see shared/etcd-api/README.md) ----
+// ---- The contract's shape (see test/fixtures/README.md) ----
 
 interface ContractField {
   name: string;
@@ -414,25 +412,15 @@ const ETCD_PACKAGES = ["authpb", "etcdserverpb", "mvccpb", "v3electionpb", "v3lo
 
 // ---- Tests ----
 
-const haveContract = existsSync(contractPath);
 // Read at collection time so each message, enum and service gets a test of its own.
-const contract: Contract | undefined = haveContract
-  ? (JSON.parse(readFileSync(contractPath, "utf8")) as Contract)
-  : undefined;
-if (!haveContract) {
-  console.warn(`proto contract test skipped: ${contractPath} does not exist (set ETCD_CONTRACT to its path)`);
-}
+const contract = JSON.parse(readFileSync(contractPath, "utf8")) as Contract;
 
-const title = haveContract
-  ? `proto/ matches the etcd wire contract (${path.basename(contractPath)})`
-  : `proto/ matches the etcd wire contract [skipped: ${contractPath} not found; set ETCD_CONTRACT]`;
-
-describe.skipIf(!haveContract)(title, () => {
+describe(`proto/ matches the etcd wire contract (${path.basename(contractPath)})`, () => {
   const want = {
-    messages: contract ? contractMessages(contract) : {},
-    enums: contract ? contractEnums(contract) : {},
-    services: contract ? contractServices(contract) : {},
-    errors: contract?.errors.list ?? [],
+    messages: contractMessages(contract),
+    enums: contractEnums(contract),
+    services: contractServices(contract),
+    errors: contract.errors.list,
   };
   let index: DescriptorIndex;
   let got: { messages: Record<string, NormMessage>; enums: Record<string, NormEnumValue[]>; services: Record<string, NormMethod[]> };

@@ -4,16 +4,13 @@
  * version that added it (for UnsupportedVersionError).
  */
 import { readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import * as rpc from "../../gen/etcdserverpb/rpc.js";
 import * as election from "../../gen/v3electionpb/v3election.js";
 import * as lock from "../../gen/v3lockpb/v3lock.js";
 import { gatewayPath, methodSince } from "../../src/annotations.js";
+import { contractPath } from "./contract-fixture.js";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const contractPath = process.env.ETCD_CONTRACT ? path.resolve(process.env.ETCD_CONTRACT) : path.resolve(repoRoot, "../shared/etcd-api/contract-v3.7.1.json");
 
 interface ContractMethod {
   name: string;
