@@ -1,13 +1,14 @@
 import { defineConfig } from "vitest/config";
 
-/** Suites that run a second time with every client going through etcd's HTTP/JSON gateway. */
-const onBothTransports = [
-  ...["kv", "txn", "watch", "watch-resume", "lease", "keepalive", "auth", "iterate", "failover"],
-  ...["admin", "snapshot", "lockservice", "concurrency", "namespace", "endpoints", "client", "bad-input", "middleware"],
-].map((name) => `test/integration/${name}.test.ts`);
-
-/** Suites that run again over gRPC on Node's own HTTP/2 module (transport "http2") instead of grpc-js. */
-const overHttp2 = [...onBothTransports, ...["tls", "streams"].map((name) => `test/integration/${name}.test.ts`)];
+/*
+ * A suite's folder says which transports it runs on, so a new suite cannot silently run on one:
+ * - test/integration/all-transports/: grpc, http2 and gateway (etcd's HTTP/JSON gateway);
+ * - test/integration/grpc-transports/: grpc and http2, for what only gRPC has (TLS client
+ *   certificates, gRPC streams);
+ * - everything else (unit tests, proto checks, suites that choose their own clients) runs once.
+ */
+const allTransports = "test/integration/all-transports/**/*.test.ts";
+const grpcTransports = "test/integration/grpc-transports/**/*.test.ts";
 
 export default defineConfig({
   test: {
@@ -20,8 +21,8 @@ export default defineConfig({
     reporters: ["default", "./test/harness/summary-reporter.ts"],
     projects: [
       { extends: true, test: { name: "grpc", include: ["test/**/*.test.ts"], provide: { transport: "grpc" } } },
-      { extends: true, test: { name: "gateway", include: onBothTransports, provide: { transport: "gateway" } } },
-      { extends: true, test: { name: "http2", include: overHttp2, provide: { transport: "http2" } } },
+      { extends: true, test: { name: "http2", include: [allTransports, grpcTransports], provide: { transport: "http2" } } },
+      { extends: true, test: { name: "gateway", include: [allTransports], provide: { transport: "gateway" } } },
     ],
   },
 });

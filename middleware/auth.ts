@@ -1,5 +1,5 @@
 import { type CallOptions, ClientError, type ClientMiddleware, Metadata } from "nice-grpc-common";
-import { abortable } from "./abortable.js";
+import { abortable } from "../src/core/abortable.js";
 
 /**
  * The auth token of one client, shared by all its calls. Authenticate runs without any caller's

@@ -9,9 +9,10 @@ import {
   serverErrorFor,
   TransportError,
   UnsupportedVersionError,
-} from "../src/errors.js";
-import { methodSince } from "../src/annotations.js";
-import { type Attempt, untilFailure } from "./attempt.js";
+} from "../src/core/errors.js";
+import { methodSince } from "../src/core/annotations.js";
+import { type Attempt, untilFailure } from "../src/core/attempt.js";
+import { deliveryOf, sizeLimitOf } from "../src/core/wire-failure.js";
 
 export interface ErrorMappingOptions {
   /** The endpoint (host:port) a failed call went to, recorded on its error. */
@@ -51,22 +52,24 @@ export function toEtcdError(err: unknown, endpoint: string | undefined, signal: 
       if (signal?.aborted) return new CallCanceledError(`${err.path} was canceled`, { cause: signal.reason });
       break;
     case Status.RESOURCE_EXHAUSTED:
-      if (/^Attempted to send message/.test(err.details)) {
-        return new MessageTooLargeError(`request of ${err.path} is over the send limit (maxCallSendMsgSize): ${err.details}`, err.code, endpoint, { cause: err });
+      switch (sizeLimitOf(err)) {
+        case "send":
+          return new MessageTooLargeError(`request of ${err.path} is over the send limit (maxCallSendMsgSize): ${err.details}`, err.code, endpoint, { cause: err });
+        case "receive":
+          return new MessageTooLargeError(`response of ${err.path} is over the receive limit (maxCallRecvMsgSize): ${err.details}`, err.code, endpoint, { cause: err });
       }
-      if (/^grpc: received message larger than max/.test(err.details)) {
+      // etcd's gRPC server words its own receive limit so (grpc-go), as etcd words its errors.
+      if (err.details.startsWith("grpc: received message larger than max")) {
         return new MessageTooLargeError(`request of ${err.path} is over the server's receive limit: ${err.details}`, err.code, endpoint, { cause: err });
-      }
-      if (/^Received message larger than max/.test(err.details)) {
-        return new MessageTooLargeError(`response of ${err.path} is over the receive limit (maxCallRecvMsgSize): ${err.details}`, err.code, endpoint, { cause: err });
       }
       break;
     case Status.UNAVAILABLE: {
       const where = endpoint ?? "the endpoints";
-      const message = /No connection established/.test(err.details)
-        ? `no etcd server reachable at ${where}: ${err.details}`
-        : // The request may have reached etcd: whether a write was applied is unknown.
-          `connection to etcd at ${where} lost during ${err.path}, outcome unknown: ${err.details}`;
+      const message =
+        deliveryOf(err) === "never-sent"
+          ? `no etcd server reachable at ${where}: ${err.details}`
+          : // The request may have reached etcd: whether a write was applied is unknown.
+            `connection to etcd at ${where} lost during ${err.path}, outcome unknown: ${err.details}`;
       return new EndpointError(message, err.code, endpoint, { cause: err });
     }
   }

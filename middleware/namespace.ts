@@ -17,7 +17,7 @@ import type {
   WatchResponse,
 } from "../gen/etcdserverpb/rpc.js";
 import type { KeyValue } from "../gen/mvccpb/kv.js";
-import { prefixEnd } from "../src/bytes.js";
+import { prefixEnd } from "../src/core/bytes.js";
 
 function concat(a: Uint8Array, b: Uint8Array | undefined): Uint8Array {
   const out = new Uint8Array(a.length + (b?.length ?? 0));

@@ -1,6 +1,7 @@
 import { type CallOptions, type ClientMiddleware, type ClientMiddlewareCall, Status } from "nice-grpc-common";
 import { type RetryOptions, retryMiddleware as retryEveryCall } from "nice-grpc-client-middleware-retry";
-import { type Attempt, untilFailure } from "./attempt.js";
+import { type Attempt, untilFailure } from "../src/core/attempt.js";
+import type { RetryPolicy } from "../src/core/config.js";
 
 /**
  * What the retry middleware waits out its backoff on when a call has no signal: never aborts and
@@ -41,16 +42,6 @@ export const retryMiddleware = ((call: ClientMiddlewareCall<unknown, unknown>, o
     return retryEveryCall({ ...call, next: attempt } as ClientMiddlewareCall<unknown, unknown>, options.signal ? options : { ...options, signal: NO_SIGNAL });
   });
 }) as ClientMiddleware<RetryOptions>;
-
-/** How calls that change nothing on the server are retried; modelled on clientv3's retry policy. */
-export interface RetryPolicy {
-  /** Retries after the first attempt. Default 10; 0 turns retries off. */
-  maxRetries?: number;
-  /** Wait before the first retry, in ms; it doubles per retry (with jitter). Default 25. */
-  backoffWaitMs?: number;
-  /** Longest wait between retries, in ms. Default 1000. */
-  backoffMaxMs?: number;
-}
 
 /**
  * Per-call defaults for nice-grpc-client-middleware-retry. Which calls retry follows from the

@@ -1,2 +1,2 @@
-export * from "./api.js";
-export { Client } from "./client.js";
+export * from "./exports.js";
+export { Client } from "./client/client.js";

@@ -1,4 +1,4 @@
-import { type BaseClient, type ClientConfig, compare, type LeaseKeepAlive, op, type WatchObserver } from "../../src/api.js";
+import { type BaseClient, type ClientConfig, compare, type LeaseKeepAlive, op, type WatchObserver } from "../../src/exports.js";
 import { type BenchClient, inParallel, revokeAll, withResolvers } from "./common.js";
 
 export type SdkTransport = "grpc" | "http2" | "gateway";

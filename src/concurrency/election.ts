@@ -1,20 +1,10 @@
-import type { Bytes } from "../bytes.js";
-import { EtcdError } from "../errors.js";
-import type { KeyValue } from "../kv.js";
-import { compare, op } from "../txn.js";
+import type { Bytes } from "../core/bytes.js";
+import { NoLeaderError, NotLeaderError } from "../core/errors.js";
+import type { KeyValue } from "../api/kv.js";
+import { compare, op } from "../api/txn.js";
 import { anySignal } from "./mutex.js";
 import type { Session } from "./session.js";
 import { firstCreated, waitDeletes } from "./wait.js";
-
-/** Proclaim or resign was called by a candidate that is not the leader (any more). */
-export class NotLeaderError extends EtcdError {
-  override name = "NotLeaderError";
-}
-
-/** The election has no leader. */
-export class NoLeaderError extends EtcdError {
-  override name = "NoLeaderError";
-}
 
 /**
  * A leader election on a key prefix, as clientv3/concurrency's Election: candidates write a key

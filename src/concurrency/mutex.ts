@@ -1,5 +1,5 @@
-import { EtcdError } from "../errors.js";
-import { compare, op } from "../txn.js";
+import { EtcdError } from "../core/errors.js";
+import { compare, op } from "../api/txn.js";
 import type { Session } from "./session.js";
 import { waitDeletes } from "./wait.js";
 

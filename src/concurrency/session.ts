@@ -1,6 +1,6 @@
-import type { EtcdApi } from "../keyspace.js";
-import type { Int64 } from "../int64.js";
-import type { LeaseKeepAlive } from "../keepalive.js";
+import type { EtcdApi } from "../api/keyspace.js";
+import type { Int64 } from "../core/int64.js";
+import type { LeaseKeepAlive } from "../api/keepalive.js";
 
 export interface SessionOptions {
   /** TTL of the session's lease in seconds. Default 60, as in clientv3. */

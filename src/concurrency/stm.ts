@@ -1,7 +1,7 @@
-import type { EtcdApi } from "../keyspace.js";
-import { EtcdError } from "../errors.js";
-import type { KeyValue } from "../kv.js";
-import { type Compare, compare, type Op, op } from "../txn.js";
+import type { EtcdApi } from "../api/keyspace.js";
+import { EtcdError } from "../core/errors.js";
+import type { KeyValue } from "../api/kv.js";
+import { type Compare, compare, type Op, op } from "../api/txn.js";
 
 /**
  * How much an STM transaction sees of others, as in clientv3/concurrency:

@@ -1,5 +1,5 @@
-import type { EtcdApi } from "../keyspace.js";
-import type { KeyValue } from "../kv.js";
+import type { EtcdApi } from "../api/keyspace.js";
+import type { KeyValue } from "../api/kv.js";
 
 /** The oldest key under `prefix` by creation revision, if any. */
 export async function firstCreated(client: EtcdApi, prefix: string, signal?: AbortSignal): Promise<KeyValue | undefined> {

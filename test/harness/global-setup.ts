@@ -5,7 +5,7 @@ declare module "vitest" {
   export interface ProvidedContext {
     etcdBinary: string;
     etcdVersion: string;
-    /** The wire every client of the suite uses (vitest.config.ts runs some suites on both). */
+    /** The transport every client of the suite uses (the suite's folder picks which, see vitest.config.ts). */
     transport: "grpc" | "http2" | "gateway";
   }
 }

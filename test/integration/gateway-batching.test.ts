@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { streamedResults } from "../../src/gateway/json.js";
-import { batchedRequests } from "../../src/gateway/streams.js";
+import { streamedResults } from "../../src/wire/gateway/json.js";
+import { batchedRequests } from "../../src/wire/gateway/streams.js";
 import { useCluster } from "../helpers.js";
 
 const etcd = useCluster();

@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Status } from "nice-grpc-common";
 import { beforeAll, describe, expect, it } from "vitest";
-import * as errors from "../../src/errors.js";
+import * as errors from "../../src/core/errors.js";
 import { contractPath } from "./contract-fixture.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import * as rpc from "../../gen/etcdserverpb/rpc.js";
 import * as election from "../../gen/v3electionpb/v3election.js";
 import * as lock from "../../gen/v3lockpb/v3lock.js";
-import { gatewayPath, methodSince } from "../../src/annotations.js";
+import { gatewayPath, methodSince } from "../../src/core/annotations.js";
 import { contractPath } from "./contract-fixture.js";
 
 

@@ -1,0 +1,159 @@
+import { AuthDefinition, ClusterDefinition, MaintenanceDefinition } from "../../gen/etcdserverpb/rpc.js";
+import { Auth } from "../api/auth.js";
+import { Cluster } from "../api/cluster.js";
+import { Maintenance } from "../api/maintenance.js";
+import { ElectionDefinition } from "../../gen/v3electionpb/v3election.js";
+import { LockDefinition } from "../../gen/v3lockpb/v3lock.js";
+import { ElectionService, LockService } from "../api/lockservice.js";
+import { type ClientConfig, type EntryTransports, type ResolvedConfig, parseEndpoint, parseMinorVersion, resolveConfig } from "../core/config.js";
+import { ClientClosedError, OldClusterError } from "../core/errors.js";
+import { Keyspace } from "../api/keyspace.js";
+import type { KV } from "../api/kv.js";
+import type { Lease } from "../api/lease.js";
+import { type ServiceFactory, CallPipeline, type Wire } from "../pipeline/call-pipeline.js";
+import type { Txn } from "../api/txn.js";
+import type { Bytes } from "../core/bytes.js";
+import type { Watcher, WatchOptions } from "../api/watch.js";
+import { unref } from "../core/timers.js";
+import { assertCodecsReadBigInt } from "../core/int64.js";
+
+/**
+ * A connection to an etcd cluster, as Go's clientv3.Client, over whichever wire the entry point
+ * gives it (`Client` of "etcd-sdk", "etcd-sdk/http2" or "etcd-sdk/web"); everything above the wire is the same.
+ */
+export abstract class BaseClient implements AsyncDisposable {
+  /** Cluster membership. */
+  readonly cluster: Cluster;
+  /** Status, alarms, defragmentation, hashes, leadership transfer, downgrade, snapshots. */
+  readonly maintenance: Maintenance;
+  /** Users, roles, permissions; turning auth on and off. */
+  readonly auth: Auth;
+  /** etcd's server-side lock service (v3lock). */
+  readonly lockService: LockService;
+  /** etcd's server-side election service (v3election). */
+  readonly electionService: ElectionService;
+  private readonly root: Keyspace;
+  /** Service clients that refuse to work once the client is closed. */
+  private readonly service: ServiceFactory;
+  private readonly config: ResolvedConfig;
+  private readonly pipeline: CallPipeline;
+  private readonly autoSync: ReturnType<typeof setInterval> | undefined;
+  private closed = false;
+
+  protected constructor(config: ClientConfig, transports: EntryTransports, wire: (config: ResolvedConfig) => Wire) {
+    assertCodecsReadBigInt();
+    this.config = resolveConfig(config, transports);
+    this.pipeline = new CallPipeline(this.config, wire(this.config));
+    const open = (factory: ServiceFactory): ServiceFactory => (definition) => {
+      if (this.closed) throw new ClientClosedError();
+      return factory(definition);
+    };
+    this.service = open((d) => this.pipeline.service(d));
+    this.root = new Keyspace(this.service, (middleware) => open(this.pipeline.withMiddleware(middleware)), this.pipeline.wire.limits);
+    this.cluster = new Cluster(() => this.service(ClusterDefinition));
+    this.maintenance = new Maintenance(() => this.service(MaintenanceDefinition));
+    this.auth = new Auth(() => this.service(AuthDefinition));
+    this.lockService = new LockService(() => this.service(LockDefinition));
+    this.electionService = new ElectionService(() => this.service(ElectionDefinition));
+    const interval = this.config.autoSyncIntervalMs;
+    if (interval !== undefined) {
+      // A failed sync keeps the current list; the next tick tries again.
+      this.autoSync = unref(setInterval(() => this.sync().catch(() => undefined), interval));
+    }
+  }
+
+  /** The endpoints calls can go to, host:port. */
+  get endpoints(): string[] {
+    return this.pipeline.endpoints;
+  }
+
+  /**
+   * Replaces the endpoint list with the client URLs of the cluster's voting members (clientv3
+   * Sync). Learners are left out: they cannot serve most requests.
+   */
+  async sync(options: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const { members } = await this.cluster.memberList(options);
+    const secure = this.config.secure;
+    const endpoints = members
+      .filter((m) => !m.isLearner && m.name !== "")
+      .flatMap((m) => m.clientURLs)
+      .map((url) => parseEndpoint(url, secure))
+      .filter((e) => e.secure === secure);
+    if (endpoints.length > 0 && !this.closed) this.pipeline.setEndpoints(endpoints);
+    return this.endpoints;
+  }
+
+  /**
+   * Waits until a new client has connected (failing after `dialTimeoutMs`), has authenticated
+   * when given credentials, and has checked versions when asked to; closes it on failure.
+   */
+  protected static async opened<C extends BaseClient>(client: C): Promise<C> {
+    try {
+      await client.pipeline.ready(new Date(Date.now() + client.config.dialTimeoutMs));
+      await client.pipeline.authenticate();
+      if (client.config.minClusterVersion) await client.checkVersions(client.config.minClusterVersion);
+      return client;
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+  }
+
+  /** Asks every reachable member for its version; rejects if one is older than `minimum`. */
+  private async checkVersions([major, minor]: [number, number]): Promise<void> {
+    const deadline = Date.now() + this.config.dialTimeoutMs;
+    const answers = await Promise.all(
+      this.endpoints.map(async (endpoint) => {
+        const status = this.maintenance.status({ endpoint, signal: AbortSignal.timeout(deadline - Date.now()) });
+        return { endpoint, version: await status.then((s) => s.version).catch(() => undefined) };
+      }),
+    );
+    for (const { endpoint, version } of answers) {
+      if (version === undefined) continue;
+      const [serverMajor, serverMinor] = parseMinorVersion(version, `version of ${endpoint}`);
+      if (serverMajor < major || (serverMajor === major && serverMinor < minor)) throw new OldClusterError(endpoint, version, `${major}.${minor}`);
+    }
+  }
+
+  /** Key-value reads and writes. */
+  get kv(): KV {
+    return this.root.kv;
+  }
+
+  /** Leases: grant, revoke, time-to-live, list, keep-alive. */
+  get lease(): Lease {
+    return this.root.lease;
+  }
+
+  /**
+   * Watches a key, or a range, prefix or from-key selection, from now or from `startRevision`.
+   * Iterate the watcher with `for await`; leave the loop or abort `signal` to end it.
+   */
+  watch(key: Bytes, options: WatchOptions = {}): Watcher {
+    return this.root.watch(key, options);
+  }
+
+  /** Starts a transaction: `client.txn().if(...).then(...).else(...).commit()`. */
+  txn(): Txn {
+    return this.root.txn();
+  }
+
+  /** A view of the keys under `prefix`, seen without it, as clientv3/namespace. */
+  namespace(prefix: Bytes): Keyspace {
+    return this.root.namespace(prefix);
+  }
+
+
+  /** Closes every connection; later calls reject with ClientClosedError. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.autoSync);
+    this.root.close();
+    this.pipeline.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+}

@@ -1,0 +1,91 @@
+import { deadlineMiddleware } from "nice-grpc-client-middleware-deadline";
+import { type ClientMiddleware, Status } from "nice-grpc-common";
+import { AuthDefinition } from "../../gen/etcdserverpb/rpc.js";
+import { authMiddleware, TokenSource } from "../../middleware/auth.js";
+import { errorMappingMiddleware, toEtcdError } from "../../middleware/errors.js";
+import { endpointOf, failoverMiddleware } from "./failover.js";
+import type { Wire } from "../wire/wire.js";
+import { retryDefaults, retryMiddleware } from "../../middleware/retry.js";
+import type { Endpoint, ResolvedConfig } from "../core/config.js";
+import { EndpointError } from "../core/errors.js";
+import { MiddlewareChain, type ServiceFactory, type TransportCallOptions } from "./chain.js";
+
+export type { ServiceClient, ServiceFactory, TransportCallOptions } from "./chain.js";
+export type { Wire, WireLimits } from "../wire/wire.js";
+
+/** The deadline middleware only for calls with a deadline; the others go straight on, without a generator of their own. */
+const withDeadline = ((call, options) => (options.deadline != null ? deadlineMiddleware(call, options) : call.next(call.request, options))) as ClientMiddleware<TransportCallOptions>;
+
+/**
+ * Typed service clients behind one middleware chain, outermost first: error mapping, your outer
+ * middleware, deadline, auth, retry, your inner middleware, and failover, which sends each attempt
+ * over the wire to the endpoint it picks.
+ */
+export class CallPipeline {
+  private readonly chain: MiddlewareChain;
+  private readonly tokens: TokenSource | undefined;
+
+  constructor(
+    config: ResolvedConfig,
+    readonly wire: Wire,
+  ) {
+    const failover = failoverMiddleware({ pool: wire.endpoints, dialTimeoutMs: config.dialTimeoutMs, send: wire.send });
+    const streaming = (m: { requestStream: boolean; responseStream: boolean }) => m.requestStream || m.responseStream;
+    const retry = retryDefaults(config.retry);
+    const defaults = (method: { requestStream: boolean; responseStream: boolean }): TransportCallOptions =>
+      config.callTimeoutMs !== undefined && !streaming(method) ? { ...retry, deadline: config.callTimeoutMs } : retry;
+    // Below auth: what Authenticate itself goes through.
+    const base: ClientMiddleware<TransportCallOptions>[] = [retryMiddleware, ...config.middleware.inner, failover];
+    const { credentials } = config;
+    let auth: ClientMiddleware<TransportCallOptions>[] = [];
+    if (credentials) {
+      const authService = new MiddlewareChain(base, defaults).client(AuthDefinition);
+      this.tokens = new TokenSource(async () => (await authService.authenticate(credentials)).token);
+      auth = [authMiddleware({ tokens: this.tokens })];
+    }
+    const errors = errorMappingMiddleware({ endpoint: (err) => endpointOf(err) ?? wire.endpoints.current });
+    this.chain = new MiddlewareChain([errors, ...config.middleware.outer, withDeadline, ...auth, ...base], defaults);
+  }
+
+  /** The endpoints calls can go to, host:port. */
+  get endpoints(): string[] {
+    return this.wire.endpoints.endpoints;
+  }
+
+  service: ServiceFactory = (definition) => this.chain.client(definition);
+
+  /** Service clients with `middleware` run before (outside) the whole chain: a namespace, say. */
+  withMiddleware(middleware: ClientMiddleware<TransportCallOptions>): ServiceFactory {
+    const chain = this.chain.with(middleware);
+    return (definition) => chain.client(definition);
+  }
+
+  /** Replaces the endpoints calls can go to. */
+  setEndpoints(endpoints: Endpoint[]): void {
+    this.wire.endpoints.setEndpoints(endpoints);
+  }
+
+  /** Gets an auth token now when credentials are configured, failing with their typed error. */
+  async authenticate(): Promise<void> {
+    try {
+      await this.tokens?.current();
+    } catch (err) {
+      throw toEtcdError(err, endpointOf(err) ?? this.wire.endpoints.current, undefined);
+    }
+  }
+
+  /** Resolves once a connection to etcd is up; rejects with EndpointError at the deadline. */
+  async ready(deadline: Date): Promise<void> {
+    const { endpoints } = this;
+    // Ready as soon as one endpoint is; an unreachable one must not hold up the others.
+    const attempts = endpoints.map((e) =>
+      this.wire.endpoints.connect(e, deadline).then((state) => (state === "ready" ? Promise.resolve() : Promise.reject(new Error(state)))),
+    );
+    if (await Promise.any(attempts).then(() => true, () => false)) return;
+    throw new EndpointError(`could not connect to etcd at ${endpoints.join(", ")} before the dial timeout`, Status.UNAVAILABLE, endpoints[0]);
+  }
+
+  close(): void {
+    this.wire.close();
+  }
+}

@@ -1,0 +1,151 @@
+import { type CallOptions, ClientError, type ClientMiddleware, type ClientMiddlewareCall, Status } from "nice-grpc-common";
+import type { EndpointSet } from "../wire/endpoints.js";
+import { EndpointError } from "../core/errors.js";
+import { abortable } from "../core/abortable.js";
+import { answer, untilFailure } from "../core/attempt.js";
+import { deliveryOf, sizeLimitOf, WireFailure } from "../core/wire-failure.js";
+import { isWireMethod, type SendAttempt, type WireMethod } from "../wire/wire.js";
+
+/** A per-call option: send the call to this endpoint (host:port) only. */
+export interface EndpointOption {
+  endpoint?: string;
+}
+
+export interface FailoverOptions {
+  pool: EndpointSet;
+  /** How long an attempt waits for its endpoint to connect before moving on, in ms. */
+  dialTimeoutMs: number;
+  /** The wire's send. */
+  send: SendAttempt;
+}
+
+const answeredBy = new WeakMap<object, string>();
+
+/** The endpoint (host:port) that an error came from, when one was reached. */
+export function endpointOf(err: unknown): string | undefined {
+  return typeof err === "object" && err !== null ? answeredBy.get(err) : undefined;
+}
+
+/**
+ * Whether a failed attempt may go to another endpoint: only when its wire knows that no server
+ * read any of it. A request over the send limit would be over it anywhere, and a request stream may
+ * have been read in part already: its owner (watch, keep-alive) starts it anew instead.
+ */
+export function mayTryElsewhere(err: unknown, requestStream: boolean): boolean {
+  if (requestStream || sizeLimitOf(err) !== undefined) return false;
+  const delivery = deliveryOf(err);
+  return delivery === "never-sent" || delivery === "refused-unread";
+}
+
+/** Failures that say this member cannot serve now: no connection, no leader, stopped, overloaded. */
+function memberCannotServe(err: unknown): boolean {
+  return err instanceof ClientError && err.code === Status.UNAVAILABLE;
+}
+
+const RECONNECT_PAUSE_MS = 100;
+
+/** The method of a call with its codecs, as the pipeline's chain made it. */
+function wireMethod(call: ClientMiddlewareCall<unknown, unknown>): WireMethod {
+  if (!isWireMethod(call.method)) throw new Error(`a middleware replaced the method of ${call.method.path} with one the wire cannot send`);
+  return call.method;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** No endpoint tried yet, for the usual call. */
+const NONE_TRIED: ReadonlySet<string> = new Set();
+
+/**
+ * The innermost middleware: chooses the endpoint for each attempt of a call and sends it there
+ * instead of calling `next`. An attempt that could not even connect is moved to the next endpoint
+ * at once, whatever the call, because it provably never reached a server; any other failure is
+ * returned to the retry middleware above, which repeats only calls that change nothing. Members
+ * that fail with Unavailable (no connection, no leader, stopped) are passed over for a while.
+ */
+export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOptions): ClientMiddleware {
+  /** Records an attempt's failure at `endpoint`; throws it on unless the call may go to another endpoint. */
+  function failedAt(endpoint: string, err: unknown, requestStream: boolean): ClientError {
+    if (typeof err === "object" && err !== null) answeredBy.set(err, endpoint);
+    if (memberCannotServe(err)) pool.markFailed(endpoint);
+    if (!mayTryElsewhere(err, requestStream)) throw err;
+    return err as ClientError;
+  }
+
+  /** Every attempt of a call, or those after a first one that failed at `first.endpoint`. */
+  async function* attempts(call: ClientMiddlewareCall<unknown, unknown>, options: CallOptions & EndpointOption, first?: { endpoint: string; failure: unknown }) {
+    // A call for one member (its status, defragmenting it) goes there or fails; no failover.
+    const only = options.endpoint;
+    const others = () => new Set<string>(only === undefined ? [] : pool.endpoints.filter((e) => e !== only));
+    let tried = others();
+    if (only !== undefined && !pool.endpoints.includes(only)) {
+      throw new EndpointError(`${only} is not one of the client's endpoints (${pool.endpoints.join(", ")})`, Status.INVALID_ARGUMENT, only);
+    }
+    const method = wireMethod(call);
+    const started = Date.now();
+    let lastError: ClientError | undefined;
+    if (first) {
+      tried.add(first.endpoint);
+      lastError = failedAt(first.endpoint, first.failure, call.requestStream);
+    }
+    for (;;) {
+      const endpoint = pool.pick(tried, only === undefined);
+      if (endpoint === undefined) {
+        // Every endpoint was tried and none could be reached. Keep trying until the dial timeout,
+        // then fail for good: an EndpointError is no ClientError, so the retry middleware lets it pass.
+        const left = dialTimeoutMs - (Date.now() - started);
+        if (left <= 0) {
+          const reason = lastError?.details ?? "no endpoint configured";
+          const where = only ?? [...tried].join(", ");
+          throw new EndpointError(`no etcd server reachable at ${where} within ${dialTimeoutMs} ms: ${reason}`, Status.UNAVAILABLE, only ?? [...tried].pop(), {
+            cause: lastError,
+          });
+        }
+        await abortable(options.signal, sleep(Math.min(left, RECONNECT_PAUSE_MS)));
+        tried = others();
+        continue;
+      }
+      tried.add(endpoint);
+      if (!pool.isReady(endpoint)) {
+        const connection = await abortable(options.signal, pool.connect(endpoint, new Date(Date.now() + dialTimeoutMs)));
+        // "failed" goes on to the call, which then fails at once with the transport's own reason.
+        if (connection === "timeout") {
+          lastError = new WireFailure(call.method.path, Status.UNAVAILABLE, `${endpoint} did not answer within the dial timeout`, "never-sent");
+          continue;
+        }
+      }
+      try {
+        const result = send(endpoint, method, call.request, options);
+        if (result === undefined) continue; // dropped from the list meanwhile: never sent, try the next
+        if (result instanceof Promise) {
+          const response = await result;
+          pool.markHealthy(endpoint);
+          return response;
+        }
+        return yield* result;
+      } catch (err) {
+        lastError = failedAt(endpoint, err, call.requestStream);
+      }
+    }
+  }
+
+  return ((call, options: CallOptions & EndpointOption) => {
+    // The usual unary call, to the pinned endpoint while it is connected: one attempt without a
+    // generator of its own, which starts only if the attempt fails.
+    if (options.endpoint === undefined && !call.requestStream && !call.responseStream) {
+      const endpoint = pool.pick(NONE_TRIED);
+      if (endpoint !== undefined && pool.isReady(endpoint)) {
+        let result: ReturnType<SendAttempt>;
+        try {
+          result = send(endpoint, wireMethod(call), call.request, options);
+        } catch (failure) {
+          return attempts(call, options, { endpoint, failure });
+        }
+        if (result instanceof Promise) {
+          const answered = answer(result, call.method.path, () => pool.markHealthy(endpoint));
+          return untilFailure(answered, (failure) => attempts(call, options, { endpoint, failure }));
+        }
+      }
+    }
+    return attempts(call, options);
+  }) as ClientMiddleware;
+}

@@ -1,0 +1,111 @@
+import { type ClientDuplexStream, type ClientReadableStream, Client as GrpcClient, Metadata as GrpcMetadata, type ServiceError } from "@grpc/grpc-js";
+import type { Channel } from "nice-grpc";
+import { type CallOptions, type Metadata, Status } from "nice-grpc-common";
+import { once } from "node:events";
+import type { ResolvedConfig } from "../../core/config.js";
+import { GrpcEndpointPool } from "./channels.js";
+import { type Delivery, type SizeLimit, WireFailure } from "../../core/wire-failure.js";
+import { binaryCodec } from "../binary-codec.js";
+import { abortError, sendRequests, StreamCall } from "../stream-call.js";
+import type { Wire, WireLimits, WireMethod } from "../wire.js";
+
+function grpcMetadata(metadata: Metadata | undefined): GrpcMetadata {
+  const converted = new GrpcMetadata();
+  if (metadata) for (const [key, values] of metadata) for (const value of values) converted.add(key, typeof value === "string" ? value : Buffer.from(value));
+  return converted;
+}
+
+/**
+ * How far a call got, from grpc-js's wording of the failures it makes itself: the one place the SDK
+ * reads it. Whatever else fails with Unavailable or Internal came from a connection lost or reset
+ * once the call was under way (or from the server, which etcd's own messages tell apart above).
+ */
+export function deliveryOfGrpcStatus(code: Status, details: string): [Delivery, SizeLimit?] {
+  switch (code) {
+    case Status.UNAVAILABLE:
+      if (/^(round_robin: )?No connection established/.test(details)) return ["never-sent"];
+      if (details === "Stream refused by server") return ["refused-unread"];
+      return ["sent-and-lost"];
+    case Status.INTERNAL:
+      // A stream grpc-js could not open: its connection closed meanwhile.
+      if (details.startsWith("Failed to start HTTP/2 stream")) return ["never-sent"];
+      return ["sent-and-lost"];
+    case Status.RESOURCE_EXHAUSTED:
+      if (details.startsWith("Attempted to send message with a size larger than")) return ["never-sent", "send"];
+      if (details.startsWith("Received message larger than max")) return ["answered", "receive"];
+      return ["answered"];
+    default:
+      return ["answered"];
+  }
+}
+
+/** A failed call's grpc-js status as a WireFailure; anything else as it is. */
+function wireFailure(err: unknown, path: string): unknown {
+  const status = err as Partial<ServiceError>;
+  if (typeof status.code !== "number" || typeof status.details !== "string") return err;
+  return new WireFailure(path, status.code, status.details, ...deliveryOfGrpcStatus(status.code, status.details));
+}
+
+/** A grpc-js streaming call's messages, read through a StreamCall. */
+function streamCall(call: ClientReadableStream<unknown> | ClientDuplexStream<unknown, unknown>, path: string, signal: AbortSignal | undefined): StreamCall {
+  const responses = new StreamCall(call, signal);
+  call.on("data", (message: unknown) => responses.push(message));
+  call.on("error", (err: unknown) => responses.error(wireFailure(err, path)));
+  call.on("end", () => responses.end());
+  return responses;
+}
+
+/**
+ * gRPC over @grpc/grpc-js, for Node: one channel per endpoint. Calls go straight to grpc-js with
+ * the generated codecs; the middleware chain above has done what nice-grpc's per-call wrapper
+ * would.
+ */
+export class GrpcWire implements Wire {
+  readonly endpoints: GrpcEndpointPool;
+  readonly limits: WireLimits = { streamRequests: undefined };
+  private readonly grpcClients = new WeakMap<Channel, GrpcClient>();
+
+  constructor(config: ResolvedConfig) {
+    this.endpoints = new GrpcEndpointPool(config);
+  }
+
+  send = (endpoint: string, method: WireMethod, request: unknown, options: CallOptions): Promise<unknown> | AsyncIterable<unknown> | undefined => {
+    const channel = this.endpoints.channel(endpoint);
+    if (!channel) return undefined;
+    const { path } = method;
+    const { serialize, deserialize } = binaryCodec(method);
+    const client = this.client(channel);
+    const { signal, metadata } = options;
+    if (method.requestStream) {
+      const call = client.makeBidiStreamRequest(path, serialize, deserialize, grpcMetadata(metadata));
+      const responses = streamCall(call, path, signal);
+      const sink = { write: (message: unknown) => call.write(message), drained: () => once(call, "drain"), end: () => call.end() };
+      void sendRequests(request as AsyncIterable<unknown>, sink, responses);
+      return responses;
+    }
+    if (method.responseStream) return streamCall(client.makeServerStreamRequest(path, serialize, deserialize, request, grpcMetadata(metadata)), path, signal);
+    if (signal?.aborted) return Promise.reject(abortError());
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        call.cancel();
+        reject(abortError());
+      };
+      const call = client.makeUnaryRequest(path, serialize, deserialize, request, grpcMetadata(metadata), (err: ServiceError | null, response) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (err) reject(wireFailure(err, path));
+        else resolve(response);
+      });
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  };
+
+  private client(channel: Channel): GrpcClient {
+    let client = this.grpcClients.get(channel);
+    if (!client) this.grpcClients.set(channel, (client = new GrpcClient("", null as never, { channelOverride: channel })));
+    return client;
+  }
+
+  close(): void {
+    this.endpoints.close();
+  }
+}

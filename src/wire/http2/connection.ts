@@ -1,0 +1,238 @@
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders, type SecureClientSessionOptions } from "node:http2";
+import { isIP } from "node:net";
+import type { Endpoint, ResolvedConfig } from "../../core/config.js";
+import { type ConnectOutcome, EndpointRotation, type EndpointSlot } from "../endpoints.js";
+import { tlsMaterial } from "../tls.js";
+
+/** Reconnect to a member that comes back within seconds, as the grpc-js channels are told to. */
+const INITIAL_BACKOFF_MS = 200;
+const MAX_BACKOFF_MS = 2_000;
+
+/** What a call gets instead of a stream when the connection cannot take one now. */
+export interface NoConnection {
+  /** Why, worded as grpc-js words it, so that failover knows the call was never sent. */
+  reason: string;
+}
+
+export interface ConnectionOptions {
+  /** TLS options for `http2.connect`, or undefined for plain TCP. */
+  tls: SecureClientSessionOptions | undefined;
+  keepAliveTimeMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+/**
+ * One HTTP/2 connection to an etcd member, made on first use and again after it was lost. A
+ * connection is ready once the server's SETTINGS arrived, so a member that accepts TCP but is
+ * frozen counts as not answering. While calls are in flight it is pinged every keepAliveTimeMs,
+ * and one unanswered for keepAliveTimeoutMs is closed, failing its calls (etcd refuses pings on an
+ * idle connection). After a failed attempt, calls fail at once until the backoff has passed.
+ */
+export class Http2Connection {
+  private session: ClientHttp2Session | undefined;
+  private ready = false;
+  private failure: string | undefined;
+  private retryAt = 0;
+  private backoffMs = INITIAL_BACKOFF_MS;
+  /** Streams open on the current session: pings and the socket's ref only while there are any. */
+  private active = 0;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly waiters = new Set<() => void>();
+  private closed = false;
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly options: ConnectionOptions,
+  ) {}
+
+  get isReady(): boolean {
+    return this.ready && this.session !== undefined;
+  }
+
+  /** Whether the last attempt failed and the backoff has not passed yet. */
+  get isDown(): boolean {
+    return this.failure !== undefined && Date.now() < this.retryAt;
+  }
+
+  /** Opens a stream for a call, connecting first if needed; or why no stream can be opened now. */
+  request(headers: OutgoingHttpHeaders): ClientHttp2Stream | NoConnection {
+    const session = this.usableSession();
+    if (!session) return { reason: `no connection: ${this.failure ?? "client closed"}` };
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(headers, { endStream: false });
+    } catch (err) {
+      // The session closed meanwhile (a GOAWAY): the request never left.
+      return { reason: `no connection: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    if (this.active++ === 0) this.busy(session);
+    stream.once("close", () => {
+      if (this.session === session && --this.active === 0) this.idle(session);
+    });
+    return stream;
+  }
+
+  /** Waits for the connection to be ready (see EndpointSet.connect). */
+  dial(deadline: Date): Promise<ConnectOutcome> {
+    if (this.isReady) return Promise.resolve("ready");
+    if (!this.usableSession()) return Promise.resolve("failed");
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle("timeout"), Math.max(0, deadline.getTime() - Date.now()));
+      const check = () => {
+        if (this.isReady) settle("ready");
+        else if (!this.session) settle("failed");
+      };
+      const settle = (outcome: ConnectOutcome) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(outcome);
+      };
+      this.waiters.add(check);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.failure = "client closed";
+    this.drop();
+  }
+
+  /** The session to use, opening one if there is none and the backoff allows. */
+  private usableSession(): ClientHttp2Session | undefined {
+    if (this.session || this.closed || this.isDown) return this.session;
+    const { address, host, secure } = this.endpoint;
+    const { tls } = this.options;
+    // Node refuses new streams once a session holds more than maxSessionMemory (10 MB by
+    // default) of unsent or unread data: a slow snapshot reader would then fail unrelated calls.
+    // Reading pauses per stream instead (StreamCall), and HTTP/2 flow control holds the rest.
+    const limits = { maxSessionMemory: Number.MAX_SAFE_INTEGER };
+    const session = secure
+      ? http2.connect(`https://${address}`, { ...limits, ...tls, ...(tls?.servername === undefined && !isIP(host) ? { servername: host } : {}) })
+      : http2.connect(`http://${address}`, limits);
+    this.session = session;
+    this.ready = false;
+    this.active = 0;
+    // Nothing keeps a process alive for a connection without calls.
+    session.unref();
+    session.once("remoteSettings", () => {
+      if (this.session !== session) return;
+      this.ready = true;
+      this.failure = undefined;
+      this.backoffMs = INITIAL_BACKOFF_MS;
+      this.notify();
+    });
+    session.on("error", (err: Error) => {
+      if (this.session === session) this.failure = err.message;
+    });
+    // A GOAWAY (the member shutting down, or too many pings): new calls go on a new session.
+    session.once("goaway", () => this.lose(session, "connection closed by the server (GOAWAY)"));
+    session.once("close", () => this.lose(session, "connection closed"));
+    return session;
+  }
+
+  private lose(session: ClientHttp2Session, why: string): void {
+    if (this.session !== session) return;
+    if (!this.ready) {
+      this.failure ??= why;
+      this.retryAt = Date.now() + this.backoffMs;
+      this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+    }
+    this.drop();
+  }
+
+  private drop(): void {
+    const session = this.session;
+    this.session = undefined;
+    this.ready = false;
+    this.active = 0;
+    clearTimeout(this.pingTimer);
+    if (session && !session.destroyed) session.close();
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  private busy(session: ClientHttp2Session): void {
+    session.ref();
+    this.schedulePing(session);
+  }
+
+  private idle(session: ClientHttp2Session): void {
+    session.unref();
+    clearTimeout(this.pingTimer);
+  }
+
+  private schedulePing(session: ClientHttp2Session): void {
+    clearTimeout(this.pingTimer);
+    this.pingTimer = setTimeout(() => this.ping(session), this.options.keepAliveTimeMs);
+    this.pingTimer.unref();
+  }
+
+  private ping(session: ClientHttp2Session): void {
+    if (this.session !== session || this.active === 0) return;
+    const deadline = setTimeout(() => {
+      if (this.session !== session) return;
+      this.failure = `keepalive ping unanswered for ${this.options.keepAliveTimeoutMs} ms`;
+      session.destroy();
+      this.drop();
+    }, this.options.keepAliveTimeoutMs);
+    deadline.unref();
+    const sent = session.ping((err) => {
+      clearTimeout(deadline);
+      if (!err && this.session === session && this.active > 0) this.schedulePing(session);
+    });
+    if (!sent) clearTimeout(deadline);
+  }
+}
+
+interface Http2Slot extends EndpointSlot {
+  connection: Http2Connection;
+}
+
+/** One HTTP/2 connection per etcd endpoint; one whose last attempt failed is passed over. */
+export class Http2EndpointPool extends EndpointRotation<Http2Slot> {
+  private readonly options: ConnectionOptions;
+
+  constructor(config: ResolvedConfig) {
+    super();
+    const tls = config.secure ? tlsMaterial(config.tls) : undefined;
+    this.options = {
+      tls: tls && {
+        ...(tls.ca ? { ca: tls.ca } : {}),
+        ...(tls.key && tls.cert ? { key: tls.key, cert: tls.cert } : {}),
+        ...(config.tls?.serverName ? { servername: config.tls.serverName } : {}),
+        ALPNProtocols: ["h2"],
+      },
+      keepAliveTimeMs: config.keepAliveTimeMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    };
+    this.setEndpoints(config.endpoints);
+  }
+
+  protected open(endpoint: Endpoint): Http2Slot {
+    return { endpoint, connection: new Http2Connection(endpoint, this.options), quarantinedUntil: 0 };
+  }
+
+  protected release(slot: Http2Slot): void {
+    slot.connection.close();
+  }
+
+  protected down(slot: Http2Slot): boolean {
+    return slot.connection.isDown;
+  }
+
+  /** The endpoint's connection; undefined once the endpoint left the list (sync, setEndpoints). */
+  connection(address: string): Http2Connection | undefined {
+    return this.slot(address)?.connection;
+  }
+
+  isReady(address: string): boolean {
+    return this.connection(address)?.isReady ?? false;
+  }
+
+  protected dial(slot: Http2Slot, deadline: Date): Promise<ConnectOutcome> {
+    return slot.connection.dial(deadline);
+  }
+}

@@ -1,0 +1,112 @@
+import http2, { constants, type ServerHttp2Stream } from "node:http2";
+import type { AddressInfo } from "node:net";
+import { Status } from "nice-grpc-common";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KVDefinition, PutResponse } from "../../../gen/etcdserverpb/rpc.js";
+import { resolveConfig } from "../../../src/core/config.js";
+import { Http2Wire } from "../../../src/wire/http2/wire.js";
+import { wireMethods } from "../../../src/pipeline/chain.js";
+import { WireFailure } from "../../../src/core/wire-failure.js";
+
+// What etcd never sends but a proxy or a broken server may: the wire's reading of odd answers,
+// against a fake HTTP/2 server. Everything etcd does send is tested against etcd itself (the
+// "http2" project of vitest.config.ts runs the integration suites over this wire).
+type Answer = (stream: ServerHttp2Stream) => void;
+
+const PUT = wireMethods(KVDefinition).put!;
+const response = Buffer.from(PutResponse.encode(PutResponse.fromPartial({ header: { revision: 42 } })).finish());
+const framed = (message: Buffer, flag = 0) => Buffer.concat([Buffer.from([flag, ...[24, 16, 8, 0].map((s) => (message.length >>> s) & 255)]), message]);
+
+/** Answers with status 200, writes `pieces` as DATA frames of their own, then the trailers. */
+const grpcAnswer =
+  (pieces: Buffer[], trailers: Record<string, string> = { "grpc-status": "0" }): Answer =>
+  (stream) => {
+    stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+    stream.on("wantTrailers", () => stream.sendTrailers(trailers));
+    const writeNext = (i: number): void => {
+      if (i === pieces.length) return void stream.end();
+      stream.write(pieces[i], () => setTimeout(() => writeNext(i + 1), 5));
+    };
+    writeNext(0);
+  };
+
+describe("Http2Wire reading answers etcd does not give", () => {
+  let server: http2.Http2Server;
+  let answer: Answer;
+  let wire: Http2Wire;
+  let endpoint: string;
+
+  beforeAll(async () => {
+    server = http2.createServer();
+    server.on("stream", (stream) => {
+      // A stream this side resets reports its own reset as an error.
+      stream.on("error", () => undefined);
+      stream.resume();
+      answer(stream);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    endpoint = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const config = resolveConfig({ endpoints: [endpoint], transport: "http2" });
+    wire = new Http2Wire(config);
+  });
+  afterAll(async () => {
+    wire.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const put = (with_: Answer): Promise<unknown> => {
+    answer = with_;
+    return wire.send(endpoint, PUT, { key: Buffer.from("k"), value: Buffer.from("v") }, {}) as Promise<unknown>;
+  };
+  const failure = async (with_: Answer): Promise<WireFailure> => {
+    const err = await put(with_).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WireFailure);
+    return err as WireFailure;
+  };
+
+  it("reads a message whose prefix and body arrive in pieces", async () => {
+    const whole = framed(response);
+    const answered = (await put(grpcAnswer([whole.subarray(0, 2), whole.subarray(2, 7), whole.subarray(7)]))) as PutResponse;
+    expect(answered.header?.revision).toBe(42n);
+  });
+
+  it("fails a compressed message, which it never asked for, as Internal", async () => {
+    const err = await failure(grpcAnswer([framed(response, 1)]));
+    expect([err.code, err.details]).toEqual([Status.INTERNAL, expect.stringMatching(/compressed/)]);
+  });
+
+  it("fails an answer that ends in the middle of a message as Internal", async () => {
+    const err = await failure(grpcAnswer([framed(response).subarray(0, 4)]));
+    expect([err.code, err.details, err.delivery]).toEqual([Status.INTERNAL, "the response ended in the middle of a message", "answered"]);
+  });
+
+  it("reads the status of a trailers-only answer and percent-decodes its message", async () => {
+    const err = await failure((stream) => stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "9", "grpc-message": "etcdserver%3A%20x%20y" }, { endStream: true }));
+    expect([err.code, err.details, err.delivery]).toEqual([Status.FAILED_PRECONDITION, "etcdserver: x y", "answered"]);
+  });
+
+  it("keeps a grpc-message that is not valid percent-encoding as it came, instead of throwing in a listener", async () => {
+    const err = await failure((stream) => stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "13", "grpc-message": "100%" }, { endStream: true }));
+    expect([err.code, err.details]).toEqual([Status.INTERNAL, "100%"]);
+  });
+
+  it("maps an HTTP error without a gRPC status as the gRPC spec does", async () => {
+    const err = await failure((stream) => stream.respond({ ":status": 400 }, { endStream: true }));
+    expect([err.code, err.delivery]).toEqual([Status.INTERNAL, "answered"]);
+    const unavailable = await failure((stream) => stream.respond({ ":status": 503 }, { endStream: true }));
+    expect([unavailable.code, unavailable.delivery]).toEqual([Status.UNAVAILABLE, "answered"]);
+  });
+
+  it("reports a stream the server refused unread as such, which failover may send elsewhere", async () => {
+    const err = await failure((stream) => stream.close(constants.NGHTTP2_REFUSED_STREAM));
+    expect([err.code, err.delivery]).toEqual([Status.UNAVAILABLE, "refused-unread"]);
+  });
+
+  it("reports any other reset as sent and lost", async () => {
+    const err = await failure((stream) => stream.close(constants.NGHTTP2_INTERNAL_ERROR));
+    expect([err.code, err.delivery]).toEqual([Status.INTERNAL, "sent-and-lost"]);
+  });
+});
