@@ -11,9 +11,16 @@ export function requestJson(codec: MessageCodec, request: unknown): string {
   return JSON.stringify(codec.toJSON(codec.fromPartial(request as never) as never));
 }
 
-/** A response from the gateway's JSON. */
-export function responseFromJson(codec: MessageCodec, json: unknown): unknown {
-  return codec.fromJSON(json);
+/** A response from the gateway's JSON; JSON that is not the message fails the call, typed. */
+export function responseFromJson(codec: MessageCodec, json: unknown, path: string): unknown {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new WireFailure(path, Status.INTERNAL, `the gateway answered ${JSON.stringify(json)?.slice(0, 60)}, not a JSON object`, "answered");
+  }
+  try {
+    return codec.fromJSON(json);
+  } catch (err) {
+    throw new WireFailure(path, Status.INTERNAL, `could not decode the gateway's response: ${err instanceof Error ? err.message : String(err)}`, "answered");
+  }
 }
 
 /** An error object of the gateway: {code, message} (etcd 3.5+) or {grpc_code, message} (3.4). */
@@ -24,9 +31,15 @@ interface GatewayError {
   error?: string;
 }
 
+/** A gRPC code as a server may write it: anything else than one of the 17 codes is Unknown. */
+function grpcCode(code: unknown): Status {
+  return Number.isInteger(code) && (code as number) >= 0 && (code as number) <= 16 ? (code as Status) : Status.UNKNOWN;
+}
+
 function errorFromJson(path: string, error: GatewayError): WireFailure {
-  const code = error.code ?? error.grpc_code ?? Status.UNKNOWN;
-  return new WireFailure(path, code, error.message ?? error.error ?? "", "answered");
+  const text = error.message ?? error.error;
+  const details = typeof text === "string" ? text : JSON.stringify(error).slice(0, 200);
+  return new WireFailure(path, grpcCode(error.code ?? error.grpc_code), details, "answered");
 }
 
 /** The failure of a call the gateway did not answer with 200, with the gRPC status it stands for. */
@@ -40,27 +53,89 @@ export function httpError(path: string, status: number, body: string): WireFailu
   return new WireFailure(path, gatewayStatusOfHttp(status), `HTTP ${status}: ${body.trim().slice(0, 200)}`, "answered");
 }
 
+const NEWLINE = 0x0a;
+
+/** The text of `parts`, decoded once: a line's pieces are joined only when the line is whole. */
+function decodeParts(parts: Uint8Array[], bytes: number, decoder: TextDecoder): string {
+  if (parts.length === 1) return decoder.decode(parts[0]);
+  const joined = new Uint8Array(bytes);
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  return decoder.decode(joined);
+}
+
 /**
- * The messages of a streamed response: one JSON object per line, {"result": message} or
- * {"error": status}, which ends the stream as the gRPC status would.
+ * What a server may send the client, counted in bytes as they arrive: nothing beyond `limit` (no
+ * limit when negative) is ever buffered. A body or line past it fails the call with `tooLarge`.
  */
-export async function* streamedResults(body: ReadableStream<Uint8Array>, path: string): AsyncGenerator<unknown, void, undefined> {
+interface Bound {
+  limit: number;
+  tooLarge: (bytes: number) => Error;
+}
+
+/** No limit: for what the client itself asked to be long (a test's own stream). */
+const UNBOUNDED: Bound = { limit: -1, tooLarge: () => new Error("no limit") };
+
+/** A whole response body as text, read within `bound` (the reader is cancelled once it is over). */
+export async function boundedText(body: ReadableStream<Uint8Array> | null, bound: Bound): Promise<string> {
+  if (!body) return "";
   const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buffered = "";
+  const parts: Uint8Array[] = [];
+  let bytes = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      buffered += done ? decoder.decode() : decoder.decode(value, { stream: true });
-      let newline: number;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, newline).trim();
-        buffered = buffered.slice(newline + 1);
-        if (line !== "") yield parseStreamed(line, path);
-      }
       if (done) break;
+      bytes += value.length;
+      if (bound.limit >= 0 && bytes > bound.limit) throw bound.tooLarge(bytes);
+      parts.push(value);
     }
-    if (buffered.trim() !== "") yield parseStreamed(buffered, path);
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return parts.length === 0 ? "" : decodeParts(parts, bytes, new TextDecoder());
+}
+
+/**
+ * The messages of a streamed response: one JSON object per line, {"result": message} or
+ * {"error": status}, which ends the stream as the gRPC status would. Lines are split on the bytes
+ * as they arrive (a newline byte never occurs inside a UTF-8 sequence), so each byte is looked at
+ * once however long a line is, and a line is held only up to `bound`.
+ */
+export async function* streamedResults(body: ReadableStream<Uint8Array>, path: string, bound: Bound = UNBOUNDED): AsyncGenerator<unknown, void, undefined> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let parts: Uint8Array[] = [];
+  let lineBytes = 0;
+  const take = (piece: Uint8Array) => {
+    lineBytes += piece.length;
+    if (bound.limit >= 0 && lineBytes > bound.limit) throw bound.tooLarge(lineBytes);
+    if (piece.length > 0) parts.push(piece);
+  };
+  const line = () => {
+    const text = decodeParts(parts, lineBytes, decoder).trim();
+    parts = [];
+    lineBytes = 0;
+    return text;
+  };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      let start = 0;
+      for (let newline = value.indexOf(NEWLINE); newline >= 0; newline = value.indexOf(NEWLINE, start)) {
+        take(value.subarray(start, newline));
+        start = newline + 1;
+        const text = line();
+        if (text !== "") yield parseStreamed(text, path);
+      }
+      take(value.subarray(start));
+    }
+    const rest = line();
+    if (rest !== "") yield parseStreamed(rest, path);
   } finally {
     await reader.cancel().catch(() => undefined);
   }
@@ -73,6 +148,9 @@ function parseStreamed(line: string, path: string): unknown {
   } catch {
     throw new WireFailure(path, Status.INTERNAL, `the gateway sent a line that is not JSON: ${line.slice(0, 200)}`, "answered");
   }
-  if (parsed.error) throw errorFromJson(path, parsed.error);
+  if (typeof parsed !== "object" || parsed === null) {
+    throw new WireFailure(path, Status.INTERNAL, `the gateway sent a line that is not a JSON object: ${line.slice(0, 200)}`, "answered");
+  }
+  if (parsed.error) throw errorFromJson(path, typeof parsed.error === "object" ? parsed.error : { message: String(parsed.error) });
   return parsed.result ?? {};
 }

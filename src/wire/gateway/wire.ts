@@ -6,11 +6,16 @@ import type { Endpoint, ResolvedConfig } from "../../core/config.js";
 import { type ConnectOutcome, EndpointRotation, type EndpointSlot } from "../endpoints.js";
 import { ClientClosedError, EtcdError, InvalidArgumentError, UnsupportedByTransportError } from "../../core/errors.js";
 import type { Wire, WireLimits, WireMethod } from "../wire.js";
-import { httpError, requestJson, responseFromJson, streamedResults } from "./json.js";
+import { boundedText, httpError, requestJson, responseFromJson, streamedResults } from "./json.js";
 import { type Batching, batchedRequests, watchOverGateway } from "./streams.js";
 import { unref } from "../../core/timers.js";
 
 const WATCH_PATH = "/etcdserverpb.Watch/Watch";
+
+/** The most of an error body read: enough for any status etcd words, not a server's whole page. */
+const ERROR_BODY_BYTES = 64 * 1024;
+/** The most of a /version answer read: etcd's is under 100 bytes. */
+const VERSION_BYTES = 4 * 1024;
 
 /**
  * Renewals share HTTP requests: Node's fetch costs ~0.7 ms of CPU a request, and the gateway
@@ -140,8 +145,10 @@ class GatewayEndpoints extends EndpointRotation<GatewaySlot> {
   private async probe(slot: GatewaySlot, deadline: number): Promise<ConnectOutcome> {
     const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
     try {
-      const response = await fetch(`${slot.origin}/version`, { signal: AbortSignal.any([timeout, this.closing]) });
-      const version = (await response.json().catch(() => undefined)) as { etcdserver?: unknown } | undefined;
+      const response = await fetch(`${slot.origin}/version`, { signal: AbortSignal.any([timeout, this.closing]), redirect: "manual" });
+      const version = await boundedText(response.body, { limit: VERSION_BYTES, tooLarge: () => new Error("not etcd's version answer") })
+        .then((text) => JSON.parse(text) as { etcdserver?: unknown } | null)
+        .catch(() => undefined);
       // Any web server answers; only etcd says which etcd it is.
       slot.reachable = response.ok && typeof version?.etcdserver === "string";
       return slot.reachable ? "ready" : "failed";
@@ -213,9 +220,16 @@ export class GatewayWire implements Wire {
     // No Content-Type: the gateway takes any, and a text/plain POST without a token is a "simple"
     // cross-origin request, which a browser sends without a CORS preflight round trip.
     const headers: Record<string, string> = token ? { authorization: token } : {};
-    const response = await fetch(call.url, { method: "POST", body, headers, signal });
+    // A redirect is never followed: etcd does not send one, and following it would replay the
+    // request (an Authenticate body with its password, say) to wherever it points.
+    const response = await fetch(call.url, { method: "POST", body, headers, signal, redirect: "manual" });
+    if (response.type === "opaqueredirect" || (response.status >= 300 && response.status < 400)) {
+      const to = response.headers.get("location");
+      throw new WireFailure(call.path, Status.UNAVAILABLE, `${call.endpoint} answered with a redirect${to ? ` to ${to}` : ""}, which the client does not follow: it is not an etcd gateway`, "never-sent");
+    }
     if (!response.ok) {
-      const error = httpError(call.path, response.status, await response.text());
+      const text = await boundedText(response.body, { limit: ERROR_BODY_BYTES, tooLarge: () => this.tooLarge(call, "an error body", ERROR_BODY_BYTES) });
+      const error = httpError(call.path, response.status, text);
       // A route missing from an older gateway (3.4 has no /v3/maintenance/hashkv) for a method the
       // server has over gRPC: the transport's shortcoming, not the server's version.
       if (error.code === Status.UNIMPLEMENTED && response.status === 404 && !methodSince(call.method.options)) {
@@ -230,15 +244,12 @@ export class GatewayWire implements Wire {
     const { signal, done } = this.begin(call, options);
     let text: string;
     try {
-      text = await (await this.post(call, this.json(call, request), signal, options.metadata?.get("token"))).text();
+      const response = await this.post(call, this.json(call, request), signal, options.metadata?.get("token"));
+      text = await boundedText(response.body, this.receiveBound(call));
     } catch (err) {
       throw fetchFailure(err, call, signal);
     } finally {
       done();
-    }
-    const limit = this.config.maxCallRecvMsgSize;
-    if (limit >= 0 && text.length > limit) {
-      throw new WireFailure(call.path, Status.RESOURCE_EXHAUSTED, `received a response of ${text.length} bytes, over the limit of ${limit}`, "answered", "receive");
     }
     let json: unknown;
     try {
@@ -247,7 +258,17 @@ export class GatewayWire implements Wire {
       // Nothing was applied by a server that is not etcd: as gRPC, a call elsewhere may follow.
       throw new WireFailure(call.path, Status.UNAVAILABLE, `${call.endpoint} is not an etcd gateway, it answered ${JSON.stringify(text.slice(0, 60))}`, "never-sent");
     }
-    return responseFromJson(call.method.responseType, json);
+    return responseFromJson(call.method.responseType, json, call.path);
+  }
+
+  /** A response within maxCallRecvMsgSize: for a stream, each of its lines. */
+  private receiveBound(call: GatewayCall) {
+    const limit = this.config.maxCallRecvMsgSize;
+    return { limit, tooLarge: (bytes: number) => this.tooLarge(call, `a response of over ${bytes} bytes`, limit) };
+  }
+
+  private tooLarge(call: GatewayCall, what: string, limit: number): WireFailure {
+    return new WireFailure(call.path, Status.RESOURCE_EXHAUSTED, `received ${what}, over the limit of ${limit}`, "answered", "receive");
   }
 
   /** A streamed response; `body` is made once the call has begun, so that its errors are the stream's. */
@@ -255,7 +276,8 @@ export class GatewayWire implements Wire {
     const { signal, done } = this.begin(call, options);
     try {
       const response = await this.post(call, body(), signal, options.metadata?.get("token"));
-      for await (const json of streamedResults(response.body!, call.path)) yield responseFromJson(call.method.responseType, json);
+      if (!response.body) throw new WireFailure(call.path, Status.INTERNAL, "the gateway answered a stream without a body", "answered");
+      for await (const json of streamedResults(response.body, call.path, this.receiveBound(call))) yield responseFromJson(call.method.responseType, json, call.path);
     } catch (err) {
       throw fetchFailure(err, call, signal);
     } finally {
