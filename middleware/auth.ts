@@ -6,26 +6,27 @@ import { abortable } from "../src/core/abortable.js";
  * signal, so one caller giving up does not fail the refresh the others wait for.
  */
 export class TokenSource {
-  private token: Promise<string> | undefined;
+  // A private field: util.inspect would print a promise's token.
+  #token: Promise<string> | undefined;
 
   /** `authenticate` exchanges the configured credentials for a fresh token (the Authenticate RPC). */
   constructor(private readonly authenticate: () => Promise<string>) {}
 
   /** The current token, authenticating first when there is none. */
   current(): Promise<string> {
-    return this.token ?? this.refresh(undefined);
+    return this.#token ?? this.refresh(undefined);
   }
 
   /** A new token, unless another call already replaced the `stale` one: then that one. */
   refresh(stale: Promise<string> | undefined): Promise<string> {
-    if (this.token === undefined || this.token === stale) {
+    if (this.#token === undefined || this.#token === stale) {
       const fresh = this.authenticate();
-      this.token = fresh;
+      this.#token = fresh;
       fresh.catch(() => {
-        if (this.token === fresh) this.token = undefined;
+        if (this.#token === fresh) this.#token = undefined;
       });
     }
-    return this.token;
+    return this.#token;
   }
 }
 

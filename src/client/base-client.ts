@@ -5,7 +5,7 @@ import { Maintenance } from "../api/maintenance.js";
 import { ElectionDefinition } from "../../gen/v3electionpb/v3election.js";
 import { LockDefinition } from "../../gen/v3lockpb/v3lock.js";
 import { ElectionService, LockService } from "../api/lockservice.js";
-import { type ClientConfig, type EntryTransports, type ResolvedConfig, parseEndpoint, parseMinorVersion, resolveConfig } from "../core/config.js";
+import { type ClientConfig, type EntryTransports, type ResolvedConfig, type Transport, parseEndpoint, parseMinorVersion, resolveConfig } from "../core/config.js";
 import { ClientClosedError, OldClusterError } from "../core/errors.js";
 import { Keyspace } from "../api/keyspace.js";
 import type { KV } from "../api/kv.js";
@@ -60,6 +60,19 @@ export abstract class BaseClient implements AsyncDisposable {
       // A failed sync keeps the current list; the next tick tries again.
       this.autoSync = unref(setInterval(() => this.sync().catch(() => undefined), interval));
     }
+  }
+
+  /**
+   * What JSON.stringify writes of a client: where it connects and how, never its credentials, TLS
+   * key or token.
+   */
+  toJSON(): { endpoints: string[]; transport: Transport } {
+    return { endpoints: this.endpoints, transport: this.config.transport };
+  }
+
+  /** What console.log and util.inspect show: the same as toJSON, under the class's name. */
+  [Symbol.for("nodejs.util.inspect.custom")](_depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    return `${this.constructor.name} ${inspect(this.toJSON(), options)}`;
   }
 
   /** The endpoints calls can go to, host:port. */

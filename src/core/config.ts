@@ -1,5 +1,6 @@
 import type { ClientMiddleware } from "nice-grpc-common";
 import { InvalidArgumentError } from "./errors.js";
+import { Secret, withoutUserInfo } from "./secret.js";
 
 /** TLS material: PEM text or bytes. Giving `cert` and `key` turns on mutual TLS. */
 export interface TlsConfig {
@@ -77,6 +78,12 @@ export interface ClientConfig {
   /** User to authenticate as when etcd has auth enabled (with `password`). */
   username?: string;
   password?: string;
+  /**
+   * Send `username` and `password` (and the tokens etcd gives for them) to `http://` endpoints that
+   * are not on this machine. Off by default: without TLS anyone on the path can read them. Loopback
+   * endpoints (127.0.0.0/8, ::1, localhost) need no opt-in.
+   */
+  allowInsecureCredentials?: boolean;
   /** Retries of calls that change nothing on the server. */
   retry?: RetryPolicy;
   /**
@@ -104,18 +111,23 @@ export function parseEndpoint(raw: string, tlsConfigured: boolean): Endpoint {
   if (typeof raw !== "string" || raw.trim() === "") {
     throw new InvalidArgumentError("endpoints", `must contain non-empty strings, got ${JSON.stringify(raw)}`);
   }
+  // Never repeat a password given in the URL, whatever else is wrong with it.
+  const shown = JSON.stringify(withoutUserInfo(raw));
   const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw);
   let url: URL;
   try {
     url = new URL(hasScheme ? raw : `${tlsConfigured ? "https" : "http"}://${raw}`);
   } catch {
-    throw new InvalidArgumentError("endpoints", `contains a malformed endpoint ${JSON.stringify(raw)}`);
+    throw new InvalidArgumentError("endpoints", `contains a malformed endpoint ${shown}`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new InvalidArgumentError("endpoints", `endpoint ${JSON.stringify(raw)} must use http:// or https://`);
+    throw new InvalidArgumentError("endpoints", `endpoint ${shown} must use http:// or https://`);
   }
-  if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash || url.username) {
-    throw new InvalidArgumentError("endpoints", `endpoint ${JSON.stringify(raw)} must be only a scheme, host and port`);
+  if (url.username || url.password) {
+    throw new InvalidArgumentError("endpoints", `endpoint ${shown} carries a user name or password: give them as username and password in the config`);
+  }
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
+    throw new InvalidArgumentError("endpoints", `endpoint ${shown} must be only a scheme, host and port`);
   }
   const secure = url.protocol === "https:";
   const port = url.port === "" ? (secure ? 443 : 2379) : Number(url.port);
@@ -139,19 +151,22 @@ function quotedList(values: readonly string[]): string {
   return quoted.length === 1 ? quoted[0]! : `${quoted.slice(0, -1).join(", ")} or ${quoted[quoted.length - 1]}`;
 }
 
+/** A TLS config with its private key kept out of logs. */
+export type ResolvedTls = Omit<TlsConfig, "key"> & { key: Secret<string | Uint8Array> | undefined };
+
 export interface ResolvedConfig {
   transport: Transport;
   endpoints: Endpoint[];
   secure: boolean;
   dialTimeoutMs: number;
-  tls: TlsConfig | undefined;
+  tls: ResolvedTls | undefined;
   maxCallSendMsgSize: number;
   maxCallRecvMsgSize: number;
   callTimeoutMs: number | undefined;
   keepAliveTimeMs: number;
   keepAliveTimeoutMs: number;
   retry: RetryPolicy;
-  credentials: { name: string; password: string } | undefined;
+  credentials: { name: string; password: Secret<string> } | undefined;
   autoSyncIntervalMs: number | undefined;
   /** [major, minor] that every member must run at least, when old clusters are rejected. */
   minClusterVersion: [number, number] | undefined;
@@ -179,6 +194,16 @@ export function resolveConfig(config: ClientConfig, { entry, transports }: Entry
   if (endpoints.some((e) => e.secure !== secure)) {
     throw new InvalidArgumentError("endpoints", "must all use TLS or all not use it");
   }
+  if (config.tls !== undefined && !secure) {
+    throw new InvalidArgumentError("endpoints", "use http:// while a tls config is given: use https:// (or host:port) so that calls go over TLS");
+  }
+  const credentials = resolveCredentials(config.username, config.password);
+  if (credentials && !secure && !config.allowInsecureCredentials && !endpoints.every(isLoopback)) {
+    throw new InvalidArgumentError(
+      "username",
+      "and password would go in plaintext to http:// endpoints off this machine: use https:// endpoints, or set allowInsecureCredentials: true where the network is trusted",
+    );
+  }
   if (config.transport !== undefined && !transports.includes(config.transport)) {
     const where = entry === ALL_TRANSPORTS.entry ? "" : ` in the "${entry}" entry`;
     throw new InvalidArgumentError("transport", `must be ${quotedList(transports)}${where}, got ${JSON.stringify(config.transport)}`);
@@ -186,9 +211,9 @@ export function resolveConfig(config: ClientConfig, { entry, transports }: Entry
   return {
     transport: config.transport ?? transports[0],
     endpoints,
-    secure: secure || config.tls !== undefined,
+    secure,
     dialTimeoutMs: positiveInteger(config.dialTimeoutMs, "dialTimeoutMs", DEFAULT_DIAL_TIMEOUT_MS),
-    tls: config.tls,
+    tls: config.tls && { ...config.tls, key: config.tls.key === undefined ? undefined : new Secret(config.tls.key) },
     maxCallSendMsgSize: positiveInteger(config.maxCallSendMsgSize, "maxCallSendMsgSize", DEFAULT_MAX_CALL_SEND_MSG_SIZE),
     // grpc-js reads -1 as "no limit".
     maxCallRecvMsgSize: positiveInteger(config.maxCallRecvMsgSize, "maxCallRecvMsgSize", -1),
@@ -196,7 +221,7 @@ export function resolveConfig(config: ClientConfig, { entry, transports }: Entry
     keepAliveTimeMs: positiveInteger(config.keepAliveTimeMs, "keepAliveTimeMs", 10_000),
     keepAliveTimeoutMs: positiveInteger(config.keepAliveTimeoutMs, "keepAliveTimeoutMs", 5_000),
     retry: resolveRetry(config.retry),
-    credentials: resolveCredentials(config.username, config.password),
+    credentials,
     autoSyncIntervalMs: config.autoSyncIntervalMs === undefined ? undefined : positiveInteger(config.autoSyncIntervalMs, "autoSyncIntervalMs", 0),
     minClusterVersion:
       config.rejectOldCluster || config.minClusterVersion !== undefined ? parseMinorVersion(config.minClusterVersion ?? "3.4", "minClusterVersion") : undefined,
@@ -227,11 +252,17 @@ function middlewareList(list: ClientMiddleware[] | undefined, name: string): Cli
   return list;
 }
 
-function resolveCredentials(username: string | undefined, password: string | undefined): { name: string; password: string } | undefined {
+function resolveCredentials(username: string | undefined, password: string | undefined): ResolvedConfig["credentials"] {
   if (username === undefined && password === undefined) return undefined;
   if (typeof username !== "string" || username === "") throw new InvalidArgumentError("username", "must be a non-empty string when password is given");
   if (typeof password !== "string") throw new InvalidArgumentError("password", "must be a string when username is given");
-  return { name: username, password };
+  return { name: username, password: new Secret(password) };
+}
+
+/** An endpoint on this machine, whose traffic no one else can read. */
+function isLoopback(endpoint: Endpoint): boolean {
+  const { host } = endpoint;
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** "3.5" or "3.5.12" as [3, 5]. */

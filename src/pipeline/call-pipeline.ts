@@ -8,10 +8,31 @@ import type { Wire } from "../wire/wire.js";
 import { retryDefaults, retryMiddleware } from "../../middleware/retry.js";
 import type { Endpoint, ResolvedConfig } from "../core/config.js";
 import { EndpointError } from "../core/errors.js";
+import type { Secret } from "../core/secret.js";
 import { MiddlewareChain, type ServiceFactory, type TransportCallOptions } from "./chain.js";
 
 export type { ServiceClient, ServiceFactory, TransportCallOptions } from "./chain.js";
 export type { Wire, WireLimits } from "../wire/wire.js";
+
+/**
+ * The Authenticate request as middleware see it: the codec reads `password` through the getter,
+ * while a middleware that logs the request (inspect, JSON.stringify, a spread copy) sees only the
+ * user name, since a prototype getter is no own property.
+ */
+class AuthenticateRequest {
+  readonly #password: Secret<string>;
+
+  constructor(
+    readonly name: string,
+    password: Secret<string>,
+  ) {
+    this.#password = password;
+  }
+
+  get password(): string {
+    return this.#password.reveal();
+  }
+}
 
 /** The deadline middleware only for calls with a deadline; the others go straight on, without a generator of their own. */
 const withDeadline = ((call, options) => (options.deadline != null ? deadlineMiddleware(call, options) : call.next(call.request, options))) as ClientMiddleware<TransportCallOptions>;
@@ -40,7 +61,8 @@ export class CallPipeline {
     let auth: ClientMiddleware<TransportCallOptions>[] = [];
     if (credentials) {
       const authService = new MiddlewareChain(base, defaults).client(AuthDefinition);
-      this.tokens = new TokenSource(async () => (await authService.authenticate(credentials)).token);
+      const request = new AuthenticateRequest(credentials.name, credentials.password);
+      this.tokens = new TokenSource(async () => (await authService.authenticate(request)).token);
       auth = [authMiddleware({ tokens: this.tokens })];
     }
     const errors = errorMappingMiddleware({ endpoint: (err) => endpointOf(err) ?? wire.endpoints.current });

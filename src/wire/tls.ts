@@ -1,6 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
-import type { TlsConfig } from "../core/config.js";
+import type { ResolvedTls } from "../core/config.js";
 import { InvalidArgumentError } from "../core/errors.js";
 
 function pem(value: string | Uint8Array | undefined): Buffer | null {
@@ -9,8 +9,8 @@ function pem(value: string | Uint8Array | undefined): Buffer | null {
 }
 
 /** PEM material of a TLS config, checked now: a bad file is an error at construction, not a failing dial. */
-export function tlsMaterial(tls: TlsConfig | undefined): { ca: Buffer | null; key: Buffer | null; cert: Buffer | null } {
-  const [ca, key, cert] = [pem(tls?.ca), pem(tls?.key), pem(tls?.cert)];
+export function tlsMaterial(tls: ResolvedTls | undefined): { ca: Buffer | null; key: Buffer | null; cert: Buffer | null } {
+  const [ca, key, cert] = [pem(tls?.ca), pem(tls?.key?.reveal()), pem(tls?.cert)];
   if ((key === null) !== (cert === null)) {
     throw new InvalidArgumentError(key === null ? "tls.key" : "tls.cert", "is needed too: mutual TLS takes a certificate and its key");
   }

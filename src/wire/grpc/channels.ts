@@ -1,5 +1,5 @@
 import { type Channel, ChannelCredentials, type ChannelOptions, createChannel } from "nice-grpc";
-import type { Endpoint, ResolvedConfig, TlsConfig } from "../../core/config.js";
+import type { Endpoint, ResolvedConfig, ResolvedTls } from "../../core/config.js";
 import { type ConnectOutcome, EndpointRotation, type EndpointSlot } from "../endpoints.js";
 import { tlsMaterial } from "../tls.js";
 
@@ -8,7 +8,7 @@ const READY = 2;
 const TRANSIENT_FAILURE = 3;
 const SHUTDOWN = 4;
 
-function credentials(secure: boolean, tls: TlsConfig | undefined): ChannelCredentials {
+function credentials(secure: boolean, tls: ResolvedTls | undefined): ChannelCredentials {
   if (!secure) return ChannelCredentials.createInsecure();
   const { ca, key, cert } = tlsMaterial(tls);
   return ChannelCredentials.createSsl(ca, key, cert);

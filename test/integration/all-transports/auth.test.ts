@@ -3,6 +3,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { inspect } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -40,6 +41,25 @@ describe("auth", () => {
 
   const clientAs = (username: string, password: string, extra: Partial<ConstructorParameters<typeof Client>[0]> = {}) =>
     clientFor(cluster, { username, password, ...extra });
+
+  it("shows no password or token when the client or the Authenticate request is logged", async () => {
+    const logged: string[] = [];
+    const tokens = new Set<string>();
+    const logger: ClientMiddleware = async function* (call, options) {
+      logged.push(inspect(call.request, { depth: 10, showHidden: true }), JSON.stringify(call.request), JSON.stringify({ ...(call.request as object) }));
+      const token = options.metadata?.get("token");
+      if (token) tokens.add(token);
+      return yield* call.next(call.request, options);
+    } as ClientMiddleware;
+    await using root = clientAs("root", "root-pw", { middleware: { inner: [logger] } });
+    await root.kv.put(`${uniquePrefix()}k`, "v");
+    expect(logged.some((line) => line.includes('"name":"root"'))).toBe(true);
+    expect(tokens.size).toBe(1);
+    const shown = [...logged, inspect(root, { depth: 20, showHidden: true }), JSON.stringify(root), String(root)].join("\n");
+    expect(shown).not.toContain("root-pw");
+    for (const token of tokens) expect(shown).not.toContain(token);
+    expect(JSON.parse(JSON.stringify(root))).toEqual({ endpoints: root.endpoints, transport: expect.any(String) });
+  });
 
   it("authenticates and sends the token on every call", async () => {
     await using root = clientAs("root", "root-pw");
