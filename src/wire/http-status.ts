@@ -41,3 +41,9 @@ export function gatewayStatusOfHttp(httpStatus: number): Status {
   if (httpStatus >= 400 && httpStatus < 500) return Status.INVALID_ARGUMENT;
   return Status.INTERNAL;
 }
+
+/** A gRPC status code as a server wrote it (a number, or its decimal text): any other value is Unknown. */
+export function grpcCodeOf(value: unknown): Status {
+  const code = typeof value === "string" && /^\d{1,2}$/.test(value) ? Number(value) : value;
+  return Number.isInteger(code) && (code as number) >= 0 && (code as number) <= 16 ? (code as Status) : Status.UNKNOWN;
+}

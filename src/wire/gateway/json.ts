@@ -1,6 +1,6 @@
 import { Status } from "nice-grpc-common";
 import { WireFailure } from "../../core/wire-failure.js";
-import { gatewayStatusOfHttp } from "../http-status.js";
+import { gatewayStatusOfHttp, grpcCodeOf } from "../http-status.js";
 import type { MessageCodec } from "../wire.js";
 
 /**
@@ -31,15 +31,10 @@ interface GatewayError {
   error?: string;
 }
 
-/** A gRPC code as a server may write it: anything else than one of the 17 codes is Unknown. */
-function grpcCode(code: unknown): Status {
-  return Number.isInteger(code) && (code as number) >= 0 && (code as number) <= 16 ? (code as Status) : Status.UNKNOWN;
-}
-
 function errorFromJson(path: string, error: GatewayError): WireFailure {
   const text = error.message ?? error.error;
   const details = typeof text === "string" ? text : JSON.stringify(error).slice(0, 200);
-  return new WireFailure(path, grpcCode(error.code ?? error.grpc_code), details, "answered");
+  return new WireFailure(path, grpcCodeOf(error.code ?? error.grpc_code), details, "answered");
 }
 
 /** The failure of a call the gateway did not answer with 200, with the gRPC status it stands for. */

@@ -5,7 +5,7 @@ import type { ResolvedConfig } from "../../core/config.js";
 import { Http2EndpointPool } from "./connection.js";
 import { type Delivery, type SizeLimit, WireFailure } from "../../core/wire-failure.js";
 import { binaryCodec } from "../binary-codec.js";
-import { grpcStatusOfHttp } from "../http-status.js";
+import { grpcCodeOf, grpcStatusOfHttp } from "../http-status.js";
 import { abortError, type CallSource, sendRequests, StreamCall } from "../stream-call.js";
 import type { Wire, WireLimits, WireMethod } from "../wire.js";
 
@@ -124,7 +124,7 @@ class Http2Call implements CallSource {
   private headers(headers: IncomingHttpHeaders & IncomingHttpStatusHeader): void {
     const grpcStatus = headers["grpc-status"];
     if (grpcStatus !== undefined) {
-      this.status ??= answered(Number(grpcStatus) as Status, decodeGrpcMessage(headers["grpc-message"]));
+      this.status ??= answered(grpcCodeOf(grpcStatus), decodeGrpcMessage(headers["grpc-message"]));
     } else if (headers[":status"] !== undefined && headers[":status"] !== 200) {
       this.status ??= answered(grpcStatusOfHttp(headers[":status"]), `the server answered HTTP status ${headers[":status"]} without a gRPC status`);
     }

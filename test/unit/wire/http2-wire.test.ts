@@ -93,6 +93,20 @@ describe("Http2Wire reading answers etcd does not give", () => {
     expect([err.code, err.details]).toEqual([Status.INTERNAL, "100%"]);
   });
 
+  it.each([
+    ["a grpc-status that is not a number", { "grpc-status": "abc" }],
+    ["a grpc-status outside gRPC's codes", { "grpc-status": "99" }],
+    ["a grpc-status given twice", { "grpc-status": ["5", "6"] }],
+  ])("reads %s as Unknown", async (_what, trailers) => {
+    const err = await failure((stream) => stream.respond({ ":status": 200, "content-type": "application/grpc", ...trailers }, { endStream: true }));
+    expect(err.code).toBe(Status.UNKNOWN);
+  });
+
+  it("fails a message that is not the response's protobuf as Internal", async () => {
+    const err = await failure(grpcAnswer([framed(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff]))]));
+    expect([err.code, err.delivery]).toEqual([Status.INTERNAL, "answered"]);
+  });
+
   it("maps an HTTP error without a gRPC status as the gRPC spec does", async () => {
     const err = await failure((stream) => stream.respond({ ":status": 400 }, { endStream: true }));
     expect([err.code, err.delivery]).toEqual([Status.INTERNAL, "answered"]);
