@@ -124,7 +124,8 @@ export class KeepAliveHub {
           failed: (err) => {
             // A lease not yet confirmed has no deadline to wait for: its keepAlive() fails once
             // no member can be reached, or at once on an error that reconnecting would not cure.
-            if (err instanceof EndpointError || !worthReconnecting(err)) {
+            // One member's lost connection is neither: the stream opens again on another.
+            if ((err instanceof EndpointError && err.noneReachable) || !worthReconnecting(err)) {
               for (const entry of shard.entries) if (entry.starting) this.fail(entry, err);
             }
             // Otherwise open it again; a lease whose deadline passes meanwhile is reported lost by its timer.
@@ -273,13 +274,16 @@ export class KeepAliveHub {
       if (entry.lostTimer === undefined) this.armLostTimer(entry);
     }
     if (firstAnswer) {
-      this.planRenewal(entry);
       entry.starting!.resolve(entry.handle);
       entry.starting = undefined;
-    } else if (Date.now() - sentAt >= entry.ttlMs / 3) {
+    }
+    if (Date.now() - sentAt >= entry.ttlMs / 3) {
       // The answer came after the next renewal was due, so that one was held back: send it now
       // rather than at the next tick, which could leave the lease up to a third of its TTL less.
+      // The first answer too: planned from it, the next renewal could come after the deadline.
       this.send(entry);
+    } else if (firstAnswer) {
+      this.planRenewal(entry);
     }
   }
 }

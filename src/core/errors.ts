@@ -51,11 +51,22 @@ export class TransportError extends EtcdError {
 }
 
 /**
- * No etcd server could be reached or what answered was not an etcd server: a closed port, a
- * plain HTTP server, a TLS mismatch.
+ * The connection to etcd failed: no etcd server could be reached, what answered was not an etcd
+ * server (a closed port, a plain HTTP server, a TLS mismatch), or a connection was lost during
+ * the call (its message then says the outcome is unknown).
  */
 export class EndpointError extends TransportError {
   override name = "EndpointError";
+  /**
+   * True when every endpoint was tried until the dial timeout and none could be reached: nothing
+   * of the call reached etcd. False when one member's connection failed during the call.
+   */
+  readonly noneReachable: boolean;
+
+  constructor(message: string, code: Status, endpoint: string | undefined, options?: ErrorOptions & { noneReachable?: boolean }) {
+    super(message, code, endpoint, options);
+    this.noneReachable = options?.noneReachable ?? false;
+  }
 }
 
 /** A request over `maxCallSendMsgSize` or a response over `maxCallRecvMsgSize`; nothing was applied. */

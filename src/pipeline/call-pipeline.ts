@@ -104,7 +104,7 @@ export class CallPipeline {
       this.wire.endpoints.connect(e, deadline).then((state) => (state === "ready" ? Promise.resolve() : Promise.reject(new Error(state)))),
     );
     if (await Promise.any(attempts).then(() => true, () => false)) return;
-    throw new EndpointError(`could not connect to etcd at ${endpoints.join(", ")} before the dial timeout`, Status.UNAVAILABLE, endpoints[0]);
+    throw new EndpointError(`could not connect to etcd at ${endpoints.join(", ")} before the dial timeout`, Status.UNAVAILABLE, endpoints[0], { noneReachable: true });
   }
 
   close(): void {

@@ -98,6 +98,7 @@ export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOption
           const where = only ?? [...tried].join(", ");
           throw new EndpointError(`no etcd server reachable at ${where} within ${dialTimeoutMs} ms: ${reason}`, Status.UNAVAILABLE, only ?? [...tried].pop(), {
             cause: lastError,
+            noneReachable: true,
           });
         }
         await abortable(options.signal, sleep(Math.min(left, RECONNECT_PAUSE_MS)));
@@ -107,9 +108,14 @@ export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOption
       tried.add(endpoint);
       if (!pool.isReady(endpoint)) {
         const connection = await abortable(options.signal, pool.connect(endpoint, new Date(Date.now() + dialTimeoutMs)));
-        // "failed" goes on to the call, which then fails at once with the transport's own reason.
         if (connection === "timeout") {
           lastError = new WireFailure(call.method.path, Status.UNAVAILABLE, `${endpoint} did not answer within the dial timeout`, "never-sent");
+          continue;
+        }
+        // "failed" goes on to a call, which then fails at once with the wire's own reason; not a
+        // request stream, whose requests the attempt would take with it: that goes to the next endpoint.
+        if (connection === "failed" && call.requestStream) {
+          lastError = new WireFailure(call.method.path, Status.UNAVAILABLE, `could not connect to ${endpoint}`, "never-sent");
           continue;
         }
       }

@@ -1,6 +1,7 @@
 import { type ClientMiddlewareCall, Status } from "nice-grpc-common";
 import { describe, expect, it } from "vitest";
 import { KVDefinition, WatchDefinition } from "../../../gen/etcdserverpb/rpc.js";
+import { EndpointError } from "../../../src/core/errors.js";
 import { type Delivery, type SizeLimit, WireFailure } from "../../../src/core/wire-failure.js";
 import { wireMethods } from "../../../src/pipeline/chain.js";
 import { failoverMiddleware, mayTryElsewhere } from "../../../src/pipeline/failover.js";
@@ -127,6 +128,51 @@ describe("failover step", () => {
     expect(outcome).toBe(neverSent);
     expect(sentTo).toEqual(["a:2379"]);
     expect(failed).toEqual(["a:2379"]);
+  });
+});
+
+describe("failover step for a request stream", () => {
+  /** Endpoints where `down` ones fail to connect (refused at once). */
+  function withDown(down: string[]): EndpointSet {
+    const pool = endpoints();
+    return { ...pool, isReady: (e) => !down.includes(e), connect: (e) => Promise.resolve(down.includes(e) ? "failed" : "ready") };
+  }
+
+  const openWatch = async (pool: EndpointSet, dialTimeoutMs: number) => {
+    const sentTo: string[] = [];
+    const failover = failoverMiddleware({
+      pool,
+      dialTimeoutMs,
+      send: (endpoint) => {
+        sentTo.push(endpoint);
+        return (async function* () {
+          yield "event";
+        })();
+      },
+    });
+    const call = { method: watch, requestStream: true, responseStream: true, request: {}, next: undefined as never };
+    const outcome = await failover(call as ClientMiddlewareCall<unknown, unknown>, {})
+      .next()
+      .then(
+        (step) => step.value,
+        (err: unknown) => err,
+      );
+    return { outcome, sentTo };
+  };
+
+  it("opens on an endpoint that connects, never handing its requests to one that refused the connection", async () => {
+    const { outcome, sentTo } = await openWatch(withDown(["a:2379"]), 1000);
+    expect(outcome).toBe("event");
+    expect(sentTo).toEqual(["b:2379"]);
+  });
+
+  it("fails with an EndpointError saying none was reachable once every endpoint refused until the dial timeout", async () => {
+    const started = Date.now();
+    const { outcome, sentTo } = await openWatch(withDown(["a:2379", "b:2379"]), 250);
+    expect(outcome).toBeInstanceOf(EndpointError);
+    expect(outcome).toMatchObject({ noneReachable: true, code: Status.UNAVAILABLE });
+    expect(sentTo).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
   });
 });
 
