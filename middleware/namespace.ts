@@ -1,4 +1,4 @@
-import type { ClientMiddleware } from "nice-grpc-common";
+import { type ClientMiddleware, Status } from "nice-grpc-common";
 import type {
   Compare,
   DeepPartial,
@@ -9,6 +9,7 @@ import type {
   PutResponse,
   RangeRequest,
   RangeResponse,
+  RangeStreamResponse,
   RequestOp,
   ResponseOp,
   TxnRequest,
@@ -18,6 +19,10 @@ import type {
 } from "../gen/etcdserverpb/rpc.js";
 import type { KeyValue } from "../gen/mvccpb/kv.js";
 import { prefixEnd } from "../src/core/bytes.js";
+import { ErrEmptyKey } from "../src/core/errors.js";
+
+/** etcd's message for an empty key (ErrEmptyKey). */
+const EMPTY_KEY = "etcdserver: key is not provided";
 
 function concat(a: Uint8Array, b: Uint8Array | undefined): Uint8Array {
   const out = new Uint8Array(a.length + (b?.length ?? 0));
@@ -34,6 +39,14 @@ function concat(a: Uint8Array, b: Uint8Array | undefined): Uint8Array {
 export function namespaceMiddleware(prefix: Uint8Array): ClientMiddleware {
   const end = prefix.length === 0 ? new Uint8Array([0]) : prefixEnd(prefix);
   const key = (k: Uint8Array | undefined) => concat(prefix, k);
+  /**
+   * The key of an operation on one key. An empty one is refused, as etcd refuses it outside a
+   * namespace: with the prefix in front it would name the prefix itself, a key outside the namespace.
+   */
+  const oneKey = (k: Uint8Array | undefined, end: Uint8Array | undefined) => {
+    if ((!k || k.length === 0) && (!end || end.length === 0)) throw new ErrEmptyKey(EMPTY_KEY, Status.INVALID_ARGUMENT, undefined);
+    return key(k);
+  };
   const rangeEnd = (e: Uint8Array | undefined): Uint8Array | undefined => {
     if (!e || e.length === 0) return e;
     return e.length === 1 && e[0] === 0 ? end : concat(prefix, e);
@@ -42,11 +55,15 @@ export function namespaceMiddleware(prefix: Uint8Array): ClientMiddleware {
     if (kv) kv.key = kv.key.subarray(prefix.length);
   };
 
-  const range = (r: DeepPartial<RangeRequest>): DeepPartial<RangeRequest> => ({ ...r, key: key(r.key as Uint8Array), rangeEnd: rangeEnd(r.rangeEnd as Uint8Array) });
-  const put = (r: DeepPartial<PutRequest>): DeepPartial<PutRequest> => ({ ...r, key: key(r.key as Uint8Array) });
+  const range = (r: DeepPartial<RangeRequest>): DeepPartial<RangeRequest> => ({
+    ...r,
+    key: oneKey(r.key as Uint8Array, r.rangeEnd as Uint8Array),
+    rangeEnd: rangeEnd(r.rangeEnd as Uint8Array),
+  });
+  const put = (r: DeepPartial<PutRequest>): DeepPartial<PutRequest> => ({ ...r, key: oneKey(r.key as Uint8Array, undefined) });
   const del = (r: DeepPartial<DeleteRangeRequest>): DeepPartial<DeleteRangeRequest> => ({
     ...r,
-    key: key(r.key as Uint8Array),
+    key: oneKey(r.key as Uint8Array, r.rangeEnd as Uint8Array),
     rangeEnd: rangeEnd(r.rangeEnd as Uint8Array),
   });
   const cmp = (c: DeepPartial<Compare>): DeepPartial<Compare> => ({ ...c, key: key(c.key as Uint8Array), rangeEnd: rangeEnd(c.rangeEnd as Uint8Array) });
@@ -102,6 +119,7 @@ export function namespaceMiddleware(prefix: Uint8Array): ClientMiddleware {
   // Requests in, responses out, per method; methods without keys pass through.
   const rewrites: Record<string, [(request: never) => unknown, (response: never) => void]> = {
     "/etcdserverpb.KV/Range": [range, stripRange],
+    "/etcdserverpb.KV/RangeStream": [range, (r: RangeStreamResponse) => r.rangeResponse && stripRange(r.rangeResponse)],
     "/etcdserverpb.KV/Put": [put, stripPut],
     "/etcdserverpb.KV/DeleteRange": [del, stripDelete],
     "/etcdserverpb.KV/Txn": [txn, stripTxn],
