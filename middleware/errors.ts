@@ -7,12 +7,13 @@ import {
   isEtcdMessage,
   MessageTooLargeError,
   serverErrorFor,
+  TlsError,
   TransportError,
   UnsupportedVersionError,
 } from "../src/core/errors.js";
 import { methodSince } from "../src/core/annotations.js";
 import { type Attempt, untilFailure } from "../src/core/attempt.js";
-import { deliveryOf, sizeLimitOf } from "../src/core/wire-failure.js";
+import { deliveryOf, failedInTls, sizeLimitOf } from "../src/core/wire-failure.js";
 
 export interface ErrorMappingOptions {
   /** The endpoint (host:port) a failed call went to, recorded on its error. */
@@ -65,6 +66,7 @@ export function toEtcdError(err: unknown, endpoint: string | undefined, signal: 
       break;
     case Status.UNAVAILABLE: {
       const where = endpoint ?? "the endpoints";
+      if (failedInTls(err)) return new TlsError(`TLS connection to etcd at ${where} failed: ${err.details}`, err.code, endpoint, { cause: err });
       const message =
         deliveryOf(err) === "never-sent"
           ? `no etcd server reachable at ${where}: ${err.details}`

@@ -39,7 +39,10 @@ export interface ClientConfig {
    * `tls` config) connects over TLS.
    */
   endpoints: string[];
-  /** How long `Client.connect` waits for a first connection, in ms. Default 5000. */
+  /**
+   * How long `Client.connect` keeps trying the endpoints for a first connection, and how long a
+   * call waits for a connection (shared among the endpoints it tries), in ms. Default 5000.
+   */
   dialTimeoutMs?: number;
   /** TLS settings; required for https endpoints that need a private CA or mutual TLS. */
   tls?: TlsConfig;

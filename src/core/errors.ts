@@ -69,6 +69,16 @@ export class EndpointError extends TransportError {
   }
 }
 
+/**
+ * The TLS connection to etcd failed, so nothing reached it: the server's certificate did not
+ * verify (signed by a CA the client does not trust, issued for another name, expired) or the
+ * server refused the handshake (a client certificate missing or not trusted). The message names
+ * the reason as TLS gave it.
+ */
+export class TlsError extends EndpointError {
+  override name = "TlsError";
+}
+
 /** A request over `maxCallSendMsgSize` or a response over `maxCallRecvMsgSize`; nothing was applied. */
 export class MessageTooLargeError extends TransportError {
   override name = "MessageTooLargeError";

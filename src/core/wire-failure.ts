@@ -20,15 +20,15 @@ export type SizeLimit = "send" | "receive";
  * error they know) that also says how far the attempt got.
  */
 export class WireFailure extends ClientError {
-  constructor(
-    path: string,
-    code: Status,
-    details: string,
-    readonly delivery: Delivery,
-    /** Set when the attempt broke one of the client's size limits (maxCallSendMsgSize, maxCallRecvMsgSize). */
-    readonly sizeLimit?: SizeLimit,
-  ) {
+  /** Set when the attempt broke one of the client's size limits (maxCallSendMsgSize, maxCallRecvMsgSize). */
+  readonly sizeLimit: SizeLimit | undefined;
+  /** Whether the connection failed in TLS: verifying the server's certificate, or the handshake. */
+  readonly tls: boolean;
+
+  constructor(path: string, code: Status, details: string, readonly delivery: Delivery, detail: { sizeLimit?: SizeLimit; tls?: boolean } = {}) {
     super(path, code, details);
+    this.sizeLimit = detail.sizeLimit;
+    this.tls = detail.tls ?? false;
   }
 }
 
@@ -40,4 +40,9 @@ export function deliveryOf(err: unknown): Delivery | undefined {
 /** The size limit a failed attempt ran into, if it failed on one. */
 export function sizeLimitOf(err: unknown): SizeLimit | undefined {
   return err instanceof WireFailure ? err.sizeLimit : undefined;
+}
+
+/** Whether a failed attempt's connection failed in TLS. */
+export function failedInTls(err: unknown): err is WireFailure {
+  return err instanceof WireFailure && err.tls;
 }

@@ -3,11 +3,11 @@ import { type ClientMiddleware, Status } from "nice-grpc-common";
 import { AuthDefinition } from "../../gen/etcdserverpb/rpc.js";
 import { authMiddleware, TokenSource } from "../../middleware/auth.js";
 import { errorMappingMiddleware, toEtcdError } from "../../middleware/errors.js";
-import { endpointOf, failoverMiddleware } from "./failover.js";
+import { endpointOf, failoverMiddleware, RECONNECT_PAUSE_MS, sleep } from "./failover.js";
 import type { Wire } from "../wire/wire.js";
 import { retryDefaults, retryMiddleware } from "../../middleware/retry.js";
 import type { Endpoint, ResolvedConfig } from "../core/config.js";
-import { EndpointError } from "../core/errors.js";
+import { EndpointError, TlsError } from "../core/errors.js";
 import type { Secret } from "../core/secret.js";
 import { MiddlewareChain, type ServiceFactory, type TransportCallOptions } from "./chain.js";
 
@@ -96,15 +96,44 @@ export class CallPipeline {
     }
   }
 
-  /** Resolves once a connection to etcd is up; rejects with EndpointError at the deadline. */
+  /**
+   * Resolves once a connection to etcd is up. Each endpoint is tried until the deadline, so that a
+   * member that starts listening a moment later (a process started beside it) is waited for, as
+   * clientv3's DialTimeout does. A TLS failure ends the wait at once, as waiting does not mend it:
+   * it rejects with TlsError, and with EndpointError naming why each endpoint failed at the deadline.
+   */
   async ready(deadline: Date): Promise<void> {
     const { endpoints } = this;
+    const pool = this.wire.endpoints;
+    let connected = false;
+    const untilConnected = async (endpoint: string): Promise<void> => {
+      for (;;) {
+        const outcome = await pool.connect(endpoint, deadline);
+        if (outcome === "ready") {
+          connected = true;
+          return;
+        }
+        const failure = outcome === "failed" ? await pool.connectFailure(endpoint) : undefined;
+        if (failure?.tls) throw new TlsError(`TLS connection to etcd at ${endpoint} failed: ${failure.message}`, Status.UNAVAILABLE, endpoint, { noneReachable: true });
+        const left = deadline.getTime() - Date.now();
+        if (outcome === "timeout" || left <= 0 || connected) {
+          throw new EndpointError(`${endpoint}: ${failure?.message ?? "did not answer"}`, Status.UNAVAILABLE, endpoint, { noneReachable: true });
+        }
+        await sleep(Math.min(left, RECONNECT_PAUSE_MS));
+      }
+    };
     // Ready as soon as one endpoint is; an unreachable one must not hold up the others.
-    const attempts = endpoints.map((e) =>
-      this.wire.endpoints.connect(e, deadline).then((state) => (state === "ready" ? Promise.resolve() : Promise.reject(new Error(state)))),
-    );
-    if (await Promise.any(attempts).then(() => true, () => false)) return;
-    throw new EndpointError(`could not connect to etcd at ${endpoints.join(", ")} before the dial timeout`, Status.UNAVAILABLE, endpoints[0], { noneReachable: true });
+    try {
+      await Promise.any(endpoints.map(untilConnected));
+    } catch (err) {
+      const failures = (err as AggregateError).errors as EndpointError[];
+      const tls = failures.find((failure) => failure instanceof TlsError);
+      if (tls) throw tls;
+      const reasons = failures.map((failure) => failure.message).join("; ");
+      throw new EndpointError(`could not connect to etcd at ${endpoints.join(", ")} before the dial timeout (${reasons})`, Status.UNAVAILABLE, endpoints[0], { noneReachable: true });
+    } finally {
+      connected = true;
+    }
   }
 
   close(): void {

@@ -1,9 +1,9 @@
 import { type CallOptions, ClientError, type ClientMiddleware, type ClientMiddlewareCall, Status } from "nice-grpc-common";
 import type { EndpointSet } from "../wire/endpoints.js";
-import { EndpointError } from "../core/errors.js";
+import { EndpointError, TlsError } from "../core/errors.js";
 import { abortable } from "../core/abortable.js";
 import { answer, untilFailure } from "../core/attempt.js";
-import { deliveryOf, sizeLimitOf, WireFailure } from "../core/wire-failure.js";
+import { deliveryOf, failedInTls, sizeLimitOf, WireFailure } from "../core/wire-failure.js";
 import { isWireMethod, type SendAttempt, type WireMethod } from "../wire/wire.js";
 
 /** A per-call option: send the call to this endpoint (host:port) only. */
@@ -42,7 +42,8 @@ function memberCannotServe(err: unknown): boolean {
   return err instanceof ClientError && err.code === Status.UNAVAILABLE;
 }
 
-const RECONNECT_PAUSE_MS = 100;
+/** How long to wait before trying endpoints again once every one failed to connect. */
+export const RECONNECT_PAUSE_MS = 100;
 
 /** The method of a call with its codecs, as the pipeline's chain made it. */
 function wireMethod(call: ClientMiddlewareCall<unknown, unknown>): WireMethod {
@@ -50,7 +51,7 @@ function wireMethod(call: ClientMiddlewareCall<unknown, unknown>): WireMethod {
   return call.method;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** No endpoint tried yet, for the usual call. */
 const NONE_TRIED: ReadonlySet<string> = new Set();
@@ -83,9 +84,16 @@ export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOption
     const method = wireMethod(call);
     const started = Date.now();
     let lastError: ClientError | undefined;
+    /** Endpoints whose last attempt failed in TLS: when that is all of them, waiting mends nothing. */
+    const failedTls = new Set<string>();
+    const failed = (endpoint: string, err: ClientError) => {
+      lastError = err;
+      if (failedInTls(err)) failedTls.add(endpoint);
+      else failedTls.delete(endpoint);
+    };
     if (first) {
       tried.add(first.endpoint);
-      lastError = failedAt(first.endpoint, first.failure, call.requestStream);
+      failed(first.endpoint, failedAt(first.endpoint, first.failure, call.requestStream));
     }
     for (;;) {
       const endpoint = pool.pick(tried, only === undefined);
@@ -93,29 +101,37 @@ export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOption
         // Every endpoint was tried and none could be reached. Keep trying until the dial timeout,
         // then fail for good: an EndpointError is no ClientError, so the retry middleware lets it pass.
         const left = dialTimeoutMs - (Date.now() - started);
-        if (left <= 0) {
-          const reason = lastError?.details ?? "no endpoint configured";
+        const candidates = only === undefined ? pool.endpoints : [only];
+        if (left <= 0 || candidates.every((e) => failedTls.has(e))) {
           const where = only ?? [...tried].join(", ");
-          throw new EndpointError(`no etcd server reachable at ${where} within ${dialTimeoutMs} ms: ${reason}`, Status.UNAVAILABLE, only ?? [...tried].pop(), {
-            cause: lastError,
-            noneReachable: true,
-          });
+          const failedAt = only ?? [...tried].pop();
+          const detail = { cause: lastError, noneReachable: true };
+          if (failedInTls(lastError)) throw new TlsError(`TLS connection to etcd at ${where} failed: ${lastError.details}`, Status.UNAVAILABLE, failedAt, detail);
+          const reason = lastError?.details ?? "no endpoint configured";
+          throw new EndpointError(`no etcd server reachable at ${where} within ${dialTimeoutMs} ms: ${reason}`, Status.UNAVAILABLE, failedAt, detail);
         }
         await abortable(options.signal, sleep(Math.min(left, RECONNECT_PAUSE_MS)));
         tried = others();
         continue;
       }
+      // The call's dial timeout is shared among the endpoints still to try, so that a frozen one
+      // (it accepts the connection but never answers) leaves time for the others.
+      const untried = pool.endpoints.filter((e) => !tried.has(e)).length;
+      const left = Math.max(0, dialTimeoutMs - (Date.now() - started));
       tried.add(endpoint);
       if (!pool.isReady(endpoint)) {
-        const connection = await abortable(options.signal, pool.connect(endpoint, new Date(Date.now() + dialTimeoutMs)));
+        const connection = await abortable(options.signal, pool.connect(endpoint, new Date(Date.now() + left / Math.max(1, untried))));
         if (connection === "timeout") {
-          lastError = new WireFailure(call.method.path, Status.UNAVAILABLE, `${endpoint} did not answer within the dial timeout`, "never-sent");
+          // One cut short by the call's own deadline says less than a failure seen before it.
+          if (lastError === undefined) lastError = new WireFailure(call.method.path, Status.UNAVAILABLE, `${endpoint} did not answer`, "never-sent");
+          failedTls.delete(endpoint);
           continue;
         }
         // "failed" goes on to a call, which then fails at once with the wire's own reason; not a
         // request stream, whose requests the attempt would take with it: that goes to the next endpoint.
         if (connection === "failed" && call.requestStream) {
-          lastError = new WireFailure(call.method.path, Status.UNAVAILABLE, `could not connect to ${endpoint}`, "never-sent");
+          const failure = await pool.connectFailure(endpoint);
+          failed(endpoint, new WireFailure(call.method.path, Status.UNAVAILABLE, `could not connect to ${endpoint}: ${failure?.message ?? "refused"}`, "never-sent", { tls: failure?.tls ?? false }));
           continue;
         }
       }
@@ -129,7 +145,7 @@ export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOption
         }
         return yield* result;
       } catch (err) {
-        lastError = failedAt(endpoint, err, call.requestStream);
+        failed(endpoint, failedAt(endpoint, err, call.requestStream));
       }
     }
   }

@@ -23,7 +23,16 @@ export interface EndpointSet {
    * the transport's reason) or the deadline passed ("timeout": e.g. a frozen member).
    */
   connect(address: string, deadline: Date): Promise<ConnectOutcome>;
+  /** Why the last connection to the endpoint failed, where the wire can say. */
+  connectFailure(address: string): Promise<ConnectFailure | undefined>;
   close(): void;
+}
+
+/** Why a connection failed, as the wire reports it. */
+export interface ConnectFailure {
+  message: string;
+  /** Whether it failed in TLS: verifying the server's certificate, or the handshake. */
+  tls: boolean;
 }
 
 export interface EndpointSlot {
@@ -124,6 +133,11 @@ export abstract class EndpointRotation<M extends EndpointSlot> implements Endpoi
   markHealthy(address: string): void {
     const slot = this.slot(address);
     if (slot) slot.quarantinedUntil = 0;
+  }
+
+  /** Why the last connection to the endpoint failed; a wire that knows says so. */
+  connectFailure(_address: string): Promise<ConnectFailure | undefined> {
+    return Promise.resolve(undefined);
   }
 
   close(): void {

@@ -3,7 +3,8 @@ import { WireFailure } from "../../core/wire-failure.js";
 import type { DeepPartial, WatchRequest, WatchResponse } from "../../../gen/etcdserverpb/rpc.js";
 import { gatewayPath, methodSince } from "../../core/annotations.js";
 import type { Endpoint, ResolvedConfig } from "../../core/config.js";
-import { type ConnectOutcome, EndpointRotation, type EndpointSlot } from "../endpoints.js";
+import { type ConnectFailure, type ConnectOutcome, EndpointRotation, type EndpointSlot } from "../endpoints.js";
+import { isTlsErrorCode } from "../tls-failure.js";
 import { ClientClosedError, EtcdError, InvalidArgumentError, UnsupportedByTransportError } from "../../core/errors.js";
 import type { Wire, WireLimits, WireMethod } from "../wire.js";
 import { boundedText, httpError, requestJson, responseFromJson, streamedResults } from "./json.js";
@@ -27,6 +28,8 @@ const VERSION_BYTES = 4 * 1024;
 const KEEPALIVE_BATCHING: Batching = { inFlight: 4, bodyBytes: 512, spacingMs: 100 };
 
 interface GatewaySlot extends EndpointSlot {
+  /** Why the last probe failed, until one succeeds. */
+  failure: ConnectFailure | undefined;
   /** scheme://host:port */
   origin: string;
   /** Whether the endpoint answered lately; until it has, a call first checks that it answers. */
@@ -50,6 +53,8 @@ function fetchFailure(err: unknown, call: GatewayCall, signal: AbortSignal): unk
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const reason = cause?.message ? `${err.message}: ${cause.message}` : err.message;
   if (cause?.code && NEVER_CONNECTED.has(cause.code)) return new WireFailure(path, Status.UNAVAILABLE, `no connection to ${endpoint}: ${reason}`, "never-sent");
+  // Node's fetch says why a TLS connection failed; nothing was sent over it.
+  if (isTlsErrorCode(cause?.code)) return new WireFailure(path, Status.UNAVAILABLE, `no TLS connection to ${endpoint}: ${reason}`, "never-sent", { tls: true });
   return new WireFailure(path, Status.UNAVAILABLE, `connection to ${endpoint} failed: ${reason}`, "sent-and-lost");
 }
 
@@ -74,7 +79,7 @@ class GatewayEndpoints extends EndpointRotation<GatewaySlot> {
 
   protected open(endpoint: Endpoint): GatewaySlot {
     const origin = `${endpoint.secure ? "https" : "http"}://${endpoint.address}`;
-    return { endpoint, origin, reachable: false, quarantinedUntil: 0, calls: new Map(), heartbeat: undefined };
+    return { endpoint, origin, reachable: false, failure: undefined, quarantinedUntil: 0, calls: new Map(), heartbeat: undefined };
   }
 
   /** Stops watching the endpoint; fetch pools connections itself, so nothing else is held. */
@@ -151,10 +156,18 @@ class GatewayEndpoints extends EndpointRotation<GatewaySlot> {
         .catch(() => undefined);
       // Any web server answers; only etcd says which etcd it is.
       slot.reachable = response.ok && typeof version?.etcdserver === "string";
+      slot.failure = slot.reachable ? undefined : { message: `${slot.endpoint.address} answered, but is not an etcd gateway (HTTP ${response.status})`, tls: false };
       return slot.reachable ? "ready" : "failed";
-    } catch {
-      return timeout.aborted ? "timeout" : "failed";
+    } catch (err) {
+      if (timeout.aborted) return "timeout";
+      const cause = (err as { cause?: { code?: unknown; message?: string } }).cause;
+      slot.failure = { message: cause?.message ?? (err instanceof Error ? err.message : String(err)), tls: isTlsErrorCode(cause?.code) };
+      return "failed";
     }
+  }
+
+  override connectFailure(address: string): Promise<ConnectFailure | undefined> {
+    return Promise.resolve(this.slot(address)?.failure);
   }
 }
 
@@ -211,7 +224,7 @@ export class GatewayWire implements Wire {
     const json = requestJson(call.method.requestType, request);
     if (json.length > this.config.maxCallSendMsgSize) {
       const details = `the request of ${json.length} bytes of JSON is over the limit of ${this.config.maxCallSendMsgSize}`;
-      throw new WireFailure(call.path, Status.RESOURCE_EXHAUSTED, details, "never-sent", "send");
+      throw new WireFailure(call.path, Status.RESOURCE_EXHAUSTED, details, "never-sent", { sizeLimit: "send" });
     }
     return json;
   }
@@ -268,7 +281,7 @@ export class GatewayWire implements Wire {
   }
 
   private tooLarge(call: GatewayCall, what: string, limit: number): WireFailure {
-    return new WireFailure(call.path, Status.RESOURCE_EXHAUSTED, `received ${what}, over the limit of ${limit}`, "answered", "receive");
+    return new WireFailure(call.path, Status.RESOURCE_EXHAUSTED, `received ${what}, over the limit of ${limit}`, "answered", { sizeLimit: "receive" });
   }
 
   /** A streamed response; `body` is made once the call has begun, so that its errors are the stream's. */

@@ -1,7 +1,15 @@
 import { type Channel, ChannelCredentials, type ChannelOptions, createChannel } from "nice-grpc";
 import type { Endpoint, ResolvedConfig, ResolvedTls } from "../../core/config.js";
-import { type ConnectOutcome, EndpointRotation, type EndpointSlot } from "../endpoints.js";
+import { Client as GrpcClient, Metadata } from "@grpc/grpc-js";
+import { type ConnectFailure, type ConnectOutcome, EndpointRotation, type EndpointSlot } from "../endpoints.js";
+import { deliveryOfGrpcStatus } from "./grpc-js-status.js";
 import { tlsMaterial } from "../tls.js";
+
+/**
+ * What the probe of a failed channel calls: no method of etcd's, so that should the channel have
+ * connected meanwhile, etcd only answers Unimplemented.
+ */
+const PROBE_PATH = "/etcdsdk.ConnectionProbe/LastError";
 
 /** grpc-js connectivity states (its enum is not re-exported by nice-grpc). */
 const READY = 2;
@@ -70,6 +78,23 @@ export class GrpcEndpointPool extends EndpointRotation<GrpcSlot> {
   /** Whether the endpoint has a live connection, without starting one. */
   isReady(address: string): boolean {
     return this.channel(address)?.getConnectivityState(false) === READY;
+  }
+
+  /**
+   * Why the endpoint's channel failed to connect. grpc-js keeps the reason to itself but gives it
+   * to a call on a failed channel, which fails at once without sending anything.
+   */
+  override connectFailure(address: string): Promise<ConnectFailure | undefined> {
+    const channel = this.channel(address);
+    if (!channel || channel.getConnectivityState(false) !== TRANSIENT_FAILURE) return Promise.resolve(undefined);
+    const probe = new GrpcClient("", null as never, { channelOverride: channel });
+    return new Promise((resolve) => {
+      const deadline = new Date(Date.now() + 1000);
+      probe.makeUnaryRequest(PROBE_PATH, () => Buffer.alloc(0), () => undefined, {}, new Metadata(), { deadline }, (err) => {
+        const failure = err && deliveryOfGrpcStatus(err.code, err.details);
+        resolve(failure?.delivery === "never-sent" ? { message: err!.details, tls: failure.tls ?? false } : undefined);
+      });
+    });
   }
 
   /** Starts connecting if needed and waits for the connection. */

@@ -4,7 +4,8 @@ import { type CallOptions, type Metadata, Status } from "nice-grpc-common";
 import { once } from "node:events";
 import type { ResolvedConfig } from "../../core/config.js";
 import { GrpcEndpointPool } from "./channels.js";
-import { type Delivery, type SizeLimit, WireFailure } from "../../core/wire-failure.js";
+import { WireFailure } from "../../core/wire-failure.js";
+import { deliveryOfGrpcStatus } from "./grpc-js-status.js";
 import { binaryCodec } from "../binary-codec.js";
 import { abortError, sendRequests, StreamCall } from "../stream-call.js";
 import type { Wire, WireLimits, WireMethod } from "../wire.js";
@@ -15,35 +16,12 @@ function grpcMetadata(metadata: Metadata | undefined): GrpcMetadata {
   return converted;
 }
 
-/**
- * How far a call got, from grpc-js's wording of the failures it makes itself: the one place the SDK
- * reads it. Whatever else fails with Unavailable or Internal came from a connection lost or reset
- * once the call was under way (or from the server, which etcd's own messages tell apart above).
- */
-export function deliveryOfGrpcStatus(code: Status, details: string): [Delivery, SizeLimit?] {
-  switch (code) {
-    case Status.UNAVAILABLE:
-      if (/^(round_robin: )?No connection established/.test(details)) return ["never-sent"];
-      if (details === "Stream refused by server") return ["refused-unread"];
-      return ["sent-and-lost"];
-    case Status.INTERNAL:
-      // A stream grpc-js could not open: its connection closed meanwhile.
-      if (details.startsWith("Failed to start HTTP/2 stream")) return ["never-sent"];
-      return ["sent-and-lost"];
-    case Status.RESOURCE_EXHAUSTED:
-      if (details.startsWith("Attempted to send message with a size larger than")) return ["never-sent", "send"];
-      if (details.startsWith("Received message larger than max")) return ["answered", "receive"];
-      return ["answered"];
-    default:
-      return ["answered"];
-  }
-}
-
 /** A failed call's grpc-js status as a WireFailure; anything else as it is. */
 function wireFailure(err: unknown, path: string): unknown {
   const status = err as Partial<ServiceError>;
   if (typeof status.code !== "number" || typeof status.details !== "string") return err;
-  return new WireFailure(path, status.code, status.details, ...deliveryOfGrpcStatus(status.code, status.details));
+  const { delivery, ...detail } = deliveryOfGrpcStatus(status.code, status.details);
+  return new WireFailure(path, status.code, status.details, delivery, detail);
 }
 
 /** A grpc-js streaming call's messages, read through a StreamCall. */

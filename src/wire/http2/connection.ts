@@ -1,8 +1,9 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders, type SecureClientSessionOptions } from "node:http2";
 import { isIP } from "node:net";
 import type { Endpoint, ResolvedConfig } from "../../core/config.js";
-import { type ConnectOutcome, EndpointRotation, type EndpointSlot } from "../endpoints.js";
+import { type ConnectFailure, type ConnectOutcome, EndpointRotation, type EndpointSlot } from "../endpoints.js";
 import { tlsMaterial } from "../tls.js";
+import { isTlsErrorCode } from "../tls-failure.js";
 
 /** Reconnect to a member that comes back within seconds, as the grpc-js channels are told to. */
 const INITIAL_BACKOFF_MS = 200;
@@ -10,9 +11,12 @@ const MAX_BACKOFF_MS = 2_000;
 
 /** What a call gets instead of a stream when the connection cannot take one now. */
 export interface NoConnection {
-  /** Why, worded as grpc-js words it, so that failover knows the call was never sent. */
   reason: string;
+  /** Whether the connection failed in TLS (certificate verification or the handshake). */
+  tls: boolean;
 }
+
+
 
 export interface ConnectionOptions {
   /** TLS options for `http2.connect`, or undefined for plain TCP. */
@@ -31,7 +35,7 @@ export interface ConnectionOptions {
 export class Http2Connection {
   private session: ClientHttp2Session | undefined;
   private ready = false;
-  private failure: string | undefined;
+  private failure: ConnectFailure | undefined;
   private retryAt = 0;
   private backoffMs = INITIAL_BACKOFF_MS;
   /** Streams open on the current session: pings and the socket's ref only while there are any. */
@@ -49,6 +53,11 @@ export class Http2Connection {
     return this.ready && this.session !== undefined;
   }
 
+  /** Why the last attempt to connect failed, until one succeeds. */
+  get lastFailure(): ConnectFailure | undefined {
+    return this.failure;
+  }
+
   /** Whether the last attempt failed and the backoff has not passed yet. */
   get isDown(): boolean {
     return this.failure !== undefined && Date.now() < this.retryAt;
@@ -57,13 +66,13 @@ export class Http2Connection {
   /** Opens a stream for a call, connecting first if needed; or why no stream can be opened now. */
   request(headers: OutgoingHttpHeaders): ClientHttp2Stream | NoConnection {
     const session = this.usableSession();
-    if (!session) return { reason: `no connection: ${this.failure ?? "client closed"}` };
+    if (!session) return { reason: `no connection: ${this.failure?.message ?? "client closed"}`, tls: this.failure?.tls ?? false };
     let stream: ClientHttp2Stream;
     try {
       stream = session.request(headers, { endStream: false });
     } catch (err) {
       // The session closed meanwhile (a GOAWAY): the request never left.
-      return { reason: `no connection: ${err instanceof Error ? err.message : String(err)}` };
+      return { reason: `no connection: ${err instanceof Error ? err.message : String(err)}`, tls: false };
     }
     if (this.active++ === 0) this.busy(session);
     stream.once("close", () => {
@@ -93,7 +102,7 @@ export class Http2Connection {
 
   close(): void {
     this.closed = true;
-    this.failure = "client closed";
+    this.failure = { message: "client closed", tls: false };
     this.drop();
   }
 
@@ -121,8 +130,12 @@ export class Http2Connection {
       this.backoffMs = INITIAL_BACKOFF_MS;
       this.notify();
     });
-    session.on("error", (err: Error) => {
-      if (this.session === session) this.failure = err.message;
+    session.on("error", (err: Error) => this.failed(session, err));
+    // A TLS alert after the handshake (a client certificate the server refused) reaches only the
+    // socket, and Node destroys the session without an event of its own.
+    session.socket.once("error", (err: Error) => {
+      this.failed(session, err);
+      this.lose(session, err.message);
     });
     // A GOAWAY (the member shutting down, or too many pings): new calls go on a new session.
     session.once("goaway", () => this.lose(session, "connection closed by the server (GOAWAY)"));
@@ -130,10 +143,14 @@ export class Http2Connection {
     return session;
   }
 
+  private failed(session: ClientHttp2Session, err: Error): void {
+    if (this.session === session) this.failure = { message: err.message, tls: isTlsErrorCode((err as { code?: unknown }).code) };
+  }
+
   private lose(session: ClientHttp2Session, why: string): void {
     if (this.session !== session) return;
     if (!this.ready) {
-      this.failure ??= why;
+      this.failure ??= { message: why, tls: false };
       this.retryAt = Date.now() + this.backoffMs;
       this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
     }
@@ -174,7 +191,7 @@ export class Http2Connection {
     if (this.session !== session || this.active === 0) return;
     const deadline = setTimeout(() => {
       if (this.session !== session) return;
-      this.failure = `keepalive ping unanswered for ${this.options.keepAliveTimeoutMs} ms`;
+      this.failure = { message: `keepalive ping unanswered for ${this.options.keepAliveTimeoutMs} ms`, tls: false };
       session.destroy();
       this.drop();
     }, this.options.keepAliveTimeoutMs);
@@ -226,6 +243,10 @@ export class Http2EndpointPool extends EndpointRotation<Http2Slot> {
   /** The endpoint's connection; undefined once the endpoint left the list (sync, setEndpoints). */
   connection(address: string): Http2Connection | undefined {
     return this.slot(address)?.connection;
+  }
+
+  override connectFailure(address: string): Promise<ConnectFailure | undefined> {
+    return Promise.resolve(this.connection(address)?.lastFailure);
   }
 
   isReady(address: string): boolean {

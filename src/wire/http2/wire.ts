@@ -190,7 +190,7 @@ class Http2Call implements CallSource {
     } else if (status.code === Status.OK && (this.buffered > 0 || this.messageBytes >= 0)) {
       status = answered(Status.INTERNAL, "the response ended in the middle of a message");
     }
-    this.onEnd(status.code === Status.OK ? undefined : new WireFailure(this.path, status.code, status.details, status.delivery, status.sizeLimit));
+    this.onEnd(status.code === Status.OK ? undefined : new WireFailure(this.path, status.code, status.details, status.delivery, { sizeLimit: status.sizeLimit }));
   }
 }
 
@@ -234,7 +234,7 @@ export class Http2Wire implements Wire {
     }
     if (!streaming && signal?.aborted) return Promise.reject(abortError());
     const opened = connection.request(requestHeaders(path, options.metadata));
-    if (!("write" in opened)) return failedCall(new WireFailure(path, Status.UNAVAILABLE, opened.reason, "never-sent"), streaming);
+    if (!("write" in opened)) return failedCall(new WireFailure(path, Status.UNAVAILABLE, opened.reason, "never-sent", { tls: opened.tls }), streaming);
     const stream = opened;
     if (streaming) {
       let responses: StreamCall | undefined;
@@ -278,7 +278,7 @@ export class Http2Wire implements Wire {
   };
 
   private tooLargeError(path: string, bytes: number): WireFailure {
-    return new WireFailure(path, Status.RESOURCE_EXHAUSTED, `the request of ${bytes} bytes is over the limit of ${this.maxSendBytes}`, "never-sent", "send");
+    return new WireFailure(path, Status.RESOURCE_EXHAUSTED, `the request of ${bytes} bytes is over the limit of ${this.maxSendBytes}`, "never-sent", { sizeLimit: "send" });
   }
 
   close(): void {

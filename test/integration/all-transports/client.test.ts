@@ -1,4 +1,5 @@
 import { createServer } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Client,
@@ -74,6 +75,20 @@ describe("connect", () => {
     expect((err as EndpointError).endpoint).toBe("127.0.0.1:2");
     expect((err as Error).message).toMatch(/could not connect to etcd at 127.0.0.1:2/);
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it("waits for a member that starts listening after it, as long as the dial timeout allows", async () => {
+    await using late = await startCluster();
+    const [member] = late.members;
+    await member!.kill();
+    const restarted = sleep(700).then(() => member!.restart());
+    const started = Date.now();
+    await using client = await Client.connect(configFor(late, { dialTimeoutMs: 10_000 }));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(700);
+    await restarted;
+    const key = `${uniquePrefix()}k`;
+    await client.kv.put(key, "v");
+    expect((await client.kv.get(key)).kvs[0]?.valueString).toBe("v");
   });
 
   it("reports an endpoint that is not etcd as an EndpointError on a call", async () => {

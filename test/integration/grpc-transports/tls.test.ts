@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { Client, EndpointError, InvalidArgumentError } from "../../../src/index.js";
+import { Client, EndpointError, InvalidArgumentError, TlsError } from "../../../src/index.js";
 import { makeTestPki, type TestPki } from "../../harness/certs.js";
 import type { EtcdCluster } from "../../harness/cluster.js";
 import { startCluster, uniquePrefix } from "../../helpers.js";
@@ -36,13 +36,22 @@ describe("TLS with a custom CA", () => {
     expect(await roundTrip(bare)).toBe("over tls");
   });
 
-  it("refuses a server its CA did not sign, within the dial timeout", async () => {
+  it.each([
+    ["its CA did not sign", () => ({ ca: pki.otherCa.cert }), /certificate/i],
+    ["signed for another name", () => ({ ca: pki.ca.cert, serverName: "elsewhere.example" }), /altnames|name/i],
+  ])("refuses a server %s with a TlsError naming why, at once, on a call and on connect", async (_what, tls, reason) => {
+    const config = { transport, endpoints: [`https://${cluster.endpoints[0]}`], tls: tls(), dialTimeoutMs: 5000 };
     const started = Date.now();
-    await using client = new Client({ transport, endpoints: [`https://${cluster.endpoints[0]}`], tls: { ca: pki.otherCa.cert }, dialTimeoutMs: 1000 });
+    await using client = new Client(config);
     const err = await client.kv.get("k").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TlsError);
     expect(err).toBeInstanceOf(EndpointError);
-    expect((err as Error).message).toMatch(/certificate/i);
-    expect(Date.now() - started).toBeLessThan(4000);
+    expect((err as Error).message).toMatch(reason);
+    const refused = await Client.connect(config).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(TlsError);
+    expect((refused as Error).message).toMatch(reason);
+    // Waiting does not mend a certificate: no need to wait out the dial timeout.
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it("reports plain gRPC against a TLS listener as an unreachable endpoint", async () => {
@@ -72,8 +81,14 @@ describe("mutual TLS", () => {
     });
     expect(await roundTrip(client)).toBe("over tls");
 
-    await using anonymous = new Client({ transport, endpoints: [`https://${cluster.endpoints[0]}`], tls: { ca: pki.ca.cert }, dialTimeoutMs: 1000 });
-    await expect(anonymous.kv.get("k")).rejects.toBeInstanceOf(EndpointError);
+    const anonymousConfig = { transport, endpoints: [`https://${cluster.endpoints[0]}`], tls: { ca: pki.ca.cert }, dialTimeoutMs: 5000 };
+    const started = Date.now();
+    await using anonymous = new Client(anonymousConfig);
+    const err = await anonymous.kv.get("k").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TlsError);
+    expect((err as Error).message).toMatch(/certificate required/);
+    await expect(Client.connect(anonymousConfig)).rejects.toBeInstanceOf(TlsError);
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });
 

@@ -31,7 +31,7 @@ afterEach(() => client?.close());
 function failing(path: string, code: Status, details: string, delivery: Delivery, sizeLimit?: SizeLimit): ScriptedClient {
   client = new ScriptedClient({ endpoints: ["a:2379"], retry: { maxRetries: 0 }, dialTimeoutMs: 50 });
   client.wire.on(path, () => {
-    throw new WireFailure(path, code, details, delivery, sizeLimit);
+    throw new WireFailure(path, code, details, delivery, { sizeLimit });
   });
   return client;
 }

@@ -6,7 +6,7 @@ import { type Delivery, type SizeLimit, WireFailure } from "../../../src/core/wi
 import { wireMethods } from "../../../src/pipeline/chain.js";
 import { failoverMiddleware, mayTryElsewhere } from "../../../src/pipeline/failover.js";
 import type { EndpointSet } from "../../../src/wire/endpoints.js";
-import { deliveryOfGrpcStatus } from "../../../src/wire/grpc/wire.js";
+import { deliveryOfGrpcStatus, type GrpcFailure } from "../../../src/wire/grpc/grpc-js-status.js";
 import type { WireMethod } from "../../../src/wire/wire.js";
 
 /*
@@ -31,6 +31,7 @@ function endpoints(): EndpointSet & { failed: Set<string> } {
     markHealthy: (e) => void failed.delete(e),
     isReady: () => true,
     connect: () => Promise.resolve("ready"),
+    connectFailure: () => Promise.resolve(undefined),
     close() {},
   };
 }
@@ -38,7 +39,7 @@ function endpoints(): EndpointSet & { failed: Set<string> } {
 const put = wireMethods(KVDefinition).put!;
 const watch = wireMethods(WatchDefinition).watch!;
 
-const failure = (method: WireMethod, code: Status, delivery: Delivery, sizeLimit?: SizeLimit) => new WireFailure(method.path, code, "scripted", delivery, sizeLimit);
+const failure = (method: WireMethod, code: Status, delivery: Delivery, sizeLimit?: SizeLimit) => new WireFailure(method.path, code, "scripted", delivery, { sizeLimit });
 
 /** A call through the failover step whose first attempt fails with `first`; where each attempt went. */
 async function callFailingFirstWith(method: WireMethod, first: unknown) {
@@ -80,7 +81,7 @@ describe("the failover decision", () => {
     ["never-sent", undefined, true, false],
     ["refused-unread", undefined, true, false],
   ])("for %s (limit %s, request stream %s): may try elsewhere = %s", (delivery, limit, requestStream, expected) => {
-    expect(mayTryElsewhere(new WireFailure("/p", Status.UNAVAILABLE, "x", delivery, limit), requestStream)).toBe(expected);
+    expect(mayTryElsewhere(new WireFailure("/p", Status.UNAVAILABLE, "x", delivery, { sizeLimit: limit }), requestStream)).toBe(expected);
   });
 
   it("never sends elsewhere an error no wire described", () => {
@@ -177,17 +178,20 @@ describe("failover step for a request stream", () => {
 });
 
 describe("grpc-js's wording, read in the grpc wire alone", () => {
-  it.each<[string, Status, string, [Delivery, SizeLimit?]]>([
-    ["no connection", Status.UNAVAILABLE, "No connection established. Last error: connect ECONNREFUSED", ["never-sent"]],
-    ["no connection (round robin)", Status.UNAVAILABLE, "round_robin: No connection established", ["never-sent"]],
-    ["a refused stream", Status.UNAVAILABLE, "Stream refused by server", ["refused-unread"]],
-    ["a stream not started", Status.INTERNAL, "Failed to start HTTP/2 stream with error: The session has been destroyed", ["never-sent"]],
-    ["a dropped connection", Status.UNAVAILABLE, "Connection dropped", ["sent-and-lost"]],
-    ["a reset stream", Status.INTERNAL, "Received RST_STREAM with code 2", ["sent-and-lost"]],
-    ["the send limit", Status.RESOURCE_EXHAUSTED, "Attempted to send message with a size larger than 10", ["never-sent", "send"]],
-    ["the receive limit", Status.RESOURCE_EXHAUSTED, "Received message larger than max (20 vs. 10)", ["answered", "receive"]],
-    ["etcd's own quota error", Status.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded", ["answered"]],
-    ["an etcd error", Status.INVALID_ARGUMENT, "etcdserver: key is not provided", ["answered"]],
+  it.each<[string, Status, string, GrpcFailure]>([
+    ["no connection", Status.UNAVAILABLE, "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1", { delivery: "never-sent", tls: false }],
+    ["no connection (round robin)", Status.UNAVAILABLE, "round_robin: No connection established", { delivery: "never-sent", tls: false }],
+    ["an unknown CA", Status.UNAVAILABLE, "No connection established. Last error: Error: unable to verify the first certificate. Resolution note: ", { delivery: "never-sent", tls: true }],
+    ["a name mismatch", Status.UNAVAILABLE, "No connection established. Last error: Error [ERR_TLS_CERT_ALTNAME_INVALID]: Hostname/IP does not match certificate's altnames", { delivery: "never-sent", tls: true }],
+    ["a refused client certificate", Status.UNAVAILABLE, "No connection established. Last error: 80:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required", { delivery: "never-sent", tls: true }],
+    ["a refused stream", Status.UNAVAILABLE, "Stream refused by server", { delivery: "refused-unread" }],
+    ["a stream not started", Status.INTERNAL, "Failed to start HTTP/2 stream with error: The session has been destroyed", { delivery: "never-sent" }],
+    ["a dropped connection", Status.UNAVAILABLE, "Connection dropped", { delivery: "sent-and-lost" }],
+    ["a reset stream", Status.INTERNAL, "Received RST_STREAM with code 2", { delivery: "sent-and-lost" }],
+    ["the send limit", Status.RESOURCE_EXHAUSTED, "Attempted to send message with a size larger than 10", { delivery: "never-sent", sizeLimit: "send" }],
+    ["the receive limit", Status.RESOURCE_EXHAUSTED, "Received message larger than max (20 vs. 10)", { delivery: "answered", sizeLimit: "receive" }],
+    ["etcd's own quota error", Status.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded", { delivery: "answered" }],
+    ["an etcd error", Status.INVALID_ARGUMENT, "etcdserver: key is not provided", { delivery: "answered" }],
   ])("reads %s", (_what, code, details, expected) => {
     expect(deliveryOfGrpcStatus(code, details)).toEqual(expected);
   });
