@@ -5,6 +5,14 @@ import { type ConnectFailure, type ConnectOutcome, EndpointRotation, type Endpoi
 import { tlsMaterial } from "../tls.js";
 import { isTlsErrorCode } from "../tls-failure.js";
 
+/**
+ * The most a session may hold, in MB (Node's maxSessionMemory), past which Node refuses new streams
+ * and a peer flooding it is cut off. Node's 10 MB default would fail unrelated calls behind a slow
+ * snapshot reader; reading pauses per stream instead (StreamCall) and HTTP/2 flow control holds
+ * the rest, so ten times that is room enough, and still a bound a server cannot lift.
+ */
+export const SESSION_MEMORY_MB = 100;
+
 /** Reconnect to a member that comes back within seconds, as the grpc-js channels are told to. */
 const INITIAL_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 2_000;
@@ -111,10 +119,7 @@ export class Http2Connection {
     if (this.session || this.closed || this.isDown) return this.session;
     const { address, host, secure } = this.endpoint;
     const { tls } = this.options;
-    // Node refuses new streams once a session holds more than maxSessionMemory (10 MB by
-    // default) of unsent or unread data: a slow snapshot reader would then fail unrelated calls.
-    // Reading pauses per stream instead (StreamCall), and HTTP/2 flow control holds the rest.
-    const limits = { maxSessionMemory: Number.MAX_SAFE_INTEGER };
+    const limits = { maxSessionMemory: SESSION_MEMORY_MB };
     const session = secure
       ? http2.connect(`https://${address}`, { ...limits, ...tls, ...(tls?.servername === undefined && !isIP(host) ? { servername: host } : {}) })
       : http2.connect(`http://${address}`, limits);

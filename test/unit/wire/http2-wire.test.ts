@@ -1,9 +1,10 @@
 import http2, { constants, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Status } from "nice-grpc-common";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { KVDefinition, PutResponse } from "../../../gen/etcdserverpb/rpc.js";
 import { resolveConfig } from "../../../src/core/config.js";
+import { SESSION_MEMORY_MB } from "../../../src/wire/http2/connection.js";
 import { Http2Wire } from "../../../src/wire/http2/wire.js";
 import { wireMethods } from "../../../src/pipeline/chain.js";
 import { WireFailure } from "../../../src/core/wire-failure.js";
@@ -66,6 +67,20 @@ describe("Http2Wire reading answers etcd does not give", () => {
     expect(err).toBeInstanceOf(WireFailure);
     return err as WireFailure;
   };
+
+  it("connects with a finite session memory cap, so that no server can make the session grow without bound", async () => {
+    const connect = vi.spyOn(http2, "connect");
+    try {
+      const own = new Http2Wire(resolveConfig({ endpoints: [endpoint], transport: "http2" }));
+      await own.endpoints.connect(endpoint, new Date(Date.now() + 2000));
+      own.close();
+      const options = connect.mock.calls[0]?.[1] as { maxSessionMemory?: number } | undefined;
+      expect(options?.maxSessionMemory).toBe(SESSION_MEMORY_MB);
+      expect(SESSION_MEMORY_MB).toBeLessThanOrEqual(1024);
+    } finally {
+      connect.mockRestore();
+    }
+  });
 
   it("reads a message whose prefix and body arrive in pieces", async () => {
     const whole = framed(response);
