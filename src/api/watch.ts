@@ -67,6 +67,8 @@ export class WatchCompactedError extends ErrCompacted {
 
 const NO_WATCH_ID = -1n;
 
+const PROGRESS_REQUEST: DeepPartial<WatchRequest> = { requestUnion: { $case: "progressRequest", progressRequest: {} } };
+
 /**
  * The typed error for a watch cancel reason. etcd sends some reasons as the text of a Go gRPC
  * status ("rpc error: code = PermissionDenied desc = etcdserver: permission denied").
@@ -253,15 +255,16 @@ class WatcherState {
       this.queue.fail(error);
       this.finish();
     }
-    const readiness = this.readiness;
-    if (readiness.state !== "unasked" && readiness.state !== "waiting") return;
-    this.readiness = { state: "failed", error };
-    if (readiness.state === "waiting") readiness.reject(error);
+    this.refuseReadiness(error);
   }
 
-  /** Ends the watcher's iteration after what was delivered. */
+  /**
+   * Ends the watcher's iteration after what was delivered. A `ready` still waiting for etcd
+   * rejects: the watcher was cancelled before etcd confirmed it, and its answer will be dropped.
+   */
   end(): void {
     this.detach();
+    this.refuseReadiness(new CallCanceledError("the watcher was cancelled before etcd confirmed it"));
     if (this.queue.ended) return;
     this.queue.end();
     this.finish();
@@ -280,6 +283,13 @@ class WatcherState {
 
   cancel(): void {
     this.hub.remove(this);
+  }
+
+  private refuseReadiness(error: unknown): void {
+    const readiness = this.readiness;
+    if (readiness.state !== "unasked" && readiness.state !== "waiting") return;
+    this.readiness = { state: "failed", error };
+    if (readiness.state === "waiting") readiness.reject(error);
   }
 
   private abandon(error: unknown): void {
@@ -382,6 +392,8 @@ export class WatchHub {
   private readonly stream: ResilientStream<DeepPartial<WatchRequest>, WatchResponsePb, WatcherState | DeepPartial<WatchRequest>>;
   /** Creates sent on the current stream and not yet answered, oldest first: etcd answers them in order. */
   private pending: WatcherState[] = [];
+  /** A progress request etcd has not answered yet: sent again on a new stream, as a broken one may have lost it. */
+  private progressAsked = false;
   private closedWith: Error | undefined;
 
   /** @internal */
@@ -398,6 +410,7 @@ export class WatchHub {
       opened: () => {
         this.pending = [];
         for (const state of this.watchers.values()) this.sendCreate(state);
+        if (this.progressAsked) this.stream.send(PROGRESS_REQUEST);
       },
       received: (response) => this.route(response),
       failed: (err) => {
@@ -441,7 +454,8 @@ export class WatchHub {
   requestProgress(): void {
     const unsupported = this.limits.streamRequests;
     if (unsupported) throw new UnsupportedByTransportError(`watch progress requests are not possible here: ${unsupported}; use the progressNotify option`);
-    this.stream.send({ requestUnion: { $case: "progressRequest", progressRequest: {} } });
+    this.progressAsked = true;
+    this.stream.send(PROGRESS_REQUEST);
   }
 
   /** Ends every watcher with ClientClosedError and closes the stream. */
@@ -477,6 +491,7 @@ export class WatchHub {
       return;
     }
     if (response.watchId === NO_WATCH_ID) {
+      this.progressAsked = false;
       // The answer to a progress request: every watcher etcd has confirmed is up to date with
       // `revision`. One still being created (maybe replaying history from an older revision) is not.
       for (const state of this.watchers.values()) if (state.active) this.progress(state, header, revision);
