@@ -28,7 +28,7 @@ export type {
 } from "./api/kv.js";
 export type { Lease, LeaseGrantOptions, LeaseGrantResponse, LeaseTimeToLiveResponse } from "./api/lease.js";
 export type { LeaseKeepAlive } from "./api/keepalive.js";
-export { WatchCompactedError, type Watcher, type WatchEvent, type WatchObserver, type WatchOptions, type WatchResponse } from "./api/watch.js";
+export { WatchCompactedError, WatchOverflowError, type Watcher, type WatchEvent, type WatchObserver, type WatchOptions, type WatchResponse } from "./api/watch.js";
 export { compare, op } from "./api/txn.js";
 export type {
   Compare,

@@ -29,11 +29,13 @@ export class Keyspace {
     private readonly service: ServiceFactory,
     private readonly withMiddleware: (middleware: ClientMiddleware) => ServiceFactory,
     private readonly limits: WireLimits,
+    /** The receive limit (maxCallRecvMsgSize), for watch responses gathered from fragments. */
+    private readonly maxResponseBytes: number,
     private readonly prefix: Uint8Array = new Uint8Array(),
   ) {
     this.kv = new KV(() => service(KVDefinition));
     this.lease = new Lease(() => service(LeaseDefinition));
-    this.watches = new WatchHub(() => service(WatchDefinition), limits);
+    this.watches = new WatchHub(() => service(WatchDefinition), limits, maxResponseBytes);
   }
 
   /**
@@ -63,7 +65,7 @@ export class Keyspace {
     const key = Array.from(full, (b) => b.toString(16).padStart(2, "0")).join("");
     let view = this.views.get(key);
     if (!view) {
-      view = new Keyspace(this.withMiddleware(namespaceMiddleware(full)), this.withMiddleware, this.limits, full);
+      view = new Keyspace(this.withMiddleware(namespaceMiddleware(full)), this.withMiddleware, this.limits, this.maxResponseBytes, full);
       this.views.set(key, view);
     }
     return view;

@@ -12,8 +12,11 @@ import {
   CallCanceledError,
   ClientClosedError,
   ErrCompacted,
+  EtcdError,
+  MessageTooLargeError,
   EtcdServerError,
   serverErrorFor,
+  InvalidArgumentError,
   UnsupportedByTransportError,
   WatcherBusyError,
 } from "../core/errors.js";
@@ -36,7 +39,15 @@ export interface WatchOptions extends KeySelection {
   progressNotify?: boolean;
   /** Ends the watcher; its iteration then throws CallCanceledError. */
   signal?: AbortSignal;
+  /**
+   * The most responses held for a reader that has not taken them yet. Past it the watcher fails
+   * with WatchOverflowError, which says the revision to watch again from, and what it held is let
+   * go: one slow reader can neither stall the other watchers nor fill the memory. Default 10,000.
+   */
+  maxBuffered?: number;
 }
+
+const DEFAULT_MAX_BUFFERED = 10_000;
 
 export interface WatchEvent {
   type: "put" | "delete";
@@ -65,6 +76,21 @@ export class WatchCompactedError extends ErrCompacted {
   }
 }
 
+/**
+ * A watcher's reader fell more than `maxBuffered` responses behind: the watcher was cancelled and
+ * what it held let go. Watch again from `resumeRevision` to go on without a gap.
+ */
+export class WatchOverflowError extends EtcdError {
+  override name = "WatchOverflowError";
+  constructor(
+    /** The first revision the reader was not given. */
+    readonly resumeRevision: bigint,
+    maxBuffered: number,
+  ) {
+    super(`the watcher's reader fell more than ${maxBuffered} responses behind; watch again from revision ${resumeRevision}`);
+  }
+}
+
 const NO_WATCH_ID = -1n;
 
 const PROGRESS_REQUEST: DeepPartial<WatchRequest> = { requestUnion: { $case: "progressRequest", progressRequest: {} } };
@@ -78,6 +104,19 @@ function cancelError(reason: string): EtcdServerError {
   if (!status) return serverErrorFor(reason, undefined, undefined);
   const name = status[1]!.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase().replace(/^CANCELED$/, "CANCELLED");
   return serverErrorFor(status[2]!, (Status as unknown as Record<string, Status | undefined>)[name], undefined);
+}
+
+/** Bytes of the keys and values of events, as they count toward the receive limit. */
+function eventBytes(events: EventPb[]): number {
+  let bytes = 0;
+  for (const { kv, prevKv } of events) bytes += (kv?.key.length ?? 0) + (kv?.value.length ?? 0) + (prevKv?.key.length ?? 0) + (prevKv?.value.length ?? 0);
+  return bytes;
+}
+
+/** The revision a response begins at: its first event's, or past the revision a progress reports. */
+function firstRevision(response: WatchResponse): bigint {
+  const [first] = response.events;
+  return first ? first.kv.modRevision : response.header.revision + 1n;
 }
 
 function toEvent(pb: EventPb): WatchEvent {
@@ -152,6 +191,8 @@ class WatcherState {
   nextRevision: bigint;
   /** Events of a response etcd split into fragments, until its last fragment arrives. */
   fragments: EventPb[] | undefined;
+  /** Bytes of keys and values in `fragments`, held to the receive limit. */
+  fragmentBytes = 0;
   /** Whether etcd confirmed the watcher on the current stream (progress reports cover only those). */
   active = false;
   /** The responses (and the end) for `next()`, or those that came before an observer subscribed. */
@@ -172,6 +213,7 @@ class WatcherState {
     readonly prevKv: boolean,
     readonly progressNotify: boolean,
     startRevision: bigint,
+    private readonly maxBuffered: number,
   ) {
     this.nextRevision = startRevision;
   }
@@ -233,8 +275,10 @@ class WatcherState {
   deliver(response: WatchResponse): void {
     const observer = this.observer;
     if (!observer) {
-      this.queue.push(response);
-      return;
+      const { queue } = this;
+      if (queue.size < this.maxBuffered) return queue.push(response);
+      // What the reader has not taken is let go (by the cancel), and it is told where that began.
+      return this.abandon(new WatchOverflowError(firstRevision(queue.peek() ?? response), this.maxBuffered));
     }
     try {
       observer.next(response, this.subscriber!);
@@ -281,7 +325,9 @@ class WatcherState {
     this.abandon(new CallCanceledError("the watcher was canceled by its AbortSignal", { cause: this.abortSignal?.reason }));
   }
 
+  /** Ends the watcher at once: responses its reader has not taken are let go. */
   cancel(): void {
+    this.queue.clear();
     this.hub.remove(this);
   }
 
@@ -364,7 +410,7 @@ export class Watcher implements AsyncIterable<WatchResponse>, AsyncIterator<Watc
     return Promise.resolve({ done: true, value: undefined });
   }
 
-  /** Stops the watcher; iteration ends after what was already received. */
+  /** Stops the watcher; iteration ends at once, and responses not yet taken are let go. */
   cancel(): void {
     this.state.cancel();
   }
@@ -400,6 +446,8 @@ export class WatchHub {
   constructor(
     rpc: () => ServiceClient<typeof WatchDefinition>,
     private readonly limits: WireLimits,
+    /** The receive limit (maxCallRecvMsgSize), which a response gathered from fragments is held to; negative for none. */
+    private readonly maxResponseBytes: number,
   ) {
     this.stream = new ResilientStream({
       wanted: () => this.watchers.size > 0 && !this.closedWith,
@@ -429,7 +477,10 @@ export class WatchHub {
     if (options.noPut) filters.push(WatchCreateRequest_FilterType.NOPUT);
     if (options.noDelete) filters.push(WatchCreateRequest_FilterType.NODELETE);
     const kept = rangeEnd === undefined && typeof key === "string" ? key : wireKey;
-    const state = new WatcherState(this, this.nextId++, kept, rangeEnd, filters.length > 0 ? filters : undefined, options.prevKv ?? false, options.progressNotify ?? false, startRevision);
+    const maxBuffered = options.maxBuffered ?? DEFAULT_MAX_BUFFERED;
+    if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) throw new InvalidArgumentError("watch maxBuffered", `must be a positive integer, got ${String(maxBuffered)}`);
+    const filterTypes = filters.length > 0 ? filters : undefined;
+    const state = new WatcherState(this, this.nextId++, kept, rangeEnd, filterTypes, options.prevKv ?? false, options.progressNotify ?? false, startRevision, maxBuffered);
     const watcher = new Watcher(state);
     const { signal } = options;
     if (signal?.aborted) {
@@ -474,6 +525,7 @@ export class WatchHub {
 
   private sendCreate(state: WatcherState): void {
     state.fragments = undefined;
+    state.fragmentBytes = 0;
     state.active = false;
     if (this.stream.send(state)) this.pending.push(state);
   }
@@ -518,9 +570,21 @@ export class WatchHub {
     let events = response.events;
     if (response.fragment || state.fragments) {
       (state.fragments ??= []).push(...events);
+      state.fragmentBytes += eventBytes(events);
+      const limit = this.maxResponseBytes;
+      if (limit >= 0 && state.fragmentBytes > limit) {
+        // A server that never sends the last fragment must not grow this without end.
+        const error = new MessageTooLargeError(`a watch response of over ${state.fragmentBytes} bytes in fragments, over the receive limit (maxCallRecvMsgSize ${limit})`, Status.RESOURCE_EXHAUSTED, undefined);
+        state.fragments = undefined;
+        this.watchers.delete(state.id);
+        state.fail(error);
+        this.stream.send({ requestUnion: { $case: "cancelRequest", cancelRequest: { watchId: state.id } } });
+        return;
+      }
       if (response.fragment) return;
       events = state.fragments;
       state.fragments = undefined;
+      state.fragmentBytes = 0;
     }
     state.nextRevision = events[events.length - 1]!.kv!.modRevision + 1n;
     state.deliver({ header, events: events.map(toEvent), progress: false });

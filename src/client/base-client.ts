@@ -49,7 +49,7 @@ export abstract class BaseClient implements AsyncDisposable {
       return factory(definition);
     };
     this.service = open((d) => this.pipeline.service(d));
-    this.root = new Keyspace(this.service, (middleware) => open(this.pipeline.withMiddleware(middleware)), this.pipeline.wire.limits);
+    this.root = new Keyspace(this.service, (middleware) => open(this.pipeline.withMiddleware(middleware)), this.pipeline.wire.limits, this.config.maxCallRecvMsgSize);
     this.cluster = new Cluster(() => this.service(ClusterDefinition));
     this.maintenance = new Maintenance(() => this.service(MaintenanceDefinition));
     this.auth = new Auth(() => this.service(AuthDefinition));

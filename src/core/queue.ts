@@ -84,6 +84,17 @@ export class AsyncQueue<T> {
     return item;
   }
 
+  /** The oldest queued item, left in the queue. */
+  peek(): T | undefined {
+    return this.size > 0 ? (this.items[this.head] as T) : undefined;
+  }
+
+  /** Lets go of every queued item at once. */
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+
   /** The queued items, oldest first, taken out of the queue; for a reader other than `next()`. */
   *takeAll(): Generator<T, void, undefined> {
     while (this.size > 0) yield this.take();

@@ -8,6 +8,7 @@ import {
   UnsupportedByTransportError,
   WatchCompactedError,
   type WatchObserver,
+  WatchOverflowError,
   type WatchResponse,
   type Watcher,
   WatcherBusyError,
@@ -32,6 +33,35 @@ async function take(watcher: Watcher, count: number): Promise<WatchResponse[]> {
 const flat = (responses: WatchResponse[]) => responses.flatMap((r) => r.events.map((e) => `${e.type} ${e.kv.keyString}=${e.kv.valueString}`));
 
 describe("watch", () => {
+  it("fails a reader that falls behind with WatchOverflowError, letting go of its backlog, and resumes from its revision without a gap", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    const behind = client.watch(p, { prefix: true, maxBuffered: 20 });
+    await behind.ready;
+    // 32 writers, 1 KiB each, while the watcher is not read.
+    const value = "x".repeat(1024);
+    const written: bigint[] = [];
+    const heapBefore = process.memoryUsage().heapUsed;
+    await Promise.all(
+      Array.from({ length: 32 }, async (_, writer) => {
+        for (let i = 0; i < 10; i++) written.push((await client.kv.put(`${p}${writer}-${i}`, value)).header.revision);
+      }),
+    );
+    const err = await behind.next().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WatchOverflowError);
+    const { resumeRevision } = err as WatchOverflowError;
+    expect(resumeRevision).toBe(written.reduce((a, b) => (a < b ? a : b)));
+    // What it held is gone: the 320 responses never piled up past the 20 it could keep.
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
+    const again = client.watch(p, { prefix: true, startRevision: resumeRevision });
+    const seen = (await take(again, written.length)).flatMap((r) => r.events.map((e) => e.kv.modRevision));
+    again.cancel();
+    expect(seen).toEqual([...written].sort((a, b) => (a < b ? -1 : 1)));
+  });
+
   it("delivers puts and deletes of a key, range and prefix as they happen", async () => {
     const { client } = etcd;
     const p = uniquePrefix();

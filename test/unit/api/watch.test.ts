@@ -8,7 +8,7 @@ import {
   type WatchResponse as WatchResponsePb,
 } from "../../../gen/etcdserverpb/rpc.js";
 import { type Event, Event_EventType } from "../../../gen/mvccpb/kv.js";
-import { type Watcher, type WatchObserver, type WatchResponse, WatchCompactedError } from "../../../src/api/watch.js";
+import { type Watcher, type WatchObserver, type WatchResponse, WatchCompactedError, WatchOverflowError } from "../../../src/api/watch.js";
 import {
   CallCanceledError,
   ClientClosedError,
@@ -16,6 +16,8 @@ import {
   ErrInvalidAuthToken,
   ErrPermissionDenied,
   EtcdServerError,
+  InvalidArgumentError,
+  MessageTooLargeError,
   UnsupportedByTransportError,
 } from "../../../src/core/errors.js";
 import { ScriptedClient, type ScriptedStream } from "../support/scripted-wire.js";
@@ -514,26 +516,70 @@ async function expectCreatedOnceOnNextStream(c: ScriptedClient, existing: bigint
   expect(changes(await take(added))).toEqual([`put ${key}@13`]);
 }
 
+describe("memory a server or a slow reader controls", () => {
+  it("fails a watcher whose reader falls more than maxBuffered responses behind, naming the revision to resume from; the others go on", async () => {
+    const c = newClient();
+    const slow = c.watch("a", { maxBuffered: 3 });
+    const other = c.watch("b");
+    const stream = await nextStream(c);
+    const [idSlow, idOther] = [(await nextCreate(stream)).watchId, (await nextCreate(stream)).watchId];
+    created(stream, idSlow, 10n);
+    created(stream, idOther, 10n);
+    events(stream, idSlow, 11n, put("a", 11n));
+    expect(changes(await take(slow))).toEqual(["put a@11"]);
+    for (const revision of [12n, 13n, 14n, 15n]) events(stream, idSlow, revision, put("a", revision));
+    expect(await nextCancel(stream)).toBe(idSlow);
+    const err = await failureOf(slow);
+    expect(err).toBeInstanceOf(WatchOverflowError);
+    // Nothing it held is handed out: it resumes at the first revision its reader did not get.
+    expect((err as WatchOverflowError).resumeRevision).toBe(12n);
+    events(stream, idOther, 16n, put("b", 16n));
+    expect(changes(await take(other))).toEqual(["put b@16"]);
+  });
+
+  it("refuses a maxBuffered that is not a positive integer", () => {
+    const c = newClient();
+    for (const maxBuffered of [0, -1, 1.5, Number.NaN]) expect(() => c.watch("a", { maxBuffered })).toThrow(InvalidArgumentError);
+  });
+
+  it("fails a watcher whose fragments pile up past the receive limit, instead of holding them without end", async () => {
+    client = new ScriptedClient({ endpoints: ["a:2379"], maxCallRecvMsgSize: 1000 });
+    const c = client;
+    const flooded = c.watch("a");
+    const other = c.watch("b");
+    const stream = await nextStream(c);
+    const [idFlooded, idOther] = [(await nextCreate(stream)).watchId, (await nextCreate(stream)).watchId];
+    created(stream, idFlooded, 10n);
+    created(stream, idOther, 10n);
+    const big = { type: 0, kv: { key: utf8.encode("a"), value: new Uint8Array(300), modRevision: 11n } };
+    for (let i = 0; i < 4; i++) respond(stream, { header: header(11n), watchId: idFlooded, fragment: true, events: [big] });
+    expect(await nextCancel(stream)).toBe(idFlooded);
+    expect(await failureOf(flooded)).toBeInstanceOf(MessageTooLargeError);
+    events(stream, idOther, 12n, put("b", 12n));
+    expect(changes(await take(other))).toEqual(["put b@12"]);
+  });
+});
+
 describe("cancelling", () => {
-  it("cancel() writes a cancel request with the watcher's ID and ends its iteration after what it had received", async () => {
+  it("cancel() writes a cancel request with the watcher's ID, ends its iteration at once and lets go of what it held", async () => {
     const { stream, watchers, ids } = await watching(["a", "b"]);
     const [a, b] = watchers as [Watcher, Watcher];
-    const [idA, idB] = ids as [bigint, bigint];
+    const [idA] = ids as [bigint, bigint];
     events(stream, idA, 11n, put("a", 11n));
     expect(changes(await take(a))).toEqual(["put a@11"]);
     events(stream, idA, 12n, put("a", 12n));
-    // Let the response reach a's queue before the cancel, to check that it is still handed out.
-    events(stream, idB, 12n, put("b", 12n));
+    // Let the response reach a's queue before the cancel: the cancel lets go of it.
+    events(stream, idA, 13n, put("a", 13n));
+    events(stream, ids[1]!, 12n, put("b", 12n));
     await take(b);
     a.cancel();
     expect(await nextCancel(stream)).toBe(idA);
     // What etcd had sent before it read the cancel goes nowhere.
-    events(stream, idA, 13n, put("a", 13n));
-    respond(stream, { header: header(13n), watchId: idA, canceled: true });
-    events(stream, idB, 14n, put("b", 14n));
-    expect(changes(await take(a))).toEqual(["put a@12"]);
+    events(stream, idA, 14n, put("a", 14n));
+    respond(stream, { header: header(14n), watchId: idA, canceled: true });
+    events(stream, ids[1]!, 15n, put("b", 15n));
     await expectEnded(a);
-    expect(changes(await take(b))).toEqual(["put b@14"]);
+    expect(changes(await take(b))).toEqual(["put b@15"]);
   });
 
   it("leaving a for-await loop cancels the watcher", async () => {
