@@ -104,11 +104,11 @@ export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOption
         const candidates = only === undefined ? pool.endpoints : [only];
         if (left <= 0 || candidates.every((e) => failedTls.has(e))) {
           const where = only ?? [...tried].join(", ");
-          const failedAt = only ?? [...tried].pop();
+          const lastTried = only ?? [...tried].pop();
           const detail = { cause: lastError, noneReachable: true };
-          if (failedInTls(lastError)) throw new TlsError(`TLS connection to etcd at ${where} failed: ${lastError.details}`, Status.UNAVAILABLE, failedAt, detail);
+          if (failedInTls(lastError)) throw new TlsError(`TLS connection to etcd at ${where} failed: ${lastError.details}`, Status.UNAVAILABLE, lastTried, detail);
           const reason = lastError?.details ?? "no endpoint configured";
-          throw new EndpointError(`no etcd server reachable at ${where} within ${dialTimeoutMs} ms: ${reason}`, Status.UNAVAILABLE, failedAt, detail);
+          throw new EndpointError(`no etcd server reachable at ${where} within ${dialTimeoutMs} ms: ${reason}`, Status.UNAVAILABLE, lastTried, detail);
         }
         await abortable(options.signal, sleep(Math.min(left, RECONNECT_PAUSE_MS)));
         tried = others();
