@@ -16,10 +16,16 @@ function grpcMetadata(metadata: Metadata | undefined): GrpcMetadata {
   return converted;
 }
 
-/** A failed call's grpc-js status as a WireFailure; anything else as it is. */
-function wireFailure(err: unknown, path: string): unknown {
+/**
+ * A failed call's grpc-js status as a WireFailure. grpc-js can also fail a call with a status it
+ * left empty (a message flagged compressed by a server that named no compression): that is an
+ * answer it could not read.
+ */
+function wireFailure(err: unknown, path: string): WireFailure {
   const status = err as Partial<ServiceError>;
-  if (typeof status.code !== "number" || typeof status.details !== "string") return err;
+  if (typeof status.code !== "number" || typeof status.details !== "string") {
+    return new WireFailure(path, Status.INTERNAL, `grpc-js failed the call without a status: ${err instanceof Error ? err.message : String(err)}`, "answered");
+  }
   const { delivery, ...detail } = deliveryOfGrpcStatus(status.code, status.details);
   return new WireFailure(path, status.code, status.details, delivery, detail);
 }

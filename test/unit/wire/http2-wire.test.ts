@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { KVDefinition, PutResponse } from "../../../gen/etcdserverpb/rpc.js";
 import { resolveConfig } from "../../../src/core/config.js";
 import { SESSION_MEMORY_MB } from "../../../src/wire/http2/connection.js";
+import { GrpcWire } from "../../../src/wire/grpc/wire.js";
 import { Http2Wire } from "../../../src/wire/http2/wire.js";
 import { wireMethods } from "../../../src/pipeline/chain.js";
 import { WireFailure } from "../../../src/core/wire-failure.js";
@@ -137,5 +138,66 @@ describe("Http2Wire reading answers etcd does not give", () => {
   it("reports any other reset as sent and lost", async () => {
     const err = await failure((stream) => stream.close(constants.NGHTTP2_INTERNAL_ERROR));
     expect([err.code, err.delivery]).toEqual([Status.INTERNAL, "sent-and-lost"]);
+  });
+});
+
+describe("both gRPC wires against a corpus of malformed answers", () => {
+  let server: http2.Http2Server;
+  let answer: Answer;
+  let endpoint: string;
+
+  beforeAll(async () => {
+    server = http2.createServer();
+    server.on("stream", (stream) => {
+      stream.on("error", () => undefined);
+      stream.resume();
+      answer(stream);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    endpoint = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const grpcHeaders = { ":status": 200, "content-type": "application/grpc" };
+  const corpus: [string, Answer][] = [
+    ["a grpc-message that is not percent-encoding", (s) => s.respond({ ...grpcHeaders, "grpc-status": "13", "grpc-message": "%E0%A4%A" }, { endStream: true })],
+    ["a grpc-status that is not a number", (s) => s.respond({ ...grpcHeaders, "grpc-status": "thirteen" }, { endStream: true })],
+    ["a grpc-status past gRPC's codes", (s) => s.respond({ ...grpcHeaders, "grpc-status": "4294967296" }, { endStream: true })],
+    ["no content-type", (s) => s.respond({ ":status": 200, "grpc-status": "0" }, { endStream: true })],
+    [
+      "an HTML page",
+      (s) => {
+        s.respond({ ":status": 502, "content-type": "text/html" });
+        s.end("<html>bad gateway</html>");
+      },
+    ],
+    ["a body that is not gRPC framing", grpcAnswer([Buffer.from("not a grpc message at all")])],
+    ["a message that is not protobuf", grpcAnswer([framed(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))])],
+    ["a length prefix past the data", grpcAnswer([Buffer.from([0, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3])])],
+    ["a compressed message never asked for", grpcAnswer([framed(response, 1)])],
+    ["an OK status without a message", grpcAnswer([])],
+    ["a reset stream", (s) => s.close(constants.NGHTTP2_PROTOCOL_ERROR)],
+    ["a reset with an unknown code", (s) => s.close(0x99)],
+  ];
+
+  describe.each([
+    ["grpc", (config: ReturnType<typeof resolveConfig>) => new GrpcWire(config)],
+    ["http2", (config: ReturnType<typeof resolveConfig>) => new Http2Wire(config)],
+  ] as const)("over %s", (transport, makeWire) => {
+    it.each(corpus)("fails %s as a WireFailure, never throwing elsewhere", async (_what, malformed) => {
+      const wire = makeWire(resolveConfig({ endpoints: [endpoint], transport }));
+      try {
+        answer = malformed;
+        const outcome = await (wire.send(endpoint, PUT, { key: Buffer.from("k"), value: Buffer.from("v") }, {}) as Promise<unknown>).then(
+          () => "answered",
+          (e: unknown) => e,
+        );
+        expect(outcome).toBeInstanceOf(WireFailure);
+      } finally {
+        wire.close();
+      }
+    });
   });
 });
