@@ -14,14 +14,18 @@ import { base64Encode } from "@bufbuild/protobuf/wire";
 import type { KeyValue as KeyValuePb } from "../../gen/mvccpb/kv.js";
 import { type Bytes, FROM_KEY_END, describe, prefixEnd, toBytes, utf8 } from "../core/bytes.js";
 import { InvalidArgumentError, UnsupportedByTransportError, UnsupportedVersionError } from "../core/errors.js";
+import { checkDeadline, checkSignal } from "../core/call-checks.js";
 import { type Int64, type StoredInt64, storedInt64, storeInt64, toInt64, toNonNegativeInt64 } from "../core/int64.js";
 import type { ServiceClient, TransportCallOptions } from "../pipeline/call-pipeline.js";
 
 /** Per-call options every method takes. */
 export interface CallOptions {
-  /** Cancels the call; it then rejects with CallCanceledError. */
+  /** Cancels the call; it then rejects with CallCanceledError. Anything but an AbortSignal is an InvalidArgumentError. */
   signal?: AbortSignal;
-  /** A Date, or milliseconds from now, after which the call rejects with DeadlineExceededError. */
+  /**
+   * A Date, or milliseconds from now, after which the call rejects with DeadlineExceededError (at
+   * once when it has passed already). NaN, an invalid Date or a non-number is an InvalidArgumentError.
+   */
   deadline?: Date | number;
 }
 
@@ -415,7 +419,9 @@ export class KV {
 export function callOptions(options: CallOptions): TransportCallOptions & { signal?: AbortSignal } {
   // Absent, not undefined: nice-grpc spreads these over the client's defaults (callTimeoutMs).
   const result: TransportCallOptions & { signal?: AbortSignal } = {};
-  if (options.signal !== undefined) result.signal = options.signal;
-  if (options.deadline !== undefined) result.deadline = options.deadline;
+  const signal = checkSignal(options.signal, "signal");
+  if (signal !== undefined) result.signal = signal;
+  const deadline = checkDeadline(options.deadline, "deadline");
+  if (deadline !== undefined) result.deadline = deadline;
   return result;
 }

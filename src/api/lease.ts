@@ -3,6 +3,7 @@ import { type Int64, toInt64, toNonNegativeInt64 } from "../core/int64.js";
 import { type CallOptions, callOptions, ResponseHeader } from "./kv.js";
 import { KeepAliveHub, type LeaseKeepAlive } from "./keepalive.js";
 import type { ServiceClient } from "../pipeline/call-pipeline.js";
+import { checkSignal } from "../core/call-checks.js";
 
 export interface LeaseGrantOptions {
   /** Ask for this lease ID instead of letting etcd choose one (must be unused and not 0). */
@@ -44,13 +45,13 @@ export class Lease {
    * Resolves at etcd's first answer. Rejects with ErrLeaseNotFound when the lease does not exist,
    * with EndpointError when no member can be reached within `dialTimeoutMs`.
    */
-  keepAlive(id: Int64, options: { signal?: AbortSignal } = {}): Promise<LeaseKeepAlive> {
-    return this.keepAlives.keepAlive(id, options.signal);
+  async keepAlive(id: Int64, options: { signal?: AbortSignal } = {}): Promise<LeaseKeepAlive> {
+    return this.keepAlives.keepAlive(id, checkSignal(options.signal, "keepAlive signal"));
   }
 
   /** Renews a lease once; resolves with its TTL in seconds, rejects with ErrLeaseNotFound. */
-  keepAliveOnce(id: Int64, options: { signal?: AbortSignal } = {}): Promise<bigint> {
-    return this.keepAlives.keepAliveOnce(id, options.signal);
+  async keepAliveOnce(id: Int64, options: { signal?: AbortSignal } = {}): Promise<bigint> {
+    return this.keepAlives.keepAliveOnce(id, checkSignal(options.signal, "keepAliveOnce signal"));
   }
 
   /** @internal Stops every keep-alive; called by client.close(). */

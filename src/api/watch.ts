@@ -20,6 +20,7 @@ import {
   UnsupportedByTransportError,
   WatcherBusyError,
 } from "../core/errors.js";
+import { checkSignal } from "../core/call-checks.js";
 import { type Int64, toNonNegativeInt64 } from "../core/int64.js";
 import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
 import { AsyncQueue } from "../core/queue.js";
@@ -482,7 +483,7 @@ export class WatchHub {
     const filterTypes = filters.length > 0 ? filters : undefined;
     const state = new WatcherState(this, this.nextId++, kept, rangeEnd, filterTypes, options.prevKv ?? false, options.progressNotify ?? false, startRevision, maxBuffered);
     const watcher = new Watcher(state);
-    const { signal } = options;
+    const signal = checkSignal(options.signal, "watch signal");
     if (signal?.aborted) {
       state.fail(new CallCanceledError("the watcher was canceled by its AbortSignal", { cause: signal.reason }));
       return watcher;

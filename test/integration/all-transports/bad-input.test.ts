@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import {
+  DeadlineExceededError,
   ErrAuthFailed,
   ErrAuthNotEnabled,
   ErrCompacted,
@@ -59,6 +60,15 @@ describe("the catalogue of bad input", () => {
       ["auth not enabled", ErrAuthNotEnabled, () => authOnPlainCluster.kv.get(`${p}k`)],
       ["bad TLS files", InvalidArgumentError, () => clientFor(etcd.cluster, { endpoints: ["https://127.0.0.1:2379"], tls: { ca: "-----BEGIN CERTIFICATE-----\nnope" } })],
       ["malformed endpoint URL", InvalidArgumentError, () => clientFor(etcd.cluster, { endpoints: ["http://127.0.0.1:notaport"] })],
+      ["a signal that is not an AbortSignal", InvalidArgumentError, () => client.kv.get(`${p}k`, { signal: {} as AbortSignal })],
+      ["a signal that is a string", InvalidArgumentError, () => client.kv.put(`${p}k`, "v", { signal: "stop" as unknown as AbortSignal })],
+      ["a watch signal that is not an AbortSignal", InvalidArgumentError, () => client.watch(`${p}k`, { signal: { aborted: false } as AbortSignal })],
+      ["a keepAlive signal that is not an AbortSignal", InvalidArgumentError, () => client.lease.keepAlive(1n, { signal: 5 as unknown as AbortSignal })],
+      ["a deadline that is NaN", InvalidArgumentError, () => client.kv.get(`${p}k`, { deadline: Number.NaN })],
+      ["a deadline that is an invalid Date", InvalidArgumentError, () => client.kv.get(`${p}k`, { deadline: new Date("never") })],
+      ["a deadline that is text", InvalidArgumentError, () => client.kv.get(`${p}k`, { deadline: "soon" as unknown as number })],
+      ["a deadline already past", DeadlineExceededError, () => client.kv.put(`${p}k`, "v", { deadline: new Date(Date.now() - 1000) })],
+      ["a deadline of no time", DeadlineExceededError, () => client.kv.get(`${p}k`, { deadline: 0 })],
     ];
     for (const [name, expected, provoke] of cases) {
       const err = await (async () => provoke())().then(
