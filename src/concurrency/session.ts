@@ -26,7 +26,7 @@ export class Session implements AsyncDisposable {
     const signal = options.signal;
     const lease = options.leaseId ?? (await client.lease.grant(options.ttl ?? 60, { signal })).id;
     const keepAlive = await client.lease.keepAlive(lease, { signal });
-    return new Session(client, BigInt(lease), keepAlive);
+    return new Session(client, keepAlive.id, keepAlive);
   }
 
   /** Aborted when the session's lease is lost; its reason is the LeaseLostError. */

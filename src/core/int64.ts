@@ -1,12 +1,14 @@
 import { BinaryReader } from "@bufbuild/protobuf/wire";
+import Long from "long";
 import { EtcdError, InvalidArgumentError } from "./errors.js";
 import { describe } from "./bytes.js";
 
 /**
  * Every int64 the API returns (revisions, versions, lease IDs, member IDs, counts) is a bigint, so
- * no value ever loses precision. Inputs also take a number when it is a safe integer.
+ * no value ever loses precision. Inputs also take a number when it is a safe integer, and a `Long`
+ * (the `long` package's, as protobufjs and grpc-js code holds them), signed or unsigned.
  */
-export type Int64 = bigint | number;
+export type Int64 = bigint | number | Long;
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -17,7 +19,9 @@ const EXACT_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 function toBigInt(value: Int64, what: string): bigint {
   if (typeof value === "bigint") return value;
   if (typeof value === "number" && Number.isSafeInteger(value)) return BigInt(value);
-  throw new InvalidArgumentError(what, `must be a bigint or a safe integer, got ${describe(value)}`);
+  // Long.isLong reads a marker every copy of the package sets, so a Long from another copy (grpc-js's) counts too.
+  if (Long.isLong(value)) return BigInt(value.toString());
+  throw new InvalidArgumentError(what, `must be a bigint or a safe integer (or a Long), got ${describe(value)}`);
 }
 
 /** A signed int64 input, rejecting values outside int64. */

@@ -1,3 +1,4 @@
+import Long from "long";
 import { describe, expect, it } from "vitest";
 import { ErrLeaseExist, ErrLeaseNotFound, ErrLeaseTTLTooLarge, InvalidArgumentError } from "../../../src/index.js";
 import { uniquePrefix, useCluster } from "../../helpers.js";
@@ -37,6 +38,18 @@ describe("lease", () => {
     expect((await etcd.client.kv.get(k)).kvs[0]?.lease).toBe(id);
     await expect(etcd.client.lease.grant(30, { id })).rejects.toBeInstanceOf(ErrLeaseExist);
     await etcd.client.lease.revoke(id);
+  });
+
+  it("takes a Long wherever an int64 goes in, as code holding grpc-js or protobufjs values has them", async () => {
+    const id = (1n << 63n) - 1n - BigInt(Math.floor(Math.random() * 1e9));
+    const asLong = Long.fromString(id.toString());
+    const granted = await etcd.client.lease.grant(Long.fromInt(30), { id: asLong });
+    expect(granted.id).toBe(id);
+    const k = `${uniquePrefix()}k`;
+    const { header } = await etcd.client.kv.put(k, "v", { lease: asLong });
+    expect((await etcd.client.kv.get(k, { revision: Long.fromString(header.revision.toString()) })).kvs[0]?.lease).toBe(id);
+    expect((await etcd.client.lease.timeToLive(asLong)).id).toBe(id);
+    await etcd.client.lease.revoke(asLong);
   });
 
   it("rejects unknown leases, TTLs etcd cannot hold and malformed input", async () => {

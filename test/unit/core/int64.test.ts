@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { storedInt64, storeInt64, toInt64, toNonNegativeInt64, toUint64 } from "../../../src/core/int64.js";
 import { InvalidArgumentError } from "../../../src/core/errors.js";
 import { KeyValue, ResponseHeader } from "../../../src/api/kv.js";
+import Long from "long";
 
 describe("storeInt64", () => {
   const exact = [0n, 1n, -1n, 2n ** 30n, 2n ** 53n - 1n, -(2n ** 53n - 1n), 2n ** 32n + 7n];
@@ -33,6 +34,17 @@ describe("int64 inputs", () => {
     expect(toInt64(Number.MAX_SAFE_INTEGER, "x")).toBe(2n ** 53n - 1n);
     expect(toUint64(2n ** 64n - 1n, "x")).toBe(2n ** 64n - 1n);
     expect(toNonNegativeInt64(0, "x")).toBe(0n);
+  });
+
+  it("take Long values, signed and unsigned, all 64 bits exact", () => {
+    expect(toInt64(Long.fromString("9223372036854775807"), "x")).toBe(2n ** 63n - 1n);
+    expect(toInt64(Long.fromString("-9223372036854775808"), "x")).toBe(-(2n ** 63n));
+    expect(toUint64(Long.fromString("18446744073709551615", true), "x")).toBe(2n ** 64n - 1n);
+    expect(toInt64(Long.fromString("4611686018427387905"), "x")).toBe(2n ** 62n + 1n);
+    // A Long as another copy of the package makes it (grpc-js's, protobufjs's): only its fields and marker.
+    const foreign = Object.assign(Object.create(null) as object, { low: 1, high: 0x40000000, unsigned: false, __isLong__: true, toString: () => "4611686018427387905" });
+    expect(toInt64(foreign as unknown as Long, "x")).toBe(2n ** 62n + 1n);
+    expect(() => toNonNegativeInt64(Long.fromInt(-1), "get limit")).toThrow(/get limit must not be negative/);
   });
 
   it("refuse, naming the field, what the wire cannot carry", () => {

@@ -13,6 +13,7 @@ import {
   UnsupportedVersionError,
 } from "../../../src/core/errors.js";
 import { type Delivery, type SizeLimit, WireFailure } from "../../../src/core/wire-failure.js";
+import { Status as ExportedStatus } from "../../../src/exports.js";
 import { ScriptedClient } from "../support/scripted-wire.js";
 
 /*
@@ -48,6 +49,8 @@ describe("error mapping", () => {
   it("gives etcd's own errors their rpctypes class, code, message and endpoint", async () => {
     const err = await rejection(failing(PUT, Status.INVALID_ARGUMENT, "etcdserver: key is not provided", "answered").kv.put("k", "v"));
     expect(err).toBeInstanceOf(ErrEmptyKey);
+    // The codes are the SDK's own export: no other package is needed to compare them.
+    expect((err as EtcdServerError).code).toBe(ExportedStatus.INVALID_ARGUMENT);
     expect(err).toMatchObject({ code: Status.INVALID_ARGUMENT, serverMessage: "etcdserver: key is not provided", endpoint: "a:2379" });
   });
 
