@@ -17,6 +17,7 @@ import { InvalidArgumentError, UnsupportedByTransportError, UnsupportedVersionEr
 import { checkDeadline, checkSignal } from "../core/call-checks.js";
 import { type Int64, type StoredInt64, storedInt64, storeInt64, toInt64, toNonNegativeInt64 } from "../core/int64.js";
 import type { ServiceClient, TransportCallOptions } from "../pipeline/call-pipeline.js";
+import { type CallOptions as GrpcCallOptions, Metadata } from "nice-grpc-common";
 
 /** Per-call options every method takes. */
 export interface CallOptions {
@@ -27,6 +28,12 @@ export interface CallOptions {
    * once when it has passed already). NaN, an invalid Date or a non-number is an InvalidArgumentError.
    */
   deadline?: Date | number;
+  /**
+   * Fail the call with ErrNoLeader when the member it reaches has no leader, rather than answer
+   * from a member cut off from the cluster (clientv3's WithRequireLeader). Not over etcd's gateway,
+   * which takes no gRPC metadata from a browser: there it is an UnsupportedByTransportError.
+   */
+  requireLeader?: boolean;
 }
 
 /** Which keys an operation covers besides the key itself. Give at most one. */
@@ -416,12 +423,15 @@ export class KV {
  * The per-call part of an options object, in the transport's terms.
  * @internal
  */
-export function callOptions(options: CallOptions): TransportCallOptions & { signal?: AbortSignal } {
+export function callOptions(options: CallOptions): TransportCallOptions & Pick<GrpcCallOptions, "signal" | "metadata"> {
   // Absent, not undefined: nice-grpc spreads these over the client's defaults (callTimeoutMs).
-  const result: TransportCallOptions & { signal?: AbortSignal } = {};
+  const result: TransportCallOptions & Pick<GrpcCallOptions, "signal" | "metadata"> = {};
   const signal = checkSignal(options.signal, "signal");
   if (signal !== undefined) result.signal = signal;
   const deadline = checkDeadline(options.deadline, "deadline");
   if (deadline !== undefined) result.deadline = deadline;
+  // etcd's "hasleader": the member refuses the call while it has no leader. A Metadata per call,
+  // since a middleware may add to it.
+  if (options.requireLeader) result.metadata = Metadata({ hasleader: "true" });
   return result;
 }

@@ -254,6 +254,9 @@ export class GatewayWire implements Wire {
   }
 
   private async unary(call: GatewayCall, request: unknown, options: CallOptions): Promise<unknown> {
+    if (options.metadata?.has("hasleader")) {
+      throw new UnsupportedByTransportError(`${call.path} with requireLeader: etcd's HTTP gateway takes no gRPC metadata from a browser`);
+    }
     const { signal, done } = this.begin(call, options);
     let text: string;
     try {
