@@ -118,10 +118,11 @@ describe("endpoint failover", () => {
     try {
       const endpoints = [frozen.endpoint, ...cluster.endpoints.filter((e) => e !== frozen.endpoint)];
       await using client = clientFor(cluster, { endpoints, dialTimeoutMs: 1000 });
-      // The first calls give up waiting for the frozen member's connection, which goes on waiting
-      // on its own and then sets the member aside.
+      // The first call gives up at its deadline while the frozen member's connection is awaited
+      // for its share of the dial timeout (a third here); that wait goes on on its own and then
+      // sets the member aside, so a later call goes elsewhere.
       const recovery = await recoveryTime("freezing the first endpoint", () => client.kv.get("k", { deadline: 300 }), 5000);
-      expect(recovery).toBeGreaterThanOrEqual(700);
+      expect(recovery).toBeGreaterThanOrEqual(300);
     } finally {
       frozen.resume();
     }
