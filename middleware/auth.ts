@@ -1,32 +1,58 @@
-import { type CallOptions, ClientError, type ClientMiddleware, Metadata } from "nice-grpc-common";
+import { type CallOptions, ClientError, type ClientMiddleware, type ClientMiddlewareCall, Metadata } from "nice-grpc-common";
 import { abortable } from "../src/core/abortable.js";
 
 /**
- * The auth token of one client, shared by all its calls. Authenticate runs without any caller's
- * signal, so one caller giving up does not fail the refresh the others wait for.
+ * The auth token of one client, shared by all its calls: one etcd issued for the configured
+ * credentials (Authenticate runs without any caller's signal, so one caller giving up does not fail
+ * the refresh the others wait for), or one the application gave.
  */
 export class TokenSource {
   // A private field: util.inspect would print a promise's token.
   #token: Promise<string> | undefined;
 
-  /** `authenticate` exchanges the configured credentials for a fresh token (the Authenticate RPC). */
-  constructor(private readonly authenticate: () => Promise<string>) {}
+  /**
+   * @param authenticate exchanges the configured credentials for a fresh token (the Authenticate
+   * RPC); absent when the client has none, so a token etcd no longer accepts cannot be renewed.
+   * @param token a token to start with (clientv3's Config.Token).
+   */
+  constructor(
+    private readonly authenticate: (() => Promise<string>) | undefined,
+    token?: string,
+  ) {
+    if (token !== undefined) this.#token = Promise.resolve(token);
+  }
+
+  /** Whether calls carry a token: one was given, or credentials can get one. */
+  get active(): boolean {
+    return this.#token !== undefined || this.authenticate !== undefined;
+  }
+
+  /** Whether a token etcd refused can be replaced by a fresh one. */
+  get renewable(): boolean {
+    return this.authenticate !== undefined;
+  }
 
   /** The current token, authenticating first when there is none. */
   current(): Promise<string> {
     return this.#token ?? this.refresh(undefined);
   }
 
+  /** Replaces the token calls send from now on. */
+  replace(token: string): void {
+    this.#token = Promise.resolve(token);
+  }
+
   /** A new token, unless another call already replaced the `stale` one: then that one. */
   refresh(stale: Promise<string> | undefined): Promise<string> {
-    if (this.#token === undefined || this.#token === stale) {
-      const fresh = this.authenticate();
+    const { authenticate } = this;
+    if (authenticate && (this.#token === undefined || this.#token === stale)) {
+      const fresh = authenticate();
       this.#token = fresh;
       fresh.catch(() => {
         if (this.#token === fresh) this.#token = undefined;
       });
     }
-    return this.#token;
+    return this.#token ?? Promise.reject(new Error("no auth token and no credentials to get one"));
   }
 }
 
@@ -68,16 +94,19 @@ export function authMiddleware({ tokens }: AuthOptions): ClientMiddleware {
     metadata: Metadata(options.metadata).set("token", value),
   });
 
-  return async function* auth(call, options) {
+  async function* authenticated(call: ClientMiddlewareCall<unknown, unknown>, options: CallOptions) {
     const used = tokens.current();
     let delivered = false;
     try {
       const attempt = call.next(call.request, withToken(options, await abortable(options.signal, used))) as AsyncGenerator<unknown, unknown, undefined>;
       return yield* observed(attempt, () => (delivered = true));
     } catch (err) {
-      if (!isStaleToken(err) || delivered || call.requestStream) throw err;
+      if (!isStaleToken(err) || delivered || call.requestStream || !tokens.renewable) throw err;
       const fresh = await abortable(options.signal, tokens.refresh(used));
       return yield* call.next(call.request, withToken(options, fresh));
     }
-  } as ClientMiddleware;
+  }
+
+  // Without a token, a call goes straight on, without a generator of its own.
+  return ((call, options) => (tokens.active ? authenticated(call, options) : call.next(call.request, options))) as ClientMiddleware;
 }

@@ -5,8 +5,8 @@ import { Maintenance } from "../api/maintenance.js";
 import { ElectionDefinition } from "../../gen/v3electionpb/v3election.js";
 import { LockDefinition } from "../../gen/v3lockpb/v3lock.js";
 import { ElectionService, LockService } from "../api/lockservice.js";
-import { type ClientConfig, type EntryTransports, type ResolvedConfig, type Transport, parseEndpoint, parseMinorVersion, resolveConfig } from "../core/config.js";
-import { ClientClosedError, OldClusterError } from "../core/errors.js";
+import { type ClientConfig, type EntryTransports, type ResolvedConfig, type Transport, checkToken, parseEndpoint, parseMinorVersion, resolveConfig, resolveEndpoints } from "../core/config.js";
+import { ClientClosedError, InvalidArgumentError, OldClusterError } from "../core/errors.js";
 import { Keyspace } from "../api/keyspace.js";
 import type { KV } from "../api/kv.js";
 import type { Lease } from "../api/lease.js";
@@ -73,6 +73,30 @@ export abstract class BaseClient implements AsyncDisposable {
   /** What console.log and util.inspect show: the same as toJSON, under the class's name. */
   [Symbol.for("nodejs.util.inspect.custom")](_depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
     return `${this.constructor.name} ${inspect(this.toJSON(), options)}`;
+  }
+
+  /**
+   * Replaces the endpoints calls go to (clientv3's SetEndpoints), in the forms the config takes;
+   * calls in flight finish where they are. Throws InvalidArgumentError for a list the config would
+   * refuse.
+   */
+  setEndpoints(endpoints: string[]): void {
+    if (this.closed) throw new ClientClosedError();
+    const parsed = resolveEndpoints(endpoints, this.config.endpointRules);
+    // The wires made their TLS settings (or none) for the client's scheme.
+    if (parsed[0]!.secure !== this.config.secure) {
+      throw new InvalidArgumentError("endpoints", `must ${this.config.secure ? "" : "not "}use TLS, as the client's endpoints do`);
+    }
+    this.pipeline.setEndpoints(parsed);
+  }
+
+  /**
+   * Replaces the auth token every call sends from now on: one the application renewed itself
+   * (clientv3's Config.Token, given anew). Throws InvalidArgumentError for one etcd could not have issued.
+   */
+  setToken(token: string): void {
+    if (this.closed) throw new ClientClosedError();
+    this.pipeline.setToken(checkToken(token));
   }
 
   /** The endpoints calls can go to, host:port. */

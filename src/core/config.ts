@@ -87,6 +87,12 @@ export interface ClientConfig {
    * endpoints (127.0.0.0/8, ::1, localhost) need no opt-in.
    */
   allowInsecureCredentials?: boolean;
+  /**
+   * A token etcd issued (a JWT of --auth-token=jwt, or a simple token) to send on every call, as
+   * clientv3's Config.Token; `client.setToken()` replaces it. With `username` and `password` as
+   * well, a token etcd refuses is renewed from them; without, the call fails with its error.
+   */
+  token?: string;
   /** Retries of calls that change nothing on the server. */
   retry?: RetryPolicy;
   /**
@@ -170,6 +176,9 @@ export interface ResolvedConfig {
   keepAliveTimeoutMs: number;
   retry: RetryPolicy;
   credentials: { name: string; password: Secret<string> } | undefined;
+  token: Secret<string> | undefined;
+  /** What any endpoint list of the client must satisfy, at creation and in setEndpoints(). */
+  endpointRules: EndpointRules;
   autoSyncIntervalMs: number | undefined;
   /** [major, minor] that every member must run at least, when old clusters are rejected. */
   minClusterVersion: [number, number] | undefined;
@@ -189,24 +198,15 @@ export function resolveConfig(config: ClientConfig, { entry, transports }: Entry
   if (config === null || typeof config !== "object") {
     throw new InvalidArgumentError("config", "must be an object with endpoints");
   }
-  if (!Array.isArray(config.endpoints) || config.endpoints.length === 0) {
-    throw new InvalidArgumentError("endpoints", "must be a non-empty array of etcd client URLs");
-  }
-  const endpoints = config.endpoints.map((e) => parseEndpoint(e, config.tls !== undefined));
-  const secure = endpoints[0]!.secure;
-  if (endpoints.some((e) => e.secure !== secure)) {
-    throw new InvalidArgumentError("endpoints", "must all use TLS or all not use it");
-  }
-  if (config.tls !== undefined && !secure) {
-    throw new InvalidArgumentError("endpoints", "use http:// while a tls config is given: use https:// (or host:port) so that calls go over TLS");
-  }
   const credentials = resolveCredentials(config.username, config.password);
-  if (credentials && !secure && !config.allowInsecureCredentials && !endpoints.every(isLoopback)) {
-    throw new InvalidArgumentError(
-      "username",
-      "and password would go in plaintext to http:// endpoints off this machine: use https:// endpoints, or set allowInsecureCredentials: true where the network is trusted",
-    );
-  }
+  const token = config.token === undefined ? undefined : new Secret(checkToken(config.token));
+  const endpointRules: EndpointRules = {
+    tls: config.tls !== undefined,
+    secret: credentials ? "username" : token ? "token" : undefined,
+    allowInsecureCredentials: config.allowInsecureCredentials ?? false,
+  };
+  const endpoints = resolveEndpoints(config.endpoints, endpointRules);
+  const secure = endpoints[0]!.secure;
   if (config.transport !== undefined && !transports.includes(config.transport)) {
     const where = entry === ALL_TRANSPORTS.entry ? "" : ` in the "${entry}" entry`;
     throw new InvalidArgumentError("transport", `must be ${quotedList(transports)}${where}, got ${JSON.stringify(config.transport)}`);
@@ -225,6 +225,8 @@ export function resolveConfig(config: ClientConfig, { entry, transports }: Entry
     keepAliveTimeoutMs: positiveInteger(config.keepAliveTimeoutMs, "keepAliveTimeoutMs", 5_000),
     retry: resolveRetry(config.retry),
     credentials,
+    token,
+    endpointRules,
     autoSyncIntervalMs: config.autoSyncIntervalMs === undefined ? undefined : positiveInteger(config.autoSyncIntervalMs, "autoSyncIntervalMs", 0),
     minClusterVersion:
       config.rejectOldCluster || config.minClusterVersion !== undefined ? parseMinorVersion(config.minClusterVersion ?? "3.4", "minClusterVersion") : undefined,
@@ -260,6 +262,49 @@ function resolveCredentials(username: string | undefined, password: string | und
   if (typeof username !== "string" || username === "") throw new InvalidArgumentError("username", "must be a non-empty string when password is given");
   if (typeof password !== "string") throw new InvalidArgumentError("password", "must be a string when username is given");
   return { name: username, password: new Secret(password) };
+}
+
+/** What a list of endpoints must satisfy, from the rest of the config. */
+export interface EndpointRules {
+  /** A tls config was given: every endpoint must use TLS. */
+  tls: boolean;
+  /** What secret calls carry, if any: the option to name when one would go in plaintext. */
+  secret: "username" | "token" | undefined;
+  allowInsecureCredentials: boolean;
+}
+
+/**
+ * Parses and checks a list of endpoints as a whole: one scheme for all, TLS where a tls config asks
+ * for it, and no credentials in plaintext to endpoints off this machine unless allowed.
+ */
+export function resolveEndpoints(raw: unknown, rules: EndpointRules): Endpoint[] {
+  if (!Array.isArray(raw) || raw.length === 0) {
+    throw new InvalidArgumentError("endpoints", "must be a non-empty array of etcd client URLs");
+  }
+  const endpoints = raw.map((e: unknown) => parseEndpoint(e as string, rules.tls));
+  const secure = endpoints[0]!.secure;
+  if (endpoints.some((e) => e.secure !== secure)) {
+    throw new InvalidArgumentError("endpoints", "must all use TLS or all not use it");
+  }
+  if (rules.tls && !secure) {
+    throw new InvalidArgumentError("endpoints", "use http:// while a tls config is given: use https:// (or host:port) so that calls go over TLS");
+  }
+  if (rules.secret && !secure && !rules.allowInsecureCredentials && !endpoints.every(isLoopback)) {
+    const what = rules.secret === "username" ? "username and password" : "the token";
+    throw new InvalidArgumentError(
+      rules.secret,
+      `${what} would go in plaintext to http:// endpoints off this machine: use https:// endpoints, or set allowInsecureCredentials: true where the network is trusted`,
+    );
+  }
+  return endpoints;
+}
+
+/** An auth token as etcd issues them: a non-empty string that fits in gRPC metadata. */
+export function checkToken(token: unknown): string {
+  if (typeof token !== "string" || token === "" || /[^\x20-\x7e]/.test(token)) {
+    throw new InvalidArgumentError("token", "must be a non-empty string of printable ASCII, as etcd issues them");
+  }
+  return token;
 }
 
 /** An endpoint on this machine, whose traffic no one else can read. */

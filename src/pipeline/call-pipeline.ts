@@ -44,7 +44,7 @@ const withDeadline = ((call, options) => (options.deadline != null ? deadlineMid
  */
 export class CallPipeline {
   private readonly chain: MiddlewareChain;
-  private readonly tokens: TokenSource | undefined;
+  private readonly tokens: TokenSource;
 
   constructor(
     config: ResolvedConfig,
@@ -58,15 +58,15 @@ export class CallPipeline {
     // Below auth: what Authenticate itself goes through.
     const base: ClientMiddleware<TransportCallOptions>[] = [retryMiddleware, ...config.middleware.inner, failover];
     const { credentials } = config;
-    let auth: ClientMiddleware<TransportCallOptions>[] = [];
+    let authenticate: (() => Promise<string>) | undefined;
     if (credentials) {
       const authService = new MiddlewareChain(base, defaults).client(AuthDefinition);
       const request = new AuthenticateRequest(credentials.name, credentials.password);
-      this.tokens = new TokenSource(async () => (await authService.authenticate(request)).token);
-      auth = [authMiddleware({ tokens: this.tokens })];
+      authenticate = async () => (await authService.authenticate(request)).token;
     }
+    this.tokens = new TokenSource(authenticate, config.token?.reveal());
     const errors = errorMappingMiddleware({ endpoint: (err) => endpointOf(err) ?? wire.endpoints.current });
-    this.chain = new MiddlewareChain([errors, ...config.middleware.outer, withDeadline, ...auth, ...base], defaults);
+    this.chain = new MiddlewareChain([errors, ...config.middleware.outer, withDeadline, authMiddleware({ tokens: this.tokens }), ...base], defaults);
   }
 
   /** The endpoints calls can go to, host:port. */
@@ -87,10 +87,16 @@ export class CallPipeline {
     this.wire.endpoints.setEndpoints(endpoints);
   }
 
+  /** Replaces the auth token calls send from now on. */
+  setToken(token: string): void {
+    this.tokens.replace(token);
+  }
+
   /** Gets an auth token now when credentials are configured, failing with their typed error. */
   async authenticate(): Promise<void> {
+    if (!this.tokens.renewable) return;
     try {
-      await this.tokens?.current();
+      await this.tokens.current();
     } catch (err) {
       throw toEtcdError(err, endpointOf(err) ?? this.wire.endpoints.current, undefined);
     }

@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import {
   Client,
   ErrAuthFailed,
+  ErrInvalidAuthToken,
   ErrPermissionDenied,
   ErrUserEmpty,
   EtcdServerError,
@@ -131,6 +132,22 @@ describe("auth with JWT tokens", () => {
       await cluster.close();
       await rm(dir, { recursive: true, force: true });
     };
+  });
+
+  it("sends a token the application was issued, and the one setToken gives from then on", async () => {
+    const p = uniquePrefix();
+    const aliceToken = ((await gateway(cluster, "/v3/auth/authenticate", { name: "alice", password: "alice-pw" })) as { token: string }).token;
+    await using client = clientFor(cluster, { token: rootToken });
+    await client.kv.put(`${p}k`, "by root");
+    client.setToken(aliceToken);
+    // alice may only read pub/.
+    await expect(client.kv.put(`${p}k`, "by alice")).rejects.toBeInstanceOf(ErrPermissionDenied);
+    expect((await client.kv.get("pub/x")).count).toBe(0n);
+    // Without credentials a token etcd refuses cannot be renewed: the call fails with etcd's error.
+    client.setToken("not.a.jwt");
+    await expect(client.kv.get("pub/x")).rejects.toBeInstanceOf(ErrInvalidAuthToken);
+    expect(() => client.setToken("")).toThrow(InvalidArgumentError);
+    expect(() => clientFor(cluster, { token: "two\nlines" })).toThrow(/token must be a non-empty string/);
   });
 
   it("refreshes a token made stale by a change of the auth store and retries once", async () => {

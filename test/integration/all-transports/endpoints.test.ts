@@ -22,6 +22,24 @@ describe("endpoint list", () => {
   });
 });
 
+describe("setEndpoints", () => {
+  it("moves calls to the endpoints it is given, and refuses a list the client could not use", async () => {
+    await using cluster = await startCluster(3);
+    const [first, second] = cluster.members;
+    await using client = clientFor(cluster, { endpoints: [first!.endpoint], dialTimeoutMs: 2000 });
+    const p = uniquePrefix();
+    await client.kv.put(`${p}k`, "v");
+    client.setEndpoints([`http://${second!.endpoint}`]);
+    expect(client.endpoints).toEqual([second!.endpoint]);
+    await first!.kill();
+    expect((await client.kv.get(`${p}k`, { deadline: 10_000 })).kvs[0]?.valueString).toBe("v");
+    expect(() => client.setEndpoints([])).toThrow(InvalidArgumentError);
+    expect(() => client.setEndpoints(["ftp://x:1"])).toThrow(/must use http:\/\/ or https:\/\//);
+    expect(() => client.setEndpoints([`https://${second!.endpoint}`])).toThrow(/must not use TLS/);
+    expect(client.endpoints).toEqual([second!.endpoint]);
+  });
+});
+
 describe("rejectOldCluster", () => {
   it("accepts members at or above the minimum and rejects older ones by name", async () => {
     await using cluster = await startCluster(1);
