@@ -29,13 +29,23 @@ export interface ErrorMappingOptions {
 export function errorMappingMiddleware({ endpoint }: ErrorMappingOptions): ClientMiddleware {
   return ((call, options: CallOptions) =>
     untilFailure(call.next(call.request, options) as Attempt, (err) => {
-      // A method newer than the server: say which etcd version it needs (from the proto options).
-      const since = methodSince(call.method.options);
-      if (since && err instanceof ClientError && err.code === Status.UNIMPLEMENTED) {
-        throw new UnsupportedVersionError(err.path, since, endpoint(err), { cause: err });
+      if (err instanceof ClientError && err.code === Status.UNIMPLEMENTED && !isEtcdMessage(err.details)) {
+        // A method newer than the server: say which etcd version it needs (from the proto options).
+        const since = methodSince(call.method.options);
+        if (since) throw new UnsupportedVersionError(err.path, since, endpoint(err), { cause: err });
+        // Every etcd this SDK supports serves the others: what answered is something else.
+        throw notEtcd(endpoint(err), err);
       }
       throw toEtcdError(err, endpoint(err), options.signal);
     })) as ClientMiddleware;
+}
+
+/** What a server that is not etcd (or lacks etcd's services) gets a call failed with. */
+export function notEtcd(endpoint: string | undefined, answer: ClientError): EndpointError {
+  const where = endpoint ?? "the endpoint";
+  return new EndpointError(`${where} is not an etcd server (or serves not ${answer.path}): it answered ${Status[answer.code]}: ${answer.details}`, answer.code, endpoint, {
+    cause: answer,
+  });
 }
 
 export function toEtcdError(err: unknown, endpoint: string | undefined, signal: AbortSignal | undefined): unknown {

@@ -1,15 +1,17 @@
 import { deadlineMiddleware } from "nice-grpc-client-middleware-deadline";
-import { type ClientMiddleware, Status } from "nice-grpc-common";
-import { AuthDefinition } from "../../gen/etcdserverpb/rpc.js";
+import { ClientError, type ClientMiddleware, Status } from "nice-grpc-common";
+import { AuthDefinition, KVDefinition } from "../../gen/etcdserverpb/rpc.js";
 import { authMiddleware, TokenSource } from "../../middleware/auth.js";
-import { errorMappingMiddleware, toEtcdError } from "../../middleware/errors.js";
+import { errorMappingMiddleware, notEtcd, toEtcdError } from "../../middleware/errors.js";
+import { WireFailure } from "../core/wire-failure.js";
 import { endpointOf, failoverMiddleware, RECONNECT_PAUSE_MS, sleep } from "./failover.js";
 import type { Wire } from "../wire/wire.js";
+import type { ConnectFailure } from "../wire/endpoints.js";
 import { retryDefaults, retryMiddleware } from "../../middleware/retry.js";
 import type { Endpoint, ResolvedConfig } from "../core/config.js";
 import { EndpointError, TlsError } from "../core/errors.js";
 import type { Secret } from "../core/secret.js";
-import { MiddlewareChain, type ServiceFactory, type TransportCallOptions } from "./chain.js";
+import { MiddlewareChain, type ServiceFactory, type TransportCallOptions, wireMethods } from "./chain.js";
 
 export type { ServiceClient, ServiceFactory, TransportCallOptions } from "./chain.js";
 export type { Wire, WireLimits } from "../wire/wire.js";
@@ -33,6 +35,10 @@ class AuthenticateRequest {
     return this.#password.reveal();
   }
 }
+
+/** What a connected endpoint is asked, to know it is etcd (see answersAsEtcd); and etcd's answer. */
+const PROBE = wireMethods(KVDefinition).range!;
+const EMPTY_KEY = "etcdserver: key is not provided";
 
 /** The deadline middleware only for calls with a deadline; the others go straight on, without a generator of their own. */
 const withDeadline = ((call, options) => (options.deadline != null ? deadlineMiddleware(call, options) : call.next(call.request, options))) as ClientMiddleware<TransportCallOptions>;
@@ -115,11 +121,12 @@ export class CallPipeline {
     const untilConnected = async (endpoint: string): Promise<void> => {
       for (;;) {
         const outcome = await pool.connect(endpoint, deadline);
-        if (outcome === "ready") {
+        const lost = outcome === "ready" ? await this.probe(endpoint) : undefined;
+        if (outcome === "ready" && lost === undefined) {
           connected = true;
           return;
         }
-        const failure = outcome === "failed" ? await pool.connectFailure(endpoint) : undefined;
+        const failure = outcome === "failed" ? await pool.connectFailure(endpoint) : lost;
         if (failure?.tls) throw new TlsError(`TLS connection to etcd at ${endpoint} failed: ${failure.message}`, Status.UNAVAILABLE, endpoint, { noneReachable: true });
         const left = deadline.getTime() - Date.now();
         if (outcome === "timeout" || left <= 0 || connected) {
@@ -135,11 +142,30 @@ export class CallPipeline {
       const failures = (err as AggregateError).errors as EndpointError[];
       const tls = failures.find((failure) => failure instanceof TlsError);
       if (tls) throw tls;
+      // Everything that answered was not etcd: that, not a dial timeout, is what to say.
+      if (failures.every((failure) => !failure.noneReachable)) throw failures[0];
       const reasons = failures.map((failure) => failure.message).join("; ");
       throw new EndpointError(`could not connect to etcd at ${endpoints.join(", ")} before the dial timeout (${reasons})`, Status.UNAVAILABLE, endpoints[0], { noneReachable: true });
     } finally {
       connected = true;
     }
+  }
+
+  /**
+   * Checks that what listens at `endpoint` is etcd: a Range without a key, which etcd refuses with
+   * its own error before it looks at auth or data, so it changes nothing and needs no credentials.
+   * Anything else that answers (an HTTP/2 server, a gRPC server without etcd's services) is an
+   * EndpointError; a connection lost meanwhile comes back as the failure to wait out.
+   */
+  private async probe(endpoint: string): Promise<ConnectFailure | undefined> {
+    const answer = await Promise.resolve(this.wire.send(endpoint, PROBE, {}, {})).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    if (answer instanceof ClientError && answer.details === EMPTY_KEY) return undefined;
+    if (answer instanceof WireFailure && answer.delivery !== "answered") return { message: answer.details, tls: answer.tls };
+    if (answer instanceof ClientError) throw notEtcd(endpoint, answer);
+    throw new EndpointError(`${endpoint} is not an etcd server: it accepted a Range without a key`, Status.UNAVAILABLE, endpoint, { noneReachable: true });
   }
 
   close(): void {

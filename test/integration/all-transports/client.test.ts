@@ -1,4 +1,6 @@
+import { Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js";
 import { createServer } from "node:http";
+import http2 from "node:http2";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -10,7 +12,7 @@ import {
   MessageTooLargeError,
 } from "../../../src/index.js";
 import type { EtcdCluster } from "../../harness/cluster.js";
-import { clientFor, configFor, startCluster, uniquePrefix } from "../../helpers.js";
+import { clientFor, configFor, overGateway, startCluster, uniquePrefix } from "../../helpers.js";
 
 let cluster: EtcdCluster;
 beforeAll(async () => {
@@ -89,6 +91,44 @@ describe("connect", () => {
     const key = `${uniquePrefix()}k`;
     await client.kv.put(key, "v");
     expect((await client.kv.get(key)).kvs[0]?.valueString).toBe("v");
+  });
+
+  it.each([
+    [
+      "an HTTP/2 server",
+      () => {
+        const server = http2.createServer((_, res) => res.writeHead(404).end("not here"));
+        return { server, close: () => new Promise<unknown>((resolve) => server.close(resolve)) };
+      },
+    ],
+    [
+      "a gRPC server without etcd's services",
+      () => {
+        const server = new GrpcServer();
+        return { server, close: () => new Promise<unknown>((resolve) => server.tryShutdown(resolve)) };
+      },
+    ],
+  ])("says what answered when %s is not etcd, on connect and on a call", async (_what, make) => {
+    const { server, close } = make();
+    const port =
+      server instanceof GrpcServer
+        ? await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))))
+        : await new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port)));
+    try {
+      const config = configFor(cluster, { endpoints: [`127.0.0.1:${port}`], dialTimeoutMs: 1000 });
+      const started = Date.now();
+      const refused = await Client.connect(config).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(EndpointError);
+      // The gateway speaks HTTP/1.1, which an HTTP/2-only server does not answer: unreachable to it.
+      if (!overGateway()) expect((refused as Error).message).toMatch(/is not an etcd server/);
+      expect(Date.now() - started).toBeLessThan(3000);
+      await using client = new Client(config);
+      const failed = await client.kv.put("k", "v").catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(EndpointError);
+      if (!overGateway()) expect((failed as Error).message).toMatch(/is not an etcd server/);
+    } finally {
+      await close();
+    }
   });
 
   it("reports an endpoint that is not etcd as an EndpointError on a call", async () => {
