@@ -2,7 +2,17 @@
 export type { BaseClient } from "./client/base-client.js";
 export type { Auth, Permission, PermissionType, UserAddOptions } from "./api/auth.js";
 export type { Cluster, Member, MembersResponse } from "./api/cluster.js";
-export { type Alarm, type AlarmMember, type Maintenance, type MemberCallOptions, SnapshotIntegrityError, type StatusResponse } from "./api/maintenance.js";
+export {
+  type Alarm,
+  type AlarmMember,
+  type Maintenance,
+  type MemberCallOptions,
+  SnapshotIntegrityError,
+  type SnapshotOptions,
+  type SnapshotProgress,
+  type StatusResponse,
+  type VersionedSnapshot,
+} from "./api/maintenance.js";
 export type { ElectionService, LeaderKey, LockService } from "./api/lockservice.js";
 export type { EtcdApi, Keyspace } from "./api/keyspace.js";
 export type { ClientConfig, TlsConfig } from "./core/config.js";

@@ -1,5 +1,5 @@
 import { sha256 } from "@noble/hashes/sha2.js";
-import { AlarmRequest_AlarmAction, AlarmType, DowngradeRequest_DowngradeAction, type MaintenanceDefinition } from "../../gen/etcdserverpb/rpc.js";
+import { AlarmRequest_AlarmAction, AlarmType, DowngradeRequest_DowngradeAction, type MaintenanceDefinition, type SnapshotResponse } from "../../gen/etcdserverpb/rpc.js";
 import { describe } from "../core/bytes.js";
 import { EtcdError, InvalidArgumentError } from "../core/errors.js";
 import { type Int64, toNonNegativeInt64, toUint64 } from "../core/int64.js";
@@ -33,6 +33,45 @@ export interface StatusResponse {
 /** A snapshot whose trailing sha256 does not match its data. */
 export class SnapshotIntegrityError extends EtcdError {
   override name = "SnapshotIntegrityError";
+}
+
+/**
+ * How far a snapshot's transfer is, reported as each of etcd's responses arrives (before the
+ * sha256 is checked). Both count bytes as bigints, as every 64-bit number of this SDK.
+ */
+export interface SnapshotProgress {
+  /**
+   * Bytes received so far, the trailing 32-byte sha256 included: the last report's is the size
+   * of the whole snapshot as its chunks write it out.
+   */
+  received: bigint;
+  /**
+   * Bytes of the database etcd has yet to send (its `remainingBytes`). The sha256 is not
+   * counted: it reaches 0 with the database's last bytes, and stays 0 for the checksum's report.
+   */
+  remaining: bigint;
+}
+
+/** Options of snapshot() and snapshotWithVersion(). */
+export type SnapshotOptions = MemberCallOptions & {
+  /**
+   * Called with each response's progress before its bytes are handed out, so a chunk is always
+   * counted by the time the reader sees it. An exception it throws ends the snapshot with it.
+   */
+  onProgress?: (progress: SnapshotProgress) => void;
+};
+
+/** What snapshotWithVersion() resolves to. */
+export interface VersionedSnapshot {
+  /**
+   * The storage version of the member's backend as etcd sends it, major.minor.0 ("3.7.0" from
+   * etcd 3.7.x), which etcdutl checks when it restores. Undefined from etcd 3.4 and 3.5, which
+   * do not send it, and from a 3.6+ member that has not recorded one yet (just after a new
+   * cluster starts, until its cluster version is decided).
+   */
+  version: string | undefined;
+  /** The snapshot's chunks, as snapshot() yields them. */
+  chunks: AsyncGenerator<Uint8Array, void, undefined>;
 }
 
 const ALARMS: Record<Alarm, AlarmType> = { nospace: AlarmType.NOSPACE, corrupt: AlarmType.CORRUPT };
@@ -120,16 +159,82 @@ export class Maintenance {
    * A point-in-time copy of a member's backend, as chunks to write out in order. etcd ends it
    * with a sha256 of the data; the last chunk comes only after it was checked, and a mismatch
    * throws SnapshotIntegrityError instead. Reading slowly slows the transfer (backpressure).
+   * `onProgress` hears how far the transfer is as etcd's responses arrive (see SnapshotProgress).
+   *
+   * Throws, when iterated: InvalidArgumentError (`snapshot onProgress` not a function, a bad
+   * signal or deadline) before anything is sent; SnapshotIntegrityError; the call's own errors.
    */
-  async *snapshot(options: MemberCallOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-    // A portable sha256 (no node:crypto), so that snapshots verify in browsers too.
-    const hash = sha256.create();
-    // The newest bytes are held back until it is known whether they are the trailing checksum.
-    let held = new Uint8Array(0);
-    for await (const chunk of this.rpc().snapshot({}, memberOptions(options))) {
-      const joined = new Uint8Array(held.length + chunk.blob.length);
+  async *snapshot(options: SnapshotOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    const onProgress = progressListener(options.onProgress, "snapshot onProgress");
+    yield* verifiedChunks(this.rpc().snapshot({}, memberOptions(options))[Symbol.asyncIterator](), undefined, onProgress);
+  }
+
+  /**
+   * snapshot() together with the storage version etcd records in it, as clientv3's
+   * SnapshotWithVersion: resolves once etcd's first response arrives, so the version is known
+   * before anything is written. `chunks` are snapshot()'s (same checks, same `onProgress`) and
+   * hold the call open until they are read to the end, or closed (`break`, `chunks.return()`,
+   * `options.signal`).
+   *
+   * Throws (rejects): InvalidArgumentError (`snapshotWithVersion onProgress` not a function, a
+   * bad signal or deadline) before anything is sent; the call's own errors when etcd cannot be
+   * reached. `chunks` throws SnapshotIntegrityError and later failures of the call.
+   */
+  async snapshotWithVersion(options: SnapshotOptions = {}): Promise<VersionedSnapshot> {
+    const onProgress = progressListener(options.onProgress, "snapshotWithVersion onProgress");
+    const responses = this.rpc().snapshot({}, memberOptions(options))[Symbol.asyncIterator]();
+    const first = await responses.next();
+    const chunks = verifiedChunks(responses, first.done ? undefined : first.value, onProgress);
+    // An async generator closed before its first next() never runs its body, nor its finally:
+    // the call opened to read the version would stay open, etcd blocked on sending to it. Ending
+    // it here as well is harmless once the body ran (a second return() of the call does nothing).
+    const close = chunks.return.bind(chunks);
+    chunks.return = async (value) => {
+      await responses.return?.();
+      return close(value);
+    };
+    // Before 3.6 the field does not exist, and 3.6+ sends "" until the member records a version.
+    const version = first.done || first.value.version === "" ? undefined : first.value.version;
+    return { version, chunks };
+  }
+}
+
+/** The caller's listener, checked up front: else a non-function fails as a TypeError mid-call. */
+function progressListener(listener: SnapshotOptions["onProgress"], what: string): SnapshotOptions["onProgress"] {
+  if (listener !== undefined && typeof listener !== "function") throw new InvalidArgumentError(what, `must be a function, got ${describe(listener)}`);
+  return listener;
+}
+
+/**
+ * The data of a snapshot's responses (`first`, then the rest of `responses`), checked against the
+ * sha256 etcd sends last.
+ */
+async function* verifiedChunks(
+  responses: AsyncIterator<SnapshotResponse>,
+  first: SnapshotResponse | undefined,
+  onProgress: SnapshotOptions["onProgress"],
+): AsyncGenerator<Uint8Array, void, undefined> {
+  // A portable sha256 (no node:crypto), so that snapshots verify in browsers too.
+  const hash = sha256.create();
+  // The newest bytes are held back until it is known whether they are the trailing checksum.
+  let held = new Uint8Array(0);
+  let received = 0n;
+  let pending = first;
+  try {
+    for (;;) {
+      let response = pending;
+      pending = undefined;
+      if (response === undefined) {
+        const next = await responses.next();
+        if (next.done) break;
+        response = next.value;
+      }
+      const blob = response.blob;
+      received += BigInt(blob.length);
+      onProgress?.({ received, remaining: response.remainingBytes });
+      const joined = new Uint8Array(held.length + blob.length);
       joined.set(held);
-      joined.set(chunk.blob, held.length);
+      joined.set(blob, held.length);
       const release = Math.max(0, joined.length - SHA256_BYTES);
       if (release > 0) {
         const out = joined.subarray(0, release);
@@ -138,10 +243,14 @@ export class Maintenance {
       }
       held = joined.slice(release);
     }
-    const expected = hash.digest();
-    if (held.length !== SHA256_BYTES || expected.some((byte, i) => byte !== held[i])) {
-      throw new SnapshotIntegrityError("the snapshot's trailing sha256 does not match its data");
-    }
-    yield held;
+  } finally {
+    // Ends the call when the reader stopped early (or onProgress threw); a call already over
+    // ignores it.
+    await responses.return?.();
   }
+  const expected = hash.digest();
+  if (held.length !== SHA256_BYTES || expected.some((byte, i) => byte !== held[i])) {
+    throw new SnapshotIntegrityError("the snapshot's trailing sha256 does not match its data");
+  }
+  yield held;
 }
