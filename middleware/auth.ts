@@ -18,6 +18,8 @@ export class TokenSource {
   constructor(
     private readonly authenticate: (() => Promise<string>) | undefined,
     token?: string,
+    /** Told each time credentials gave a new token. */
+    private readonly refreshed?: () => void,
   ) {
     if (token !== undefined) this.#token = Promise.resolve(token);
   }
@@ -48,9 +50,12 @@ export class TokenSource {
     if (authenticate && (this.#token === undefined || this.#token === stale)) {
       const fresh = authenticate();
       this.#token = fresh;
-      fresh.catch(() => {
-        if (this.#token === fresh) this.#token = undefined;
-      });
+      fresh.then(
+        () => this.refreshed?.(),
+        () => {
+          if (this.#token === fresh) this.#token = undefined;
+        },
+      );
     }
     return this.#token ?? Promise.reject(new Error("no auth token and no credentials to get one"));
   }

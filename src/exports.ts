@@ -16,6 +16,7 @@ export {
 export type { ElectionService, LeaderKey, LockService } from "./api/lockservice.js";
 export type { EtcdApi, Keyspace } from "./api/keyspace.js";
 export type { ClientConfig, TlsConfig } from "./core/config.js";
+export { type AutoSyncEvent, type CallContext, CHANNELS, type EndpointEvent, type LeaseEvent, type Logger, type WatchStreamEvent } from "./core/diagnostics.js";
 export type { Bytes } from "./core/bytes.js";
 export type { Int64 } from "./core/int64.js";
 export type {

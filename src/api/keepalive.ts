@@ -5,6 +5,7 @@ import { AsyncQueue } from "../core/queue.js";
 import { ResilientStream, worthReconnecting } from "../pipeline/resilient-stream.js";
 import type { ServiceClient } from "../pipeline/call-pipeline.js";
 import { restart, unref } from "../core/timers.js";
+import type { Diagnostics } from "../core/diagnostics.js";
 
 /** A lease the client keeps alive; see `client.lease.keepAlive`. */
 export interface LeaseKeepAlive extends Disposable {
@@ -106,7 +107,10 @@ export class KeepAliveHub {
   private closed = false;
 
   /** @internal */
-  constructor(private readonly rpc: () => ServiceClient<typeof LeaseDefinition>) {
+  constructor(
+    private readonly rpc: () => ServiceClient<typeof LeaseDefinition>,
+    private readonly diagnostics: Diagnostics,
+  ) {
     this.shards = Array.from({ length: STREAMS }, () => {
       const shard: Shard = {
         entries: new Set(),
@@ -218,6 +222,7 @@ export class KeepAliveHub {
   }
 
   private drop(entry: Entry, reason: LeaseLostError["reason"]): void {
+    if (reason !== "closed" && !entry.handle.signal.aborted) this.diagnostics.publish("leaseLost", { leaseId: entry.id, reason });
     clearTimeout(entry.sendTimer);
     clearTimeout(entry.lostTimer);
     entry.detach();
@@ -277,7 +282,9 @@ export class KeepAliveHub {
       entry.starting!.resolve(entry.handle);
       entry.starting = undefined;
     }
-    if (Date.now() - sentAt >= entry.ttlMs / 3) {
+    const lateMs = Date.now() - sentAt - entry.ttlMs / 3;
+    if (lateMs >= 0) {
+      this.diagnostics.publish("keepAliveLate", { leaseId: entry.id, lateMs });
       // The answer came after the next renewal was due, so that one was held back: send it now
       // rather than at the next tick, which could leave the lease up to a third of its TTL less.
       // The first answer too: planned from it, the next renewal could come after the deadline.

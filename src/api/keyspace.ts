@@ -4,9 +4,12 @@ import { namespaceMiddleware } from "../../middleware/namespace.js";
 import { type Bytes, toBytes } from "../core/bytes.js";
 import { KV } from "./kv.js";
 import { Lease } from "./lease.js";
-import type { ServiceFactory, WireLimits } from "../pipeline/call-pipeline.js";
+import type { ServiceFactory } from "../pipeline/call-pipeline.js";
 import { Txn } from "./txn.js";
-import { type Watcher, WatchHub, type WatchOptions } from "./watch.js";
+import { type Watcher, WatchHub, type WatchHubContext, type WatchOptions } from "./watch.js";
+
+/** What a keyspace's watchers and keep-alives need of the client: its wire's limits and its diagnostics. */
+export type KeyspaceContext = WatchHubContext;
 
 /** What the concurrency recipes need: the KV, lease, txn and watch APIs of a client or a namespace. */
 export type EtcdApi = Pick<Keyspace, "kv" | "lease" | "txn" | "watch">;
@@ -28,14 +31,12 @@ export class Keyspace {
   constructor(
     private readonly service: ServiceFactory,
     private readonly withMiddleware: (middleware: ClientMiddleware) => ServiceFactory,
-    private readonly limits: WireLimits,
-    /** The receive limit (maxCallRecvMsgSize), for watch responses gathered from fragments. */
-    private readonly maxResponseBytes: number,
+    private readonly context: KeyspaceContext,
     private readonly prefix: Uint8Array = new Uint8Array(),
   ) {
     this.kv = new KV(() => service(KVDefinition));
-    this.lease = new Lease(() => service(LeaseDefinition));
-    this.watches = new WatchHub(() => service(WatchDefinition), limits, maxResponseBytes);
+    this.lease = new Lease(() => service(LeaseDefinition), context.diagnostics);
+    this.watches = new WatchHub(() => service(WatchDefinition), context);
   }
 
   /**
@@ -65,7 +66,7 @@ export class Keyspace {
     const key = Array.from(full, (b) => b.toString(16).padStart(2, "0")).join("");
     let view = this.views.get(key);
     if (!view) {
-      view = new Keyspace(this.withMiddleware(namespaceMiddleware(full)), this.withMiddleware, this.limits, this.maxResponseBytes, full);
+      view = new Keyspace(this.withMiddleware(namespaceMiddleware(full)), this.withMiddleware, this.context, full);
       this.views.set(key, view);
     }
     return view;

@@ -4,6 +4,7 @@ import { type CallOptions, callOptions, ResponseHeader } from "./kv.js";
 import { KeepAliveHub, type LeaseKeepAlive } from "./keepalive.js";
 import type { ServiceClient } from "../pipeline/call-pipeline.js";
 import { checkSignal } from "../core/call-checks.js";
+import type { Diagnostics } from "../core/diagnostics.js";
 
 export interface LeaseGrantOptions {
   /** Ask for this lease ID instead of letting etcd choose one (must be unused and not 0). */
@@ -34,8 +35,11 @@ export class Lease {
   private readonly keepAlives: KeepAliveHub;
 
   /** @internal */
-  constructor(private readonly rpc: () => ServiceClient<typeof LeaseDefinition>) {
-    this.keepAlives = new KeepAliveHub(rpc);
+  constructor(
+    private readonly rpc: () => ServiceClient<typeof LeaseDefinition>,
+    diagnostics: Diagnostics,
+  ) {
+    this.keepAlives = new KeepAliveHub(rpc, diagnostics);
   }
 
   /**

@@ -21,6 +21,7 @@ import {
   WatcherBusyError,
 } from "../core/errors.js";
 import { checkSignal } from "../core/call-checks.js";
+import type { Diagnostics } from "../core/diagnostics.js";
 import { type Int64, toNonNegativeInt64 } from "../core/int64.js";
 import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";
 import { AsyncQueue } from "../core/queue.js";
@@ -90,6 +91,15 @@ export class WatchOverflowError extends EtcdError {
   ) {
     super(`the watcher's reader fell more than ${maxBuffered} responses behind; watch again from revision ${resumeRevision}`);
   }
+}
+
+/** What a watch hub needs of its client. */
+export interface WatchHubContext {
+  /** The wire's limits (whether a stream takes requests once open). */
+  limits: WireLimits;
+  /** The receive limit (maxCallRecvMsgSize); negative for none. */
+  maxResponseBytes: number;
+  diagnostics: Diagnostics;
 }
 
 const NO_WATCH_ID = -1n;
@@ -443,13 +453,18 @@ export class WatchHub {
   private progressAsked = false;
   private closedWith: Error | undefined;
 
+  private readonly limits: WireLimits;
+  /** The receive limit (maxCallRecvMsgSize), which a response gathered from fragments is held to; negative for none. */
+  private readonly maxResponseBytes: number;
+  private readonly diagnostics: Diagnostics;
+  /** Whether the stream was open before: the next opening resumes the watchers. */
+  private openedBefore = false;
+
   /** @internal */
-  constructor(
-    rpc: () => ServiceClient<typeof WatchDefinition>,
-    private readonly limits: WireLimits,
-    /** The receive limit (maxCallRecvMsgSize), which a response gathered from fragments is held to; negative for none. */
-    private readonly maxResponseBytes: number,
-  ) {
+  constructor(rpc: () => ServiceClient<typeof WatchDefinition>, { limits, maxResponseBytes, diagnostics }: WatchHubContext) {
+    this.limits = limits;
+    this.maxResponseBytes = maxResponseBytes;
+    this.diagnostics = diagnostics;
     this.stream = new ResilientStream({
       wanted: () => this.watchers.size > 0 && !this.closedWith,
       request: (item) => (item instanceof WatcherState ? createRequest(item) : item),
@@ -460,9 +475,15 @@ export class WatchHub {
         this.pending = [];
         for (const state of this.watchers.values()) this.sendCreate(state);
         if (this.progressAsked) this.stream.send(PROGRESS_REQUEST);
+        if (this.openedBefore) {
+          const resumeRevisions = new Map([...this.watchers.values()].map((state) => [state.id, state.nextRevision]));
+          this.diagnostics.publish("watchResumed", { resumeRevisions });
+        }
+        this.openedBefore = true;
       },
       received: (response) => this.route(response),
       failed: (err) => {
+        this.diagnostics.publish("watchBroken", { error: err });
         if (worthReconnecting(err)) return true;
         this.failAll(err);
         return false;

@@ -16,6 +16,7 @@ import type { Bytes } from "../core/bytes.js";
 import type { Watcher, WatchOptions } from "../api/watch.js";
 import { unref } from "../core/timers.js";
 import { assertCodecsReadBigInt } from "../core/int64.js";
+import { Diagnostics, type DiagnosticsChannelModule } from "../core/diagnostics.js";
 
 /**
  * A connection to an etcd cluster, as Go's clientv3.Client, over whichever wire the entry point
@@ -38,18 +39,25 @@ export abstract class BaseClient implements AsyncDisposable {
   private readonly config: ResolvedConfig;
   private readonly pipeline: CallPipeline;
   private readonly autoSync: ReturnType<typeof setInterval> | undefined;
+  private readonly diagnostics: Diagnostics;
   private closed = false;
 
-  protected constructor(config: ClientConfig, transports: EntryTransports, wire: (config: ResolvedConfig) => Wire) {
+  /**
+   * @param diagnosticsChannel node:diagnostics_channel, from the entries that run on Node: the
+   * client then publishes its events there as well as to the configured logger.
+   */
+  protected constructor(config: ClientConfig, transports: EntryTransports, wire: (config: ResolvedConfig) => Wire, diagnosticsChannel?: DiagnosticsChannelModule) {
     assertCodecsReadBigInt();
     this.config = resolveConfig(config, transports);
-    this.pipeline = new CallPipeline(this.config, wire(this.config));
+    this.diagnostics = new Diagnostics(diagnosticsChannel, this.config.logger);
+    this.pipeline = new CallPipeline(this.config, wire(this.config), this.diagnostics);
     const open = (factory: ServiceFactory): ServiceFactory => (definition) => {
       if (this.closed) throw new ClientClosedError();
       return factory(definition);
     };
     this.service = open((d) => this.pipeline.service(d));
-    this.root = new Keyspace(this.service, (middleware) => open(this.pipeline.withMiddleware(middleware)), this.pipeline.wire.limits, this.config.maxCallRecvMsgSize);
+    const context = { limits: this.pipeline.wire.limits, maxResponseBytes: this.config.maxCallRecvMsgSize, diagnostics: this.diagnostics };
+    this.root = new Keyspace(this.service, (middleware) => open(this.pipeline.withMiddleware(middleware)), context);
     this.cluster = new Cluster(() => this.service(ClusterDefinition));
     this.maintenance = new Maintenance(() => this.service(MaintenanceDefinition));
     this.auth = new Auth(() => this.service(AuthDefinition));
@@ -58,7 +66,7 @@ export abstract class BaseClient implements AsyncDisposable {
     const interval = this.config.autoSyncIntervalMs;
     if (interval !== undefined) {
       // A failed sync keeps the current list; the next tick tries again.
-      this.autoSync = unref(setInterval(() => this.sync().catch(() => undefined), interval));
+      this.autoSync = unref(setInterval(() => this.sync().catch((error: unknown) => this.diagnostics.publish("autoSyncFailed", { error })), interval));
     }
   }
 

@@ -1,3 +1,4 @@
+import diagnosticsChannel from "node:diagnostics_channel";
 import { BaseClient } from "./base-client.js";
 import { ALL_TRANSPORTS, type ClientConfig } from "../core/config.js";
 import { GatewayWire } from "../wire/gateway/wire.js";
@@ -21,7 +22,7 @@ export class Client extends BaseClient {
         case "grpc":
           return new GrpcWire(resolved);
       }
-    });
+    }, diagnosticsChannel);
   }
 
   /**

@@ -1,3 +1,4 @@
+import diagnosticsChannel from "node:diagnostics_channel";
 import { BaseClient } from "./base-client.js";
 import type { ClientConfig, EntryTransports } from "../core/config.js";
 import { GatewayWire } from "../wire/gateway/wire.js";
@@ -13,7 +14,7 @@ const HTTP2_ENTRY: EntryTransports = { entry: "etcd-sdk/http2", transports: ["ht
  */
 export class Client extends BaseClient {
   constructor(config: ClientConfig) {
-    super(config, HTTP2_ENTRY, (resolved) => (resolved.transport === "gateway" ? new GatewayWire(resolved) : new Http2Wire(resolved)));
+    super(config, HTTP2_ENTRY, (resolved) => (resolved.transport === "gateway" ? new GatewayWire(resolved) : new Http2Wire(resolved)), diagnosticsChannel);
   }
 
   /** Creates a client and waits until it has reached etcd (see the Node entry's Client.connect). */

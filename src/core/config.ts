@@ -1,6 +1,7 @@
 import type { ClientMiddleware } from "nice-grpc-common";
 import { InvalidArgumentError } from "./errors.js";
 import { Secret, withoutUserInfo } from "./secret.js";
+import type { Logger } from "./diagnostics.js";
 
 /** TLS material: PEM text or bytes. Giving `cert` and `key` turns on mutual TLS. */
 export interface TlsConfig {
@@ -102,6 +103,12 @@ export interface ClientConfig {
    * SDK's typed errors only outside all middleware.
    */
   middleware?: { outer?: ClientMiddleware[]; inner?: ClientMiddleware[] };
+  /**
+   * Where the client reports what happens to it: an endpoint set aside or recovered, a watch
+   * stream broken or resumed, a renewal late or a lease lost, a token refreshed, an auto-sync that
+   * failed. `console` will do. The same events go to node:diagnostics_channel (see CHANNELS).
+   */
+  logger?: Logger;
 }
 
 export interface Endpoint {
@@ -183,6 +190,7 @@ export interface ResolvedConfig {
   /** [major, minor] that every member must run at least, when old clusters are rejected. */
   minClusterVersion: [number, number] | undefined;
   middleware: { outer: ClientMiddleware[]; inner: ClientMiddleware[] };
+  logger: Logger | undefined;
 }
 
 function positiveInteger(value: number | undefined, name: string, fallback: number): number {
@@ -231,6 +239,7 @@ export function resolveConfig(config: ClientConfig, { entry, transports }: Entry
     minClusterVersion:
       config.rejectOldCluster || config.minClusterVersion !== undefined ? parseMinorVersion(config.minClusterVersion ?? "3.4", "minClusterVersion") : undefined,
     middleware: { outer: middlewareList(config.middleware?.outer, "middleware.outer"), inner: middlewareList(config.middleware?.inner, "middleware.inner") },
+    logger: checkLogger(config.logger),
   };
 }
 
@@ -297,6 +306,16 @@ export function resolveEndpoints(raw: unknown, rules: EndpointRules): Endpoint[]
     );
   }
   return endpoints;
+}
+
+function checkLogger(logger: unknown): Logger | undefined {
+  if (logger === undefined) return undefined;
+  if (typeof logger !== "object" || logger === null) throw new InvalidArgumentError("logger", "must be an object with debug, info, warn or error methods, as console has");
+  for (const level of ["debug", "info", "warn", "error"] as const) {
+    const method = (logger as Record<string, unknown>)[level];
+    if (method !== undefined && typeof method !== "function") throw new InvalidArgumentError(`logger.${level}`, "must be a function");
+  }
+  return logger as Logger;
 }
 
 /** An auth token as etcd issues them: a non-empty string that fits in gRPC metadata. */

@@ -6,6 +6,8 @@ import { errorMappingMiddleware, notEtcd, toEtcdError } from "../../middleware/e
 import { WireFailure } from "../core/wire-failure.js";
 import { endpointOf, failoverMiddleware, RECONNECT_PAUSE_MS, sleep } from "./failover.js";
 import type { Wire } from "../wire/wire.js";
+import { type Diagnostics, NO_DIAGNOSTICS } from "../core/diagnostics.js";
+import { traced } from "./tracing.js";
 import type { ConnectFailure } from "../wire/endpoints.js";
 import { retryDefaults, retryMiddleware } from "../../middleware/retry.js";
 import type { Endpoint, ResolvedConfig } from "../core/config.js";
@@ -55,8 +57,10 @@ export class CallPipeline {
   constructor(
     config: ResolvedConfig,
     readonly wire: Wire,
+    diagnostics: Diagnostics = NO_DIAGNOSTICS,
   ) {
-    const failover = failoverMiddleware({ pool: wire.endpoints, dialTimeoutMs: config.dialTimeoutMs, send: wire.send });
+    wire.endpoints.onHealthChange = (endpoint, healthy, error) => diagnostics.publish(healthy ? "endpointRecovered" : "endpointFailed", { endpoint, error });
+    const failover = failoverMiddleware({ pool: wire.endpoints, dialTimeoutMs: config.dialTimeoutMs, send: traced(wire.send, diagnostics) });
     const streaming = (m: { requestStream: boolean; responseStream: boolean }) => m.requestStream || m.responseStream;
     const retry = retryDefaults(config.retry);
     const defaults = (method: { requestStream: boolean; responseStream: boolean }): TransportCallOptions =>
@@ -70,7 +74,7 @@ export class CallPipeline {
       const request = new AuthenticateRequest(credentials.name, credentials.password);
       authenticate = async () => (await authService.authenticate(request)).token;
     }
-    this.tokens = new TokenSource(authenticate, config.token?.reveal());
+    this.tokens = new TokenSource(authenticate, config.token?.reveal(), () => diagnostics.publish("tokenRefreshed", {}));
     const errors = errorMappingMiddleware({ endpoint: (err) => endpointOf(err) ?? wire.endpoints.current });
     this.chain = new MiddlewareChain([errors, ...config.middleware.outer, withDeadline, authMiddleware({ tokens: this.tokens }), ...base], defaults);
   }

@@ -67,7 +67,7 @@ export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOption
   /** Records an attempt's failure at `endpoint`; throws it on unless the call may go to another endpoint. */
   function failedAt(endpoint: string, err: unknown, requestStream: boolean): ClientError {
     if (typeof err === "object" && err !== null) answeredBy.set(err, endpoint);
-    if (memberCannotServe(err)) pool.markFailed(endpoint);
+    if (memberCannotServe(err)) pool.markFailed(endpoint, err);
     if (!mayTryElsewhere(err, requestStream)) throw err;
     return err as ClientError;
   }

@@ -14,8 +14,11 @@ export interface EndpointSet {
   readonly current: string;
   setEndpoints(endpoints: Endpoint[]): void;
   pick(exclude: ReadonlySet<string>, pin?: boolean): string | undefined;
-  markFailed(address: string): void;
+  /** Sets the endpoint aside for a while; `error` is why, where known. */
+  markFailed(address: string, error?: unknown): void;
   markHealthy(address: string): void;
+  /** Told when an endpoint is set aside (healthy false) or answers again after that. */
+  onHealthChange?: (address: string, healthy: boolean, error: unknown) => void;
   /** Whether calls can go to the endpoint now, without waiting for a connection. */
   isReady(address: string): boolean;
   /**
@@ -124,15 +127,24 @@ export abstract class EndpointRotation<M extends EndpointSlot> implements Endpoi
   }
 
   /** Records that an endpoint could not serve; calls move on to the next one. */
-  markFailed(address: string): void {
+  onHealthChange?: (address: string, healthy: boolean, error: unknown) => void;
+
+  markFailed(address: string, error?: unknown): void {
     const slot = this.slot(address);
-    if (slot) slot.quarantinedUntil = Date.now() + QUARANTINE_MS;
+    if (!slot) return;
+    const now = Date.now();
+    const wasSetAside = slot.quarantinedUntil > now;
+    slot.quarantinedUntil = now + QUARANTINE_MS;
+    if (!wasSetAside) this.onHealthChange?.(address, false, error);
   }
 
   /** Records that an endpoint served a call. */
   markHealthy(address: string): void {
     const slot = this.slot(address);
-    if (slot) slot.quarantinedUntil = 0;
+    // Every answer comes here: a change, rare, is all that costs more than a comparison.
+    if (!slot || slot.quarantinedUntil === 0) return;
+    slot.quarantinedUntil = 0;
+    this.onHealthChange?.(address, true, undefined);
   }
 
   /** Why the last connection to the endpoint failed; a wire that knows says so. */

@@ -114,7 +114,7 @@ class GatewayEndpoints extends EndpointRotation<GatewaySlot> {
         const why = `${slot.endpoint.address} did not answer a keepalive probe within ${this.config.keepAliveTimeoutMs} ms`;
         for (const [call, path] of slot.calls) call.abort(new WireFailure(path, Status.UNAVAILABLE, why, "sent-and-lost"));
         slot.calls.clear();
-        this.markFailed(slot.endpoint.address);
+        this.markFailed(slot.endpoint.address, new Error(why));
       }
       if (this.slot(slot.endpoint.address) === slot) this.scheduleHeartbeat(slot);
       else slot.heartbeat = undefined;
@@ -130,8 +130,8 @@ class GatewayEndpoints extends EndpointRotation<GatewaySlot> {
     return this.slot(address)?.reachable ?? false;
   }
 
-  override markFailed(address: string): void {
-    super.markFailed(address);
+  override markFailed(address: string, error?: unknown): void {
+    super.markFailed(address, error);
     const slot = this.slot(address);
     if (slot) slot.reachable = false;
   }

@@ -10,6 +10,7 @@ import { Status } from "nice-grpc-common";
 import { BaseClient } from "../../../src/client/base-client.js";
 import { AsyncQueue } from "../../../src/core/queue.js";
 import type { ClientConfig, Endpoint } from "../../../src/core/config.js";
+import type { DiagnosticsChannelModule } from "../../../src/core/diagnostics.js";
 import { type Delivery, WireFailure } from "../../../src/core/wire-failure.js";
 import { binaryCodec } from "../../../src/wire/binary-codec.js";
 import { type ConnectOutcome, type EndpointSlot, EndpointRotation } from "../../../src/wire/endpoints.js";
@@ -219,10 +220,11 @@ export class ScriptedWire implements Wire {
 export class ScriptedClient extends BaseClient {
   readonly wire: ScriptedWire;
 
-  constructor(config: Partial<ClientConfig> = {}) {
+  /** @param diagnosticsChannel as the Node entries give it (node:diagnostics_channel), or a stand-in. */
+  constructor(config: Partial<ClientConfig> = {}, diagnosticsChannel?: DiagnosticsChannelModule) {
     const endpoints = config.endpoints ?? ["a:2379", "b:2379", "c:2379"];
     let made: ScriptedWire | undefined;
-    super({ ...config, endpoints, transport: "grpc" }, { entry: "scripted", transports: ["grpc"] }, (resolved) => (made = new ScriptedWire(resolved.endpoints)));
+    super({ ...config, endpoints, transport: "grpc" }, { entry: "scripted", transports: ["grpc"] }, (resolved) => (made = new ScriptedWire(resolved.endpoints)), diagnosticsChannel);
     this.wire = made!;
   }
 }
