@@ -4,3 +4,4 @@
  */
 export * from "./exports.js";
 export { Client } from "./client/http2-client.js";
+export { DiscoveryError, discoverEndpoints, type DiscoveryOptions, type SrvRecord, type SrvResolver } from "./client/discovery.js";
