@@ -41,6 +41,8 @@ export abstract class BaseClient implements AsyncDisposable {
   private readonly autoSync: ReturnType<typeof setInterval> | undefined;
   private readonly diagnostics: Diagnostics;
   private closed = false;
+  /** What close() gave, once it was called. */
+  private closing: Promise<void> | undefined;
 
   /**
    * @param diagnosticsChannel node:diagnostics_channel, from the entries that run on Node: the
@@ -139,7 +141,7 @@ export abstract class BaseClient implements AsyncDisposable {
       if (client.config.minClusterVersion) await client.checkVersions(client.config.minClusterVersion);
       return client;
     } catch (err) {
-      client.close();
+      void client.close();
       throw err;
     }
   }
@@ -190,15 +192,22 @@ export abstract class BaseClient implements AsyncDisposable {
 
 
   /** Closes every connection; later calls reject with ClientClosedError. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    clearInterval(this.autoSync);
-    this.root.close();
-    this.pipeline.close();
+  /**
+   * Ends every call, watcher and keep-alive and closes the connections. The promise resolves once
+   * the connections are gone (on etcd's gateway, fetch closes its pooled ones when idle); calling
+   * it again gives the same promise. Calls made afterwards reject with ClientClosedError.
+   */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closed = true;
+      clearInterval(this.autoSync);
+      this.root.close();
+      this.closing = this.pipeline.close();
+    }
+    return this.closing;
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

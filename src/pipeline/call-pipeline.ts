@@ -172,7 +172,7 @@ export class CallPipeline {
     throw new EndpointError(`${endpoint} is not an etcd server: it accepted a Range without a key`, Status.UNAVAILABLE, endpoint, { noneReachable: true });
   }
 
-  close(): void {
-    this.wire.close();
+  close(): Promise<void> {
+    return this.wire.close();
   }
 }

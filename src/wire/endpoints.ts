@@ -28,7 +28,7 @@ export interface EndpointSet {
   connect(address: string, deadline: Date): Promise<ConnectOutcome>;
   /** Why the last connection to the endpoint failed, where the wire can say. */
   connectFailure(address: string): Promise<ConnectFailure | undefined>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** Why a connection failed, as the wire reports it. */
@@ -57,8 +57,8 @@ export abstract class EndpointRotation<M extends EndpointSlot> implements Endpoi
 
   /** What the wire keeps for a new endpoint (a channel, a base URL). */
   protected abstract open(endpoint: Endpoint): M;
-  /** Lets go of what `open` made. */
-  protected abstract release(slot: M): void;
+  /** Lets go of what `open` made; resolves once its connection is gone, where the wire can tell. */
+  protected abstract release(slot: M): void | Promise<void>;
   /** Whether the wire already knows the endpoint is down, quarantine aside. */
   protected abstract down(slot: M): boolean;
   abstract isReady(address: string): boolean;
@@ -152,7 +152,8 @@ export abstract class EndpointRotation<M extends EndpointSlot> implements Endpoi
     return Promise.resolve(undefined);
   }
 
-  close(): void {
-    for (const slot of this.slots) this.release(slot);
+  /** Lets go of every endpoint; resolves once their connections are gone. */
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map((slot) => this.release(slot)));
   }
 }

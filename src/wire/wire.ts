@@ -15,7 +15,8 @@ export interface Wire {
   readonly send: SendAttempt;
   /** What the wire cannot do that gRPC can; see `WireLimits`. */
   readonly limits: WireLimits;
-  close(): void;
+  /** Ends every call and connection; resolves once the connections are gone. */
+  close(): Promise<void>;
 }
 
 /**

@@ -301,9 +301,10 @@ export class GatewayWire implements Wire {
     }
   }
 
-  close(): void {
+  /** Ends every call; fetch keeps its own pool of connections, which it closes when idle. */
+  close(): Promise<void> {
     this.closing.abort(new ClientClosedError());
-    this.endpoints.close();
+    return this.endpoints.close();
   }
 }
 

@@ -89,7 +89,7 @@ export class GrpcWire implements Wire {
     return client;
   }
 
-  close(): void {
-    this.endpoints.close();
+  close(): Promise<void> {
+    return this.endpoints.close();
   }
 }

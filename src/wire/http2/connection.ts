@@ -13,6 +13,9 @@ import { isTlsErrorCode } from "../tls-failure.js";
  */
 export const SESSION_MEMORY_MB = 100;
 
+/** How long a closed session may finish its streams before it is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
 /** Reconnect to a member that comes back within seconds, as the grpc-js channels are told to. */
 const INITIAL_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 2_000;
@@ -108,10 +111,21 @@ export class Http2Connection {
     });
   }
 
-  close(): void {
+  /** Closes the connection; resolves once its session is gone (destroyed if it lingers a second). */
+  close(): Promise<void> {
     this.closed = true;
     this.failure = { message: "client closed", tls: false };
+    const session = this.session;
     this.drop();
+    if (!session || session.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const lingering = setTimeout(() => session.destroy(), CLOSE_GRACE_MS);
+      lingering.unref();
+      session.once("close", () => {
+        clearTimeout(lingering);
+        resolve();
+      });
+    });
   }
 
   /** The session to use, opening one if there is none and the backoff allows. */
@@ -237,8 +251,8 @@ export class Http2EndpointPool extends EndpointRotation<Http2Slot> {
     return { endpoint, connection: new Http2Connection(endpoint, this.options), quarantinedUntil: 0 };
   }
 
-  protected release(slot: Http2Slot): void {
-    slot.connection.close();
+  protected release(slot: Http2Slot): Promise<void> {
+    return slot.connection.close();
   }
 
   protected down(slot: Http2Slot): boolean {

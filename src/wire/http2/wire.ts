@@ -281,8 +281,8 @@ export class Http2Wire implements Wire {
     return new WireFailure(path, Status.RESOURCE_EXHAUSTED, `the request of ${bytes} bytes is over the limit of ${this.maxSendBytes}`, "never-sent", { sizeLimit: "send" });
   }
 
-  close(): void {
-    this.endpoints.close();
+  close(): Promise<void> {
+    return this.endpoints.close();
   }
 }
 

@@ -32,7 +32,7 @@ function endpoints(): EndpointSet & { failed: Set<string> } {
     isReady: () => true,
     connect: () => Promise.resolve("ready"),
     connectFailure: () => Promise.resolve(undefined),
-    close() {},
+    close: () => Promise.resolve(),
   };
 }
 

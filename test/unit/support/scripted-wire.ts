@@ -209,10 +209,10 @@ export class ScriptedWire implements Wire {
     });
   };
 
-  close(): void {
+  close(): Promise<void> {
     this.closed = true;
     this.opened.end();
-    this.endpoints.close();
+    return this.endpoints.close();
   }
 }
 
