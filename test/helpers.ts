@@ -17,10 +17,16 @@ export function progressNotifyFlag(interval: string): string {
 }
 
 /** Starts a throwaway cluster from the binary the global setup provisioned. */
-export async function startCluster(size = 1, extraArgs: string[] = [], clientTls?: ClientTls, restore?: ClusterOptions["restore"]): Promise<EtcdCluster> {
+export async function startCluster(
+  size = 1,
+  extraArgs: string[] = [],
+  clientTls?: ClientTls,
+  restore?: ClusterOptions["restore"],
+  more: Pick<ClusterOptions, "unixSockets"> = {},
+): Promise<EtcdCluster> {
   const version = inject("etcdVersion");
   const noFsync = !version.startsWith("3.4.");
-  return EtcdCluster.start({ binary: inject("etcdBinary"), size, extraArgs, noFsync, clientTls, restore });
+  return EtcdCluster.start({ binary: inject("etcdBinary"), size, extraArgs, noFsync, clientTls, restore, ...more });
 }
 
 /**

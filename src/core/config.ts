@@ -112,11 +112,14 @@ export interface ClientConfig {
 }
 
 export interface Endpoint {
-  /** host:port */
+  /** host:port, or unix:<path> for a unix socket */
   address: string;
+  /** The host name TLS checks the certificate against ("localhost" for a unix socket). */
   host: string;
   port: number;
   secure: boolean;
+  /** The path of a unix socket (unix:// and unixs:// endpoints, Node only). */
+  socketPath?: string;
 }
 
 const DEFAULT_DIAL_TIMEOUT_MS = 5000;
@@ -136,8 +139,9 @@ export function parseEndpoint(raw: string, tlsConfigured: boolean): Endpoint {
   } catch {
     throw new InvalidArgumentError("endpoints", `contains a malformed endpoint ${shown}`);
   }
+  if (url.protocol === "unix:" || url.protocol === "unixs:") return unixEndpoint(url, shown);
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new InvalidArgumentError("endpoints", `endpoint ${shown} must use http:// or https://`);
+    throw new InvalidArgumentError("endpoints", `endpoint ${shown} must use http://, https://, unix:// or unixs://`);
   }
   if (url.username || url.password) {
     throw new InvalidArgumentError("endpoints", `endpoint ${shown} carries a user name or password: give them as username and password in the config`);
@@ -150,6 +154,19 @@ export function parseEndpoint(raw: string, tlsConfigured: boolean): Endpoint {
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
   return { address, host, port, secure };
+}
+
+/**
+ * A unix socket endpoint as etcd names them: unix:///absolute/path, or unix://name for a socket
+ * file `name` in the working directory (etcd's unix://localhost:2379); unixs:// for TLS over it.
+ */
+function unixEndpoint(url: URL, shown: string): Endpoint {
+  if (url.username || url.password || url.search || url.hash) {
+    throw new InvalidArgumentError("endpoints", `endpoint ${shown} must be only unix:// and the socket's path`);
+  }
+  const socketPath = decodeURIComponent(`${url.host}${url.pathname}`);
+  if (socketPath === "" || socketPath === "/") throw new InvalidArgumentError("endpoints", `endpoint ${shown} names no socket`);
+  return { address: `unix:${socketPath}`, host: "localhost", port: 0, secure: url.protocol === "unixs:", socketPath };
 }
 
 export type Transport = "grpc" | "http2" | "gateway";
@@ -329,7 +346,7 @@ export function checkToken(token: unknown): string {
 /** An endpoint on this machine, whose traffic no one else can read. */
 function isLoopback(endpoint: Endpoint): boolean {
   const { host } = endpoint;
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return endpoint.socketPath !== undefined || host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** "3.5" or "3.5.12" as [3, 5]. */

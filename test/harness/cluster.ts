@@ -117,6 +117,10 @@ export class EtcdMember {
   get endpoint(): string {
     return `127.0.0.1:${this.spec.clientPort}`;
   }
+  /** The member's unix socket as an endpoint (unix:// or unixs://), when the cluster has them. */
+  get socketEndpoint(): string {
+    return `${this.spec.tls ? "unixs" : "unix"}://${this.spec.dataDir}.sock`;
+  }
   get clientUrl(): string {
     return `${this.spec.tls ? "https" : "http"}://${this.endpoint}`;
   }
@@ -277,6 +281,8 @@ export interface ClusterOptions {
   clientTls?: ClientTls;
   /** Start a single member from a snapshot file, restored with this etcdutl. */
   restore?: { etcdutl: string; snapshot: string };
+  /** Have every member listen on a unix socket too (see EtcdMember.socketEndpoint). */
+  unixSockets?: boolean;
 }
 
 /** A throwaway etcd cluster on loopback ports with its data on tmpfs. */
@@ -306,7 +312,7 @@ export class EtcdCluster implements AsyncDisposable {
     }
   }
 
-  private static async startOnce({ binary, size = 1, extraArgs = [], noFsync = true, clientTls, restore }: ClusterOptions): Promise<EtcdCluster> {
+  private static async startOnce({ binary, size = 1, extraArgs = [], noFsync = true, clientTls, restore, unixSockets = false }: ClusterOptions): Promise<EtcdCluster> {
     const scheme = clientTls ? "https" : "http";
     const tlsArgs = clientTls
       ? [
@@ -327,7 +333,7 @@ export class EtcdCluster implements AsyncDisposable {
       const args = [
         `--name=${name}`,
         `--data-dir=${dataDir}`,
-        `--listen-client-urls=${scheme}://127.0.0.1:${clientPort}`,
+        `--listen-client-urls=${scheme}://127.0.0.1:${clientPort}${unixSockets ? `,${clientTls ? "unixs" : "unix"}://${dataDir}.sock` : ""}`,
         `--advertise-client-urls=${scheme}://127.0.0.1:${clientPort}`,
         `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
         `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,

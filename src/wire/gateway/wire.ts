@@ -187,6 +187,9 @@ export class GatewayWire implements Wire {
     if (tls && (tls.ca !== undefined || tls.cert !== undefined || tls.key !== undefined || tls.serverName !== undefined)) {
       throw new InvalidArgumentError("tls", "cannot be used with the gateway transport: fetch trusts the platform's CA store and has no client certificates");
     }
+    if (config.endpoints.some((e) => e.socketPath !== undefined)) {
+      throw new InvalidArgumentError("endpoints", "unix:// endpoints need the grpc or http2 transport: fetch cannot reach a unix socket");
+    }
     this.endpoints = new GatewayEndpoints(config, this.closing.signal);
   }
 

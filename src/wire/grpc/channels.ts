@@ -1,6 +1,6 @@
-import { type Channel, ChannelCredentials, type ChannelOptions, createChannel } from "nice-grpc";
+import { ChannelCredentials, type ChannelOptions, createChannel } from "nice-grpc";
 import type { Endpoint, ResolvedConfig, ResolvedTls } from "../../core/config.js";
-import { Client as GrpcClient, Metadata } from "@grpc/grpc-js";
+import { Channel, Client as GrpcClient, Metadata } from "@grpc/grpc-js";
 import { type ConnectFailure, type ConnectOutcome, EndpointRotation, type EndpointSlot } from "../endpoints.js";
 import { deliveryOfGrpcStatus } from "./grpc-js-status.js";
 import { tlsMaterial } from "../tls.js";
@@ -59,7 +59,9 @@ export class GrpcEndpointPool extends EndpointRotation<GrpcSlot> {
   }
 
   protected open(endpoint: Endpoint): GrpcSlot {
-    return { endpoint, channel: createChannel(endpoint.address, this.credentials, this.channelOptions), quarantinedUntil: 0 };
+    // nice-grpc's createChannel reads an address as host[:port]; grpc-js takes unix:<path> itself.
+    const channel = endpoint.socketPath ? new Channel(endpoint.address, this.credentials, this.channelOptions) : createChannel(endpoint.address, this.credentials, this.channelOptions);
+    return { endpoint, channel, quarantinedUntil: 0 };
   }
 
   protected release(slot: GrpcSlot): void {

@@ -1,5 +1,6 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders, type SecureClientSessionOptions } from "node:http2";
-import { isIP } from "node:net";
+import { connect as netConnect, isIP } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import type { Endpoint, ResolvedConfig } from "../../core/config.js";
 import { type ConnectFailure, type ConnectOutcome, EndpointRotation, type EndpointSlot } from "../endpoints.js";
 import { tlsMaterial } from "../tls.js";
@@ -131,12 +132,18 @@ export class Http2Connection {
   /** The session to use, opening one if there is none and the backoff allows. */
   private usableSession(): ClientHttp2Session | undefined {
     if (this.session || this.closed || this.isDown) return this.session;
-    const { address, host, secure } = this.endpoint;
+    const { address, host, secure, socketPath } = this.endpoint;
     const { tls } = this.options;
     const limits = { maxSessionMemory: SESSION_MEMORY_MB };
-    const session = secure
-      ? http2.connect(`https://${address}`, { ...limits, ...tls, ...(tls?.servername === undefined && !isIP(host) ? { servername: host } : {}) })
-      : http2.connect(`http://${address}`, limits);
+    const servername = tls?.servername === undefined && !isIP(host) ? { servername: host } : {};
+    const session = socketPath
+      ? http2.connect(`${secure ? "https" : "http"}://localhost`, {
+          ...limits,
+          createConnection: () => (secure ? tlsConnect({ ...tls, ...servername, path: socketPath }) : netConnect(socketPath)),
+        })
+      : secure
+        ? http2.connect(`https://${address}`, { ...limits, ...tls, ...servername })
+        : http2.connect(`http://${address}`, limits);
     this.session = session;
     this.ready = false;
     this.active = 0;
