@@ -1,7 +1,7 @@
 import { EtcdError } from "../core/errors.js";
 import { compare, op } from "../api/txn.js";
 import type { Session } from "./session.js";
-import { waitDeletes } from "./wait.js";
+import { stillHeld, waitDeletes } from "./wait.js";
 
 /** tryLock found the mutex held by someone else. */
 export class LockedError extends EtcdError {
@@ -91,9 +91,7 @@ export class Mutex {
   }
 
   private async isOwner(): Promise<boolean> {
-    if (this.myKey === undefined) return false;
-    const res = await this.session.client.kv.get(this.myKey);
-    return res.kvs[0]?.createRevision === this.myRevision;
+    return this.myKey !== undefined && stillHeld(this.session.client, this.myKey, this.myRevision);
   }
 }
 

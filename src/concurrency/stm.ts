@@ -1,4 +1,5 @@
 import type { EtcdApi } from "../api/keyspace.js";
+import { type Bytes, toBytes, utf8 } from "../core/bytes.js";
 import { EtcdError } from "../core/errors.js";
 import type { KeyValue } from "../api/kv.js";
 import { type Compare, compare, type Op, op } from "../api/txn.js";
@@ -29,17 +30,23 @@ export class StmConflictError extends EtcdError {
 
 /** The view of etcd inside one attempt of an STM transaction. */
 export interface Stm {
-  /** The key's value, or undefined when it does not exist (writes of this attempt included). */
+  /** The key's value decoded as UTF-8, or undefined when it does not exist (writes of this attempt included). */
   get(key: string): Promise<string | undefined>;
+  /** The key's value as the bytes stored, or undefined when it does not exist (writes of this attempt included). */
+  getBytes(key: string): Promise<Uint8Array | undefined>;
   /** The key's modification revision as read (0n when it does not exist). */
   rev(key: string): Promise<bigint>;
-  put(key: string, value: string): void;
+  /**
+   * Writes `value` when the attempt commits: text as UTF-8, bytes as they are (copied now, so later
+   * changes to the array do not leak in). Throws InvalidArgumentError ("stm value") for anything else.
+   */
+  put(key: string, value: Bytes): void;
   delete(key: string): void;
 }
 
 class Attempt implements Stm {
   readonly reads = new Map<string, KeyValue | undefined>();
-  readonly writes = new Map<string, string | undefined>();
+  readonly writes = new Map<string, Bytes | undefined>();
   /** The snapshot revision, fixed by the first read for the serializable levels. */
   snapshot: bigint | undefined;
 
@@ -50,16 +57,28 @@ class Attempt implements Stm {
   ) {}
 
   async get(key: string): Promise<string | undefined> {
-    if (this.writes.has(key)) return this.writes.get(key);
+    if (this.writes.has(key)) {
+      const written = this.writes.get(key);
+      return typeof written === "string" || written === undefined ? written : utf8(written);
+    }
     return (await this.read(key))?.valueString;
+  }
+
+  async getBytes(key: string): Promise<Uint8Array | undefined> {
+    if (this.writes.has(key)) {
+      const written = this.writes.get(key);
+      // A copy (a Buffer's slice would be a view), so that the caller cannot change what this attempt will write.
+      return written === undefined ? undefined : typeof written === "string" ? toBytes(written, "stm value") : new Uint8Array(written);
+    }
+    return (await this.read(key))?.value;
   }
 
   async rev(key: string): Promise<bigint> {
     return (await this.read(key))?.modRevision ?? 0n;
   }
 
-  put(key: string, value: string): void {
-    this.writes.set(key, value);
+  put(key: string, value: Bytes): void {
+    this.writes.set(key, typeof value === "string" ? value : new Uint8Array(toBytes(value, "stm value")));
   }
 
   delete(key: string): void {
