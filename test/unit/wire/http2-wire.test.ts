@@ -32,32 +32,41 @@ const grpcAnswer =
     writeNext(0);
   };
 
+/** A fake HTTP/2 server on loopback that gives each stream the answer the test set last. */
+async function fakeServer(): Promise<{ endpoint: string; answerWith(answer: Answer): void; close(): Promise<unknown> }> {
+  let answer: Answer = (stream) => stream.close(constants.NGHTTP2_REFUSED_STREAM);
+  const server = http2.createServer();
+  server.on("stream", (stream) => {
+    // A stream this side resets reports its own reset as an error.
+    stream.on("error", () => undefined);
+    stream.resume();
+    answer(stream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    endpoint: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    answerWith: (next) => (answer = next),
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
 describe("Http2Wire reading answers etcd does not give", () => {
-  let server: http2.Http2Server;
-  let answer: Answer;
+  let server: Awaited<ReturnType<typeof fakeServer>>;
   let wire: Http2Wire;
   let endpoint: string;
 
   beforeAll(async () => {
-    server = http2.createServer();
-    server.on("stream", (stream) => {
-      // A stream this side resets reports its own reset as an error.
-      stream.on("error", () => undefined);
-      stream.resume();
-      answer(stream);
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    endpoint = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const config = resolveConfig({ endpoints: [endpoint], transport: "http2" });
-    wire = new Http2Wire(config);
+    server = await fakeServer();
+    endpoint = server.endpoint;
+    wire = new Http2Wire(resolveConfig({ endpoints: [endpoint], transport: "http2" }));
   });
   afterAll(async () => {
-    wire.close();
-    await new Promise((resolve) => server.close(resolve));
+    await wire.close();
+    await server.close();
   });
 
   const put = (with_: Answer): Promise<unknown> => {
-    answer = with_;
+    server.answerWith(with_);
     return wire.send(endpoint, PUT, { key: Buffer.from("k"), value: Buffer.from("v") }, {}) as Promise<unknown>;
   };
   const failure = async (with_: Answer): Promise<WireFailure> => {
@@ -74,7 +83,7 @@ describe("Http2Wire reading answers etcd does not give", () => {
     try {
       const own = new Http2Wire(resolveConfig({ endpoints: [endpoint], transport: "http2" }));
       await own.endpoints.connect(endpoint, new Date(Date.now() + 2000));
-      own.close();
+      await own.close();
       const options = connect.mock.calls[0]?.[1] as { maxSessionMemory?: number } | undefined;
       expect(options?.maxSessionMemory).toBe(SESSION_MEMORY_MB);
       expect(SESSION_MEMORY_MB).toBeLessThanOrEqual(1024);
@@ -142,23 +151,11 @@ describe("Http2Wire reading answers etcd does not give", () => {
 });
 
 describe("both gRPC wires against a corpus of malformed answers", () => {
-  let server: http2.Http2Server;
-  let answer: Answer;
-  let endpoint: string;
-
+  let server: Awaited<ReturnType<typeof fakeServer>>;
   beforeAll(async () => {
-    server = http2.createServer();
-    server.on("stream", (stream) => {
-      stream.on("error", () => undefined);
-      stream.resume();
-      answer(stream);
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    endpoint = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await fakeServer();
   });
-  afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
-  });
+  afterAll(() => server.close());
 
   const grpcHeaders = { ":status": 200, "content-type": "application/grpc" };
   const corpus: [string, Answer][] = [
@@ -187,16 +184,17 @@ describe("both gRPC wires against a corpus of malformed answers", () => {
     ["http2", (config: ReturnType<typeof resolveConfig>) => new Http2Wire(config)],
   ] as const)("over %s", (transport, makeWire) => {
     it.each(corpus)("fails %s as a WireFailure, never throwing elsewhere", async (_what, malformed) => {
+      const { endpoint } = server;
       const wire = makeWire(resolveConfig({ endpoints: [endpoint], transport }));
       try {
-        answer = malformed;
+        server.answerWith(malformed);
         const outcome = await (wire.send(endpoint, PUT, { key: Buffer.from("k"), value: Buffer.from("v") }, {}) as Promise<unknown>).then(
           () => "answered",
           (e: unknown) => e,
         );
         expect(outcome).toBeInstanceOf(WireFailure);
       } finally {
-        wire.close();
+        await wire.close();
       }
     });
   });
