@@ -47,7 +47,7 @@ describe("config", () => {
       [{ endpoints: [] }, /endpoints must be a non-empty array/],
       [{ endpoints: "127.0.0.1:2379" }, /endpoints must be a non-empty array/],
       [{ endpoints: ["http://[::1"] }, /endpoints contains a malformed endpoint/],
-      [{ endpoints: ["ftp://127.0.0.1:2379"] }, /must use http:\/\/ or https:\/\//],
+      [{ endpoints: ["ftp://127.0.0.1:2379"] }, /must use http:\/\/, https:\/\/, unix:\/\/ or unixs:\/\//],
       [{ endpoints: ["http://127.0.0.1:2379/v3"] }, /must be only a scheme, host and port/],
       [{ endpoints: ["http://a:1", "https://b:2"] }, /must all use TLS or all not use it/],
       [{ endpoints: [""] }, /endpoints must contain non-empty strings/],

@@ -34,7 +34,7 @@ describe("setEndpoints", () => {
     await first!.kill();
     expect((await client.kv.get(`${p}k`, { deadline: 10_000 })).kvs[0]?.valueString).toBe("v");
     expect(() => client.setEndpoints([])).toThrow(InvalidArgumentError);
-    expect(() => client.setEndpoints(["ftp://x:1"])).toThrow(/must use http:\/\/ or https:\/\//);
+    expect(() => client.setEndpoints(["ftp://x:1"])).toThrow(/must use http:\/\/, https:\/\/, unix:\/\/ or unixs:\/\//);
     expect(() => client.setEndpoints([`https://${second!.endpoint}`])).toThrow(/must not use TLS/);
     expect(client.endpoints).toEqual([second!.endpoint]);
   });
