@@ -116,11 +116,20 @@ export class Http2Connection {
   close(): Promise<void> {
     this.closed = true;
     this.failure = { message: "client closed", tls: false };
-    const session = this.session;
+    const { session, ready } = this;
     this.drop();
     if (!session || session.destroyed) return Promise.resolve();
+    // A session that never became ready has nothing to finish; and Node emits no 'close' for one
+    // destroyed before the server's SETTINGS came (a frozen member), so none is waited for.
+    if (!ready) {
+      session.destroy();
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
-      const lingering = setTimeout(() => session.destroy(), CLOSE_GRACE_MS);
+      const lingering = setTimeout(() => {
+        session.destroy();
+        resolve();
+      }, CLOSE_GRACE_MS);
       lingering.unref();
       session.once("close", () => {
         clearTimeout(lingering);

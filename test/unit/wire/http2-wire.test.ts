@@ -1,5 +1,5 @@
 import http2, { constants, type ServerHttp2Stream } from "node:http2";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { Status } from "nice-grpc-common";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { KVDefinition, PutResponse } from "../../../gen/etcdserverpb/rpc.js";
@@ -197,5 +197,23 @@ describe("both gRPC wires against a corpus of malformed answers", () => {
         await wire.close();
       }
     });
+  });
+});
+
+describe("closing the http2 wire", () => {
+  it("resolves at once for a connection that never got the server's SETTINGS, as to a frozen member", async () => {
+    // Accepts TCP and never answers: Node then emits no 'close' for the destroyed session.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const endpoint = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const wire = new Http2Wire(resolveConfig({ endpoints: [endpoint], transport: "http2" }));
+    try {
+      expect(await wire.endpoints.connect(endpoint, new Date(Date.now() + 200))).toBe("timeout");
+      const started = Date.now();
+      await wire.close();
+      expect(Date.now() - started).toBeLessThan(500);
+    } finally {
+      silent.close();
+    }
   });
 });
