@@ -1,6 +1,6 @@
 /**
- * The README's benchmark tables from a run's JSON: `tsx bench/readme.ts [results.json]` (default
- * bench/results/latest.json) prints them as Markdown, so that a new run's figures reach the README
+ * The benchmark tables of bench/RESULTS.md from a run's JSON: `tsx bench/readme.ts [results.json]` (default
+ * bench/results/latest.json) prints them as Markdown, so that a new run's figures reach RESULTS.md
  * without copying numbers by hand.
  */
 import { readFileSync } from "node:fs";
