@@ -102,7 +102,8 @@ export abstract class BaseClient implements AsyncDisposable {
 
   /**
    * Replaces the auth token every call sends from now on: one the application renewed itself
-   * (clientv3's Config.Token, given anew). Throws InvalidArgumentError for one etcd could not have issued.
+   * (clientv3's Config.Token, given anew). Throws InvalidArgumentError for one etcd could not have
+   * issued, and on a client created with neither a token nor credentials.
    */
   setToken(token: string): void {
     if (this.closed) throw new ClientClosedError();

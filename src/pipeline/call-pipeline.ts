@@ -11,7 +11,7 @@ import { traced } from "./tracing.js";
 import type { ConnectFailure } from "../wire/endpoints.js";
 import { retryDefaults, retryMiddleware } from "../../middleware/retry.js";
 import type { Endpoint, ResolvedConfig } from "../core/config.js";
-import { EndpointError, TlsError } from "../core/errors.js";
+import { EndpointError, InvalidArgumentError, TlsError } from "../core/errors.js";
 import type { Secret } from "../core/secret.js";
 import { MiddlewareChain, type ServiceFactory, type TransportCallOptions, wireMethods } from "./chain.js";
 
@@ -76,7 +76,9 @@ export class CallPipeline {
     }
     this.tokens = new TokenSource(authenticate, config.token?.reveal(), () => diagnostics.publish("tokenRefreshed", {}));
     const errors = errorMappingMiddleware({ endpoint: (err) => endpointOf(err) ?? wire.endpoints.current });
-    this.chain = new MiddlewareChain([errors, ...config.middleware.outer, withDeadline, authMiddleware({ tokens: this.tokens }), ...base], defaults);
+    // A client without a token or credentials has no auth level at all: nothing per call.
+    const auth = this.tokens.active ? [authMiddleware({ tokens: this.tokens })] : [];
+    this.chain = new MiddlewareChain([errors, ...config.middleware.outer, withDeadline, ...auth, ...base], defaults);
   }
 
   /** The endpoints calls can go to, host:port. */
@@ -99,6 +101,7 @@ export class CallPipeline {
 
   /** Replaces the auth token calls send from now on. */
   setToken(token: string): void {
+    if (!this.tokens.active) throw new InvalidArgumentError("token", "can be replaced only on a client created with a token or with credentials");
     this.tokens.replace(token);
   }
 

@@ -6,6 +6,7 @@ import { resolveConfig } from "../../../src/core/config.js";
 import { InvalidArgumentError } from "../../../src/core/errors.js";
 import { Secret } from "../../../src/core/secret.js";
 import { makeTestPki, type TestPki } from "../../harness/certs.js";
+import { ScriptedClient } from "../support/scripted-wire.js";
 
 /*
  * Where secrets may show up without anyone meaning to print them: console.log or JSON.stringify of
@@ -72,6 +73,26 @@ describe("secrets", () => {
     expect(thrown).toBeInstanceOf(InvalidArgumentError);
     expect(shownEverywhere(thrown)).not.toContain("pw-5d2e");
     expect((thrown as Error).message).toContain("[redacted]@");
+  });
+});
+
+describe("tokens", () => {
+  it("replaces a token only on a client made with a token or credentials, which alone carry auth per call", async () => {
+    const plain = new ScriptedClient({ endpoints: ["127.0.0.1:2379"] });
+    const withToken = new ScriptedClient({ endpoints: ["127.0.0.1:2379"], token: "t1" });
+    try {
+      expect(() => plain.setToken("t2")).toThrow(/created with a token or with credentials/);
+      const sent: (string | undefined)[] = [];
+      withToken.wire.on("/etcdserverpb.KV/Range", (call) => (sent.push(call.options.metadata?.get("token")), {}));
+      await withToken.kv.get("k");
+      withToken.setToken("t2");
+      await withToken.kv.get("k");
+      expect(sent).toEqual(["t1", "t2"]);
+      expect(() => withToken.setToken("")).toThrow(InvalidArgumentError);
+    } finally {
+      await plain.close();
+      await withToken.close();
+    }
   });
 });
 
