@@ -19,10 +19,7 @@ import type {
 } from "../gen/etcdserverpb/rpc.js";
 import type { KeyValue } from "../gen/mvccpb/kv.js";
 import { prefixEnd } from "../src/core/bytes.js";
-import { ErrEmptyKey } from "../src/core/errors.js";
-
-/** etcd's message for an empty key (ErrEmptyKey). */
-const EMPTY_KEY = "etcdserver: key is not provided";
+import { EMPTY_KEY_MESSAGE, ErrEmptyKey } from "../src/core/errors.js";
 
 function concat(a: Uint8Array, b: Uint8Array | undefined): Uint8Array {
   const out = new Uint8Array(a.length + (b?.length ?? 0));
@@ -44,7 +41,7 @@ export function namespaceMiddleware(prefix: Uint8Array): ClientMiddleware {
    * namespace: with the prefix in front it would name the prefix itself, a key outside the namespace.
    */
   const oneKey = (k: Uint8Array | undefined, end: Uint8Array | undefined) => {
-    if ((!k || k.length === 0) && (!end || end.length === 0)) throw new ErrEmptyKey(EMPTY_KEY, Status.INVALID_ARGUMENT, undefined);
+    if ((!k || k.length === 0) && (!end || end.length === 0)) throw new ErrEmptyKey(EMPTY_KEY_MESSAGE, Status.INVALID_ARGUMENT, undefined);
     return key(k);
   };
   const rangeEnd = (e: Uint8Array | undefined): Uint8Array | undefined => {

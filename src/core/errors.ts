@@ -199,7 +199,9 @@ const { INVALID_ARGUMENT, OUT_OF_RANGE, RESOURCE_EXHAUSTED, NOT_FOUND, FAILED_PR
 const { PERMISSION_DENIED, UNAUTHENTICATED, UNAVAILABLE, DATA_LOSS, DEADLINE_EXCEEDED } = Status;
 
 // The errors etcd returns (its rpctypes package), by name, status code and exact message.
-export const ErrEmptyKey = serverError("ErrEmptyKey", INVALID_ARGUMENT, "etcdserver: key is not provided");
+/** @internal etcd's message for a request without a key. */
+export const EMPTY_KEY_MESSAGE = "etcdserver: key is not provided";
+export const ErrEmptyKey = serverError("ErrEmptyKey", INVALID_ARGUMENT, EMPTY_KEY_MESSAGE);
 export const ErrKeyNotFound = serverError("ErrKeyNotFound", INVALID_ARGUMENT, "etcdserver: key not found");
 export const ErrValueProvided = serverError("ErrValueProvided", INVALID_ARGUMENT, "etcdserver: value is provided");
 export const ErrLeaseProvided = serverError("ErrLeaseProvided", INVALID_ARGUMENT, "etcdserver: lease is provided");
