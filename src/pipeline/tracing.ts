@@ -26,14 +26,17 @@ export function traced(send: SendAttempt, diagnostics: Diagnostics): SendAttempt
 }
 
 function tracedStream(calls: TracingChannelLike, context: CallContext, open: () => ReturnType<SendAttempt>): ReturnType<SendAttempt> {
+  const failed = (err: unknown): never => {
+    context.error = err;
+    calls.error.publish(context);
+    throw err;
+  };
   calls.start.publish(context);
   let stream: ReturnType<SendAttempt>;
   try {
     stream = open();
   } catch (err) {
-    context.error = err;
-    calls.error.publish(context);
-    throw err;
+    failed(err);
   } finally {
     calls.end.publish(context);
   }
@@ -43,9 +46,7 @@ function tracedStream(calls: TracingChannelLike, context: CallContext, open: () 
     try {
       yield* responses;
     } catch (err) {
-      context.error = err;
-      calls.error.publish(context);
-      throw err;
+      failed(err);
     } finally {
       calls.asyncStart.publish(context);
       calls.asyncEnd.publish(context);

@@ -135,31 +135,27 @@ describe("DoubleBarrier", () => {
     const count = 3;
     const sessions = await Promise.all(Array.from({ length: count + 1 }, () => Session.create(etcd.client, { ttl: 10 })));
     const barriers = sessions.map((s) => new DoubleBarrier(s, `${p}db`, count));
-    let enterCalls = 0;
-    const enter = (b: DoubleBarrier) => {
-      enterCalls++;
-      return track(b.enter().then(() => enterCalls));
+    /**
+     * Two participants take `step` and must still wait after a pause; the third takes it, and each
+     * of the three, when let through, must have seen all three calls made.
+     */
+    const allOrNone = async (step: (b: DoubleBarrier) => Promise<void>) => {
+      let calls = 0;
+      const take = (b: DoubleBarrier) => {
+        calls++;
+        return track(step(b).then(() => calls));
+      };
+      const taking = [take(barriers[0]!), take(barriers[1]!)];
+      await sleep(PAUSE_MS);
+      expect(taking.map((t) => t.settled)).toEqual([false, false]);
+      taking.push(take(barriers[2]!));
+      expect(await Promise.all(taking.map((t) => t.promise))).toEqual([count, count, count]);
     };
-    const entering = [enter(barriers[0]!), enter(barriers[1]!)];
-    await sleep(PAUSE_MS);
-    expect(entering.map((e) => e.settled)).toEqual([false, false]);
-    entering.push(enter(barriers[2]!));
-    // Each saw, when let in, that all three had come.
-    expect(await Promise.all(entering.map((e) => e.promise))).toEqual([count, count, count]);
+    await allOrNone((b) => b.enter());
     await expect(barriers[count]!.enter()).rejects.toBeInstanceOf(BarrierFullError);
     expect(await countUnder(`${p}db/waiters/`)).toBe(BigInt(count));
-
     // The first to enter leaves last: start with it and one other, so that both ways of waiting are tried.
-    let leaveCalls = 0;
-    const leave = (b: DoubleBarrier) => {
-      leaveCalls++;
-      return track(b.leave().then(() => leaveCalls));
-    };
-    const leaving = [leave(barriers[0]!), leave(barriers[1]!)];
-    await sleep(PAUSE_MS);
-    expect(leaving.map((l) => l.settled)).toEqual([false, false]);
-    leaving.push(leave(barriers[2]!));
-    expect(await Promise.all(leaving.map((l) => l.promise))).toEqual([count, count, count]);
+    await allOrNone((b) => b.leave());
     expect(await countUnder(`${p}db/`)).toBe(0n);
     for (const s of sessions) await s.close();
   });
