@@ -4,13 +4,12 @@ import {
   DeadlineExceededError,
   EndpointError,
   EtcdError,
-  isEtcdMessage,
   MessageTooLargeError,
-  serverErrorFor,
   TlsError,
   TransportError,
   UnsupportedVersionError,
 } from "../src/core/errors.js";
+import { isEtcdMessage, serverErrorFor } from "../src/core/server-error-lookup.js";
 import { methodSince } from "../src/core/annotations.js";
 import { type Attempt, untilFailure } from "../src/core/attempt.js";
 import { deliveryOf, failedInTls, sizeLimitOf } from "../src/core/wire-failure.js";

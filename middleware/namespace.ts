@@ -1,4 +1,4 @@
-import { type ClientMiddleware, Status } from "nice-grpc-common";
+import type { ClientMiddleware } from "nice-grpc-common";
 import type {
   Compare,
   DeepPartial,
@@ -19,7 +19,8 @@ import type {
 } from "../gen/etcdserverpb/rpc.js";
 import type { KeyValue } from "../gen/mvccpb/kv.js";
 import { prefixEnd } from "../src/core/bytes.js";
-import { EMPTY_KEY_MESSAGE, ErrEmptyKey } from "../src/core/errors.js";
+import { ErrEmptyKey } from "../src/core/errors.js";
+import { asEtcdReturns } from "../src/core/server-error-lookup.js";
 
 function concat(a: Uint8Array, b: Uint8Array | undefined): Uint8Array {
   const out = new Uint8Array(a.length + (b?.length ?? 0));
@@ -41,7 +42,7 @@ export function namespaceMiddleware(prefix: Uint8Array): ClientMiddleware {
    * namespace: with the prefix in front it would name the prefix itself, a key outside the namespace.
    */
   const oneKey = (k: Uint8Array | undefined, end: Uint8Array | undefined) => {
-    if ((!k || k.length === 0) && (!end || end.length === 0)) throw new ErrEmptyKey(EMPTY_KEY_MESSAGE, Status.INVALID_ARGUMENT, undefined);
+    if ((!k || k.length === 0) && (!end || end.length === 0)) throw asEtcdReturns(ErrEmptyKey);
     return key(k);
   };
   const rangeEnd = (e: Uint8Array | undefined): Uint8Array | undefined => {

@@ -1,5 +1,6 @@
 import type { LeaseDefinition, LeaseKeepAliveRequest, LeaseKeepAliveResponse } from "../../gen/etcdserverpb/rpc.js";
-import { CallCanceledError, ClientClosedError, EndpointError, LeaseLostError, serverErrorFor } from "../core/errors.js";
+import { CallCanceledError, ClientClosedError, EndpointError, ErrLeaseNotFound, LeaseLostError } from "../core/errors.js";
+import { asEtcdReturns } from "../core/server-error-lookup.js";
 import { type Int64, toInt64 } from "../core/int64.js";
 import { AsyncQueue } from "../core/queue.js";
 import { ResilientStream, worthReconnecting } from "../pipeline/resilient-stream.js";
@@ -91,7 +92,7 @@ interface Shard {
 
 const canceled = (signal: AbortSignal) => new CallCanceledError("keepAlive was canceled by its AbortSignal", { cause: signal.reason });
 
-const leaseNotFound = () => serverErrorFor("etcdserver: requested lease not found", undefined, undefined);
+const leaseNotFound = () => asEtcdReturns(ErrLeaseNotFound);
 
 /**
  * Keeps leases alive over a few LeaseKeepAlive streams per client (see STREAMS). Each lease is

@@ -15,12 +15,12 @@ import {
   EtcdError,
   MessageTooLargeError,
   EtcdServerError,
-  serverErrorFor,
   InvalidArgumentError,
   UnsupportedByTransportError,
   WatcherBusyError,
 } from "../core/errors.js";
 import { checkSignal } from "../core/call-checks.js";
+import { serverErrorFor } from "../core/server-error-lookup.js";
 import type { Diagnostics } from "../core/diagnostics.js";
 import { type Int64, toNonNegativeInt64 } from "../core/int64.js";
 import { KeyValue, type KeySelection, ResponseHeader, selectKeys } from "./kv.js";

@@ -165,9 +165,18 @@ export class EtcdServerError extends EtcdError {
   }
 }
 
-export type ServerErrorClass = new (serverMessage: string, code: Status, endpoint: string | undefined) => EtcdServerError;
-
-const byMessage = new Map<string, ServerErrorClass>();
+/**
+ * The class of one error etcd returns (`ErrCompacted`, `ErrLeaseNotFound`, ...): `instanceof` it to
+ * catch that error; its statics say the gRPC code and the exact message etcd sends.
+ */
+export interface ServerErrorClass {
+  new (serverMessage: string, code: Status, endpoint: string | undefined): EtcdServerError;
+  readonly prototype: EtcdServerError;
+  /** The gRPC status code etcd returns this error with. */
+  readonly code: Status;
+  /** The message etcd returns this error with, exactly. */
+  readonly serverMessage: string;
+}
 
 function serverError(name: string, code: Status, message: string): ServerErrorClass {
   const cls = class extends EtcdServerError {
@@ -176,32 +185,14 @@ function serverError(name: string, code: Status, message: string): ServerErrorCl
   Object.defineProperty(cls, "name", { value: name });
   Object.defineProperty(cls, "code", { value: code });
   Object.defineProperty(cls, "serverMessage", { value: message });
-  byMessage.set(message, cls);
-  return cls;
-}
-
-/**
- * The typed error for a message etcd returned. Without a gRPC code (a watch cancelled with a
- * reason), the code etcd uses for that error is taken, or Unknown.
- */
-export function serverErrorFor(message: string, code: Status | undefined, endpoint: string | undefined): EtcdServerError {
-  const cls = byMessage.get(message);
-  const statusCode = code ?? (cls as unknown as { code?: Status } | undefined)?.code ?? Status.UNKNOWN;
-  return new (cls ?? EtcdServerError)(message, statusCode, endpoint);
-}
-
-/** Whether a status message comes from etcd (its server or its election service) rather than from the transport. */
-export function isEtcdMessage(message: string): boolean {
-  return byMessage.has(message) || message.startsWith("etcdserver:") || message.startsWith("election:");
+  return cls as unknown as ServerErrorClass;
 }
 
 const { INVALID_ARGUMENT, OUT_OF_RANGE, RESOURCE_EXHAUSTED, NOT_FOUND, FAILED_PRECONDITION, CANCELLED } = Status;
 const { PERMISSION_DENIED, UNAUTHENTICATED, UNAVAILABLE, DATA_LOSS, DEADLINE_EXCEEDED } = Status;
 
 // The errors etcd returns (its rpctypes package), by name, status code and exact message.
-/** @internal etcd's message for a request without a key. */
-export const EMPTY_KEY_MESSAGE = "etcdserver: key is not provided";
-export const ErrEmptyKey = serverError("ErrEmptyKey", INVALID_ARGUMENT, EMPTY_KEY_MESSAGE);
+export const ErrEmptyKey = serverError("ErrEmptyKey", INVALID_ARGUMENT, "etcdserver: key is not provided");
 export const ErrKeyNotFound = serverError("ErrKeyNotFound", INVALID_ARGUMENT, "etcdserver: key not found");
 export const ErrValueProvided = serverError("ErrValueProvided", INVALID_ARGUMENT, "etcdserver: value is provided");
 export const ErrLeaseProvided = serverError("ErrLeaseProvided", INVALID_ARGUMENT, "etcdserver: lease is provided");

@@ -11,7 +11,7 @@ import { traced } from "./tracing.js";
 import type { ConnectFailure } from "../wire/endpoints.js";
 import { retryDefaults, retryMiddleware } from "../../middleware/retry.js";
 import type { Endpoint, ResolvedConfig } from "../core/config.js";
-import { EMPTY_KEY_MESSAGE, EndpointError, InvalidArgumentError, TlsError } from "../core/errors.js";
+import { EndpointError, ErrEmptyKey, InvalidArgumentError, TlsError } from "../core/errors.js";
 import type { Secret } from "../core/secret.js";
 import { MiddlewareChain, type ServiceFactory, type TransportCallOptions, wireMethods } from "./chain.js";
 
@@ -168,7 +168,7 @@ export class CallPipeline {
       () => undefined,
       (err: unknown) => err,
     );
-    if (answer instanceof ClientError && answer.details === EMPTY_KEY_MESSAGE) return undefined;
+    if (answer instanceof ClientError && answer.details === ErrEmptyKey.serverMessage) return undefined;
     if (answer instanceof WireFailure && answer.delivery !== "answered") return { message: answer.details, tls: answer.tls };
     if (answer instanceof ClientError) throw notEtcd(endpoint, answer);
     throw new EndpointError(`${endpoint} is not an etcd server: it accepted a Range without a key`, Status.UNAVAILABLE, endpoint, { noneReachable: true });

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { Status } from "nice-grpc-common";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as errors from "../../src/core/errors.js";
+import { serverErrorFor } from "../../src/core/server-error-lookup.js";
 import { contractPath } from "./contract-fixture.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -376,10 +377,7 @@ function statusName(code: unknown): unknown {
   return typeof code === "number" ? (Status[code] ?? code) : code;
 }
 
-/** A server error class with the statics errors.ts attaches to it. */
-type ServerErrorCtor = errors.ServerErrorClass & { readonly code?: unknown; readonly serverMessage?: unknown };
-
-function isServerErrorClass(value: unknown): value is ServerErrorCtor {
+function isServerErrorClass(value: unknown): value is errors.ServerErrorClass {
   return typeof value === "function" && value.prototype instanceof errors.EtcdServerError;
 }
 
@@ -512,7 +510,7 @@ describe(`proto/ matches the etcd wire contract (${path.basename(contractPath)})
         serverMessage: message,
       });
 
-      const err = errors.serverErrorFor(message, code ?? Status.UNKNOWN, "x:1");
+      const err = serverErrorFor(message, code ?? Status.UNKNOWN, "x:1");
       expect(err).toBeInstanceOf(cls);
       expect(err).toBeInstanceOf(errors.EtcdServerError);
       expect({ name: err.name, serverMessage: err.serverMessage, code: statusName(err.code), endpoint: err.endpoint }).toEqual({
@@ -524,7 +522,7 @@ describe(`proto/ matches the etcd wire contract (${path.basename(contractPath)})
     });
 
     it("gives a plain EtcdServerError for a message it does not know", () => {
-      const err = errors.serverErrorFor("etcdserver: something new", Status.UNKNOWN, "x:1");
+      const err = serverErrorFor("etcdserver: something new", Status.UNKNOWN, "x:1");
       expect(err).toBeInstanceOf(errors.EtcdServerError);
       expect(err.constructor).toBe(errors.EtcdServerError);
       expect(err.name).toBe("EtcdServerError");
