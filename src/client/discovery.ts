@@ -257,7 +257,7 @@ const hasUsable = (outcome: Outcome) => outcome.kind === "found" && outcome.urls
  * @throws CallCanceledError when `signal` aborts first.
  *
  * @example
- * ```ts
+ * ```ts check-only
  * import { readFile } from "node:fs/promises";
  * import { Client, discoverEndpoints } from "etcd-sdk";
  *
