@@ -4,9 +4,10 @@
  * JavaScript through both import and require. Needs no etcd server; everything runs in a temp dir.
  */
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -334,8 +335,11 @@ describe("the packed tarball", () => {
     expect(files.filter((f) => f.startsWith("test/") || f.includes("/test/")), "test files in the tarball").toEqual([]);
     expect(files.filter((f) => f.split("/").includes("node_modules")), "node_modules in the tarball").toEqual([]);
     expect(files.filter((f) => f.endsWith(".tgz") || f.endsWith(".tsbuildinfo")), "build leftovers in the tarball").toEqual([]);
-    // Sources are not shipped (only the build output is), so nothing .ts that is not a declaration.
-    expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), "TypeScript sources in the tarball").toEqual([]);
+    // The sources ship only for the declaration maps: those of the library, nothing else.
+    const sources = files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"));
+    expect(sources.filter((f) => !/^(src|gen|middleware)\//.test(f)), "TypeScript files beside the library's sources").toEqual([]);
+    const declarations = files.filter((f) => f.endsWith(".d.ts"));
+    expect(declarations.filter((f) => !files.includes(`${f}.map`)), "declarations without a map").toEqual([]);
   });
 });
 
@@ -359,6 +363,15 @@ describe("a fresh project that installs the tarball", () => {
     const r = await run(tsc, ["-p", join(consumerDir, "tsconfig.json")], consumerDir);
     expect(r.code, describeRun("tsc", r)).toBe(0);
   }, 120_000);
+
+  it("maps its declarations to the shipped sources, so go-to-definition lands in TypeScript", async () => {
+    const installed = join(consumerDir, "node_modules", "etcd-sdk");
+    for (const entry of ["index", "http2", "web"]) {
+      const mapFile = join(installed, "dist", "src", `${entry}.d.ts.map`);
+      const map = JSON.parse(await readFile(mapFile, "utf8")) as { sources: string[] };
+      for (const source of map.sources) expect(existsSync(join(dirname(mapFile), source)), `${entry}.d.ts.map -> ${source}`).toBe(true);
+    }
+  });
 
   it("imports the package and validates input without a server", async () => {
     const r = await run(process.execPath, ["runtime.mjs"], consumerDir);
