@@ -7,9 +7,11 @@ import { ResilientStream, worthReconnecting } from "../pipeline/resilient-stream
 import type { ServiceClient } from "../pipeline/call-pipeline.js";
 import { restart, unref } from "../core/timers.js";
 import type { Diagnostics } from "../core/diagnostics.js";
+import { Metadata } from "nice-grpc-common";
 
 /** A lease the client keeps alive; see `client.lease.keepAlive`. */
 export interface LeaseKeepAlive extends Disposable {
+  /** The lease kept alive. */
   readonly id: bigint;
   /** Aborted when the lease is lost, with a LeaseLostError as its reason: pass it to work that must stop then. */
   readonly signal: AbortSignal;
@@ -118,7 +120,9 @@ export class KeepAliveHub {
         stream: new ResilientStream({
           wanted: () => shard.entries.size > 0 && !this.closed,
           request: (request) => request,
-          open: (requests, signal) => rpc().leaseKeepAlive(requests, { signal }),
+          // hasleader: a member cut off from its leader ends the stream instead of holding the
+          // renewals, which it cannot apply, until the leases run out (clientv3 RequireLeader).
+          open: (requests, signal) => rpc().leaseKeepAlive(requests, { signal, metadata: Metadata({ hasleader: "true" }) }),
           opened: () => {
             for (const entry of shard.entries) {
               entry.sent = [];
@@ -244,12 +248,20 @@ export class KeepAliveHub {
 
   /**
    * Sends a renewal now if the stream is open and the last one was answered, and plans the next
-   * one a third of the TTL later. A renewal still unanswered means etcd is behind on this stream:
-   * another would only lengthen its queue. Until the first answer gives the TTL, nothing is
-   * planned: that renewal stays in flight, or `opened` sends it on the next stream.
+   * one a third of the TTL later. Until the first answer gives the TTL, nothing is planned: that
+   * renewal stays in flight, or `opened` sends it on the next stream.
    */
   private send(entry: Entry): void {
-    if (entry.sent.length === 0 && entry.shard.stream.send({ ID: entry.id })) entry.sent.push(Date.now());
+    const waiting = entry.sent[0];
+    if (waiting === undefined) {
+      if (entry.shard.stream.send({ ID: entry.id })) entry.sent.push(Date.now());
+    } else {
+      // The last renewal is still unanswered when the next is due: the member holds it (frozen,
+      // cut off, its link silently dropping packets, or far behind on applying writes). Move the
+      // stream to another member now, where the renewal still lands with a third of the TTL to
+      // spare, rather than wait for the connection's ping, which could come after the deadline.
+      entry.shard.stream.abandon(`lease ${entry.id}: a renewal went unanswered for ${Date.now() - waiting} ms`);
+    }
     if (entry.ttlMs > 0) this.planRenewal(entry);
   }
 

@@ -1,19 +1,19 @@
 import { deadlineMiddleware } from "nice-grpc-client-middleware-deadline";
 import { ClientError, type ClientMiddleware, Status } from "nice-grpc-common";
-import { AuthDefinition, KVDefinition } from "../../gen/etcdserverpb/rpc.js";
+import { AuthDefinition } from "../../gen/etcdserverpb/rpc.js";
 import { authMiddleware, TokenSource } from "../../middleware/auth.js";
 import { errorMappingMiddleware, notEtcd, toEtcdError } from "../../middleware/errors.js";
 import { WireFailure } from "../core/wire-failure.js";
-import { endpointOf, failoverMiddleware, RECONNECT_PAUSE_MS, sleep } from "./failover.js";
+import { endpointOf, failoverMiddleware, isProbeAnswer, PROBE, RECONNECT_PAUSE_MS, sleep } from "./failover.js";
 import type { Wire } from "../wire/wire.js";
 import { type Diagnostics, NO_DIAGNOSTICS } from "../core/diagnostics.js";
 import { traced } from "./tracing.js";
 import type { ConnectFailure } from "../wire/endpoints.js";
 import { retryDefaults, retryMiddleware } from "../../middleware/retry.js";
 import type { Endpoint, ResolvedConfig } from "../core/config.js";
-import { EndpointError, ErrEmptyKey, InvalidArgumentError, TlsError } from "../core/errors.js";
+import { EndpointError, InvalidArgumentError, TlsError } from "../core/errors.js";
 import type { Secret } from "../core/secret.js";
-import { MiddlewareChain, type ServiceFactory, type TransportCallOptions, wireMethods } from "./chain.js";
+import { MiddlewareChain, type ServiceFactory, type TransportCallOptions } from "./chain.js";
 
 export type { ServiceClient, ServiceFactory, TransportCallOptions } from "./chain.js";
 export type { Wire, WireLimits } from "../wire/wire.js";
@@ -38,11 +38,18 @@ class AuthenticateRequest {
   }
 }
 
-/** What a connected endpoint is asked, to know it is etcd (see probe()). */
-const PROBE = wireMethods(KVDefinition).range!;
-
-/** The deadline middleware only for calls with a deadline; the others go straight on, without a generator of their own. */
-const withDeadline = ((call, options) => (options.deadline != null ? deadlineMiddleware(call, options) : call.next(call.request, options))) as ClientMiddleware<TransportCallOptions>;
+/**
+ * The deadline middleware only for calls with a deadline; the others go straight on, without a
+ * generator of their own. The levels below learn when the deadline passes, so that failover can
+ * tell a call that timed out on its endpoint from one its caller cancelled.
+ */
+const withDeadline = ((call, options) => {
+  const { deadline } = options;
+  if (deadline == null) return call.next(call.request, options);
+  const deadlineAt = deadline instanceof Date ? deadline.getTime() : Date.now() + deadline;
+  const withDeadlineAt: TransportCallOptions = { ...options, deadlineAt };
+  return deadlineMiddleware(call, withDeadlineAt);
+}) as ClientMiddleware<TransportCallOptions>;
 
 /**
  * Typed service clients behind one middleware chain, outermost first: error mapping, your outer
@@ -168,7 +175,7 @@ export class CallPipeline {
       () => undefined,
       (err: unknown) => err,
     );
-    if (answer instanceof ClientError && answer.details === ErrEmptyKey.serverMessage) return undefined;
+    if (isProbeAnswer(answer)) return undefined;
     if (answer instanceof WireFailure && answer.delivery !== "answered") return { message: answer.details, tls: answer.tls };
     if (answer instanceof ClientError) throw notEtcd(endpoint, answer);
     throw new EndpointError(`${endpoint} is not an etcd server: it accepted a Range without a key`, Status.UNAVAILABLE, endpoint, { noneReachable: true });

@@ -5,10 +5,17 @@ import { abortable } from "../core/abortable.js";
 import { answer, untilFailure } from "../core/attempt.js";
 import { deliveryOf, failedInTls, sizeLimitOf, WireFailure } from "../core/wire-failure.js";
 import { isWireMethod, type SendAttempt, type WireMethod } from "../wire/wire.js";
+import { EndpointStalled } from "../core/stalled.js";
+import { KVDefinition } from "../../gen/etcdserverpb/rpc.js";
+import { wireMethods } from "./chain.js";
+import { ErrEmptyKey } from "../core/errors.js";
 
-/** A per-call option: send the call to this endpoint (host:port) only. */
+/** Per-call options of the failover middleware. */
 export interface EndpointOption {
+  /** Send the call to this endpoint (host:port) only. */
   endpoint?: string;
+  /** When (epoch ms) the call's deadline passes, as the pipeline's deadline level set it. */
+  deadlineAt?: number;
 }
 
 export interface FailoverOptions {
@@ -42,6 +49,28 @@ function memberCannotServe(err: unknown): boolean {
   return err instanceof ClientError && err.code === Status.UNAVAILABLE;
 }
 
+/**
+ * Whether the call was given up on while its endpoint was silent: its owner found the endpoint
+ * stalled, or its deadline passed. (Not the caller's own signal: a campaign cancelled after an
+ * hour says nothing about its member.)
+ */
+function gaveUpWaiting(options: CallOptions & EndpointOption): boolean {
+  const { signal, deadlineAt } = options;
+  if (!signal?.aborted) return false;
+  return signal.reason instanceof EndpointStalled || (deadlineAt !== undefined && Date.now() >= deadlineAt);
+}
+
+/** What an endpoint is asked to learn whether it answers: a Range without a key, which etcd refuses before it reads anything. */
+export const PROBE = wireMethods(KVDefinition).range!;
+
+/** Whether a failure of PROBE is etcd's own answer to it. */
+export function isProbeAnswer(err: unknown): boolean {
+  return err instanceof ClientError && err.details === ErrEmptyKey.serverMessage;
+}
+
+/** How long a suspected endpoint has to answer PROBE before it is set aside. */
+const PROBE_TIMEOUT_MS = 1_000;
+
 /** How long to wait before trying endpoints again once every one failed to connect. */
 export const RECONNECT_PAUSE_MS = 100;
 
@@ -64,10 +93,24 @@ const NONE_TRIED: ReadonlySet<string> = new Set();
  * that fail with Unavailable (no connection, no leader, stopped) are passed over for a while.
  */
 export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOptions): ClientMiddleware {
+  /** Whether `endpoint` answers PROBE in time. */
+  async function answers(endpoint: string): Promise<boolean> {
+    try {
+      const sent = send(endpoint, PROBE, {}, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      if (sent === undefined) return false;
+      await sent;
+      return true;
+    } catch (err) {
+      return isProbeAnswer(err);
+    }
+  }
+
   /** Records an attempt's failure at `endpoint`; throws it on unless the call may go to another endpoint. */
-  function failedAt(endpoint: string, err: unknown, requestStream: boolean): ClientError {
+  function failedAt(endpoint: string, err: unknown, call: ClientMiddlewareCall<unknown, unknown>, options: CallOptions & EndpointOption): ClientError {
     if (typeof err === "object" && err !== null) answeredBy.set(err, endpoint);
     if (memberCannotServe(err)) pool.markFailed(endpoint, err);
+    else if (gaveUpWaiting(options)) pool.suspect(endpoint, () => answers(endpoint));
+    const { requestStream } = call;
     if (!mayTryElsewhere(err, requestStream)) throw err;
     return err as ClientError;
   }
@@ -93,7 +136,7 @@ export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOption
     };
     if (first) {
       tried.add(first.endpoint);
-      failed(first.endpoint, failedAt(first.endpoint, first.failure, call.requestStream));
+      failed(first.endpoint, failedAt(first.endpoint, first.failure, call, options));
     }
     for (;;) {
       const endpoint = pool.pick(tried, only === undefined);
@@ -145,7 +188,7 @@ export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOption
         }
         return yield* result;
       } catch (err) {
-        failed(endpoint, failedAt(endpoint, err, call.requestStream));
+        failed(endpoint, failedAt(endpoint, err, call, options));
       }
     }
   }

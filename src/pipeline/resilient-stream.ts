@@ -2,6 +2,7 @@ import { Status } from "nice-grpc-common";
 import { EndpointError, EtcdServerError, TransportError } from "../core/errors.js";
 import { AsyncQueue } from "../core/queue.js";
 import { unref } from "../core/timers.js";
+import { EndpointStalled } from "../core/stalled.js";
 
 export interface StreamHandlers<Req, Res, Queued> {
   /** Whether anyone still needs the stream. */
@@ -57,6 +58,14 @@ export class ResilientStream<Req, Res, Queued = Req> {
   /** Ends the current stream; it is opened again only while still wanted. */
   restart(): void {
     this.stream?.abort.abort();
+  }
+
+  /**
+   * Ends the current stream because its endpoint stopped answering it: it is opened again at
+   * once, and the pipeline sends it to another endpoint (see EndpointStalled).
+   */
+  abandon(why: string): void {
+    this.stream?.abort.abort(new EndpointStalled(why));
   }
 
   private async run(): Promise<void> {

@@ -17,6 +17,11 @@ export interface EndpointSet {
   /** Sets the endpoint aside for a while; `error` is why, where known. */
   markFailed(address: string, error?: unknown): void;
   markHealthy(address: string): void;
+  /**
+   * Passes the endpoint over while `answers` asks it whether it still answers: set aside if it
+   * does not, taken back if it does.
+   */
+  suspect(address: string, answers: () => Promise<boolean>): void;
   /** Told when an endpoint is set aside (healthy false) or answers again after that. */
   onHealthChange?: (address: string, healthy: boolean, error: unknown) => void;
   /** Whether calls can go to the endpoint now, without waiting for a connection. */
@@ -44,6 +49,15 @@ export interface EndpointSlot {
   quarantinedUntil: number;
   /** The wait for a connection under way, which every call waiting for the endpoint shares. */
   connecting?: Promise<ConnectOutcome>;
+  /** Until when (epoch ms) the endpoint is passed over while `suspect` checks it. */
+  suspectedUntil?: number;
+  /** The check `suspect` started, which later suspicions share. */
+  checking?: Promise<void>;
+}
+
+/** Until when (epoch ms) a slot is passed over: set aside after a failure, or suspected. */
+function passedOverUntil(slot: EndpointSlot): number {
+  return Math.max(slot.quarantinedUntil, slot.suspectedUntil ?? 0);
 }
 
 /**
@@ -101,11 +115,11 @@ export abstract class EndpointRotation<M extends EndpointSlot> implements Endpoi
       const index = (this.pinned + i) % n;
       const slot = this.slots[index]!;
       if (exclude.has(slot.endpoint.address)) continue;
-      if (slot.quarantinedUntil <= now && !this.down(slot)) {
+      if (passedOverUntil(slot) <= now && !this.down(slot)) {
         if (pin) this.pinned = index;
         return slot.endpoint.address;
       }
-      if (!fallback || slot.quarantinedUntil < fallback.quarantinedUntil) fallback = slot;
+      if (!fallback || passedOverUntil(slot) < passedOverUntil(fallback)) fallback = slot;
     }
     return fallback?.endpoint.address;
   }
@@ -142,9 +156,29 @@ export abstract class EndpointRotation<M extends EndpointSlot> implements Endpoi
   markHealthy(address: string): void {
     const slot = this.slot(address);
     // Every answer comes here: a change, rare, is all that costs more than a comparison.
-    if (!slot || slot.quarantinedUntil === 0) return;
+    if (!slot || (slot.quarantinedUntil === 0 && !slot.suspectedUntil)) return;
+    const wasSetAside = slot.quarantinedUntil !== 0;
     slot.quarantinedUntil = 0;
-    this.onHealthChange?.(address, true, undefined);
+    slot.suspectedUntil = 0;
+    if (wasSetAside) this.onHealthChange?.(address, true, undefined);
+  }
+
+  /**
+   * See EndpointSet.suspect. The endpoint is passed over at once, so that a call retried after
+   * timing out on a frozen member goes elsewhere, but reported failed only if the check finds it
+   * silent: a member that was merely slow loses nothing.
+   */
+  suspect(address: string, answers: () => Promise<boolean>): void {
+    const slot = this.slot(address);
+    if (!slot || slot.checking) return;
+    slot.suspectedUntil = Date.now() + QUARANTINE_MS;
+    slot.checking = answers()
+      .catch(() => false)
+      .then((answered) => {
+        slot.checking = undefined;
+        if (answered) this.markHealthy(address);
+        else if (this.slot(address) === slot) this.markFailed(address, new Error(`${address} stopped answering`));
+      });
   }
 
   /** Why the last connection to the endpoint failed; a wire that knows says so. */

@@ -100,6 +100,22 @@ describe("endpoint failover", () => {
     expect((await writer.kv.get(`${p}k`)).kvs[0]?.version).toBeLessThanOrEqual(2n);
   });
 
+  it("sends a call retried after timing out on a frozen member to another member, at once", async () => {
+    await using cluster = await startCluster(3);
+    await using client = clientFor(cluster);
+    const p = uniquePrefix();
+    await client.kv.put(`${p}k`, "v");
+    await cluster.members[0]!.pause();
+    try {
+      await expect(client.kv.get(`${p}k`, { deadline: 2000 })).rejects.toBeInstanceOf(DeadlineExceededError);
+      const retried = Date.now();
+      expect((await client.kv.get(`${p}k`, { deadline: 2000 })).kvs[0]?.valueString).toBe("v");
+      expect(Date.now() - retried).toBeLessThan(1000);
+    } finally {
+      cluster.members[0]!.resume();
+    }
+  });
+
   it("sends even a write to the next endpoint when the first cannot be connected to", async () => {
     await using cluster = await startCluster(1);
     await using client = clientFor(cluster, { endpoints: ["127.0.0.1:2", ...cluster.endpoints], dialTimeoutMs: 2000 });

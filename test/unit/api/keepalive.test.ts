@@ -158,12 +158,16 @@ describe("lease keep-alive", () => {
 
     await at(1_000 + RENEW_MS);
     expect(await renewals(stream)).toEqual([ID]);
-    // etcd stays silent from here on.
+    // etcd stays silent from here on. When the next renewal is due, the last one is still
+    // unanswered: the stream moves (to another member, were there one) and renews there at once.
+    await at(1_000 + 2 * RENEW_MS);
+    expect(stream.cancelled).toBe(true);
+    const moved = latestStream(c);
+    expect(moved).not.toBe(stream);
+    expect(await renewals(moved)).toEqual([ID]);
     await at(TTL_MS - 1);
     expect(loss.at).toBeUndefined();
     expect(kept.signal.aborted).toBe(false);
-    // The renewal due meanwhile was held back: the previous one is still unanswered.
-    expect(await renewals(stream)).toEqual([]);
 
     await at(TTL_MS);
     expect(loss.at).toBe(T0 + TTL_MS);
@@ -175,36 +179,35 @@ describe("lease keep-alive", () => {
 
     // Nothing left running for the lease: no timer, no stream, no renewal, however long we wait.
     expect(vi.getTimerCount()).toBe(baseline);
-    expect(stream.cancelled).toBe(true);
+    expect(moved.cancelled).toBe(true);
+    const opened = c.wire.streams.length;
     await at(5 * TTL_MS);
-    expect(await renewals(stream)).toEqual([]);
-    expect(c.wire.streams).toHaveLength(1);
+    expect(await renewals(moved)).toEqual([]);
+    expect(c.wire.streams).toHaveLength(opened);
     expect(kept.deadline).toBe(T0 + TTL_MS);
   });
 
-  it("sends the held-back renewal at once when an answer comes after it was due, and dates the deadline from the answered renewal", async () => {
-    const c = open();
+  it("moves the stream to another member when a renewal is still unanswered as the next falls due, and renews there at once", async () => {
+    const c = open(["a:2379", "b:2379"]);
     const { kept, stream } = await start(c, ID);
+    expect(stream.call.endpoint).toBe("a:2379");
     await at(RENEW_MS);
     expect(await renewals(stream)).toEqual([ID]);
-    // Due at 2/3 TTL, but the renewal sent at 1/3 is still unanswered: one in flight is enough.
+    // Due at 2/3 TTL, while the renewal sent at 1/3 is still unanswered: a is holding it.
     await at(2 * RENEW_MS);
-    expect(await renewals(stream)).toEqual([]);
-
-    const late = 2 * RENEW_MS + 500;
-    await at(late);
-    answer(stream, ID);
-    expect(await renewals(stream)).toEqual([ID]);
-    expect(kept.deadline).toBe(T0 + RENEW_MS + TTL_MS);
-    answer(stream, ID);
+    expect(stream.cancelled).toBe(true);
+    const moved = latestStream(c);
+    expect(moved.call.endpoint).toBe("b:2379");
+    expect(await renewals(moved)).toEqual([ID]);
+    answer(moved, ID);
     await settle();
-    expect(kept.deadline).toBe(T0 + late + TTL_MS);
+    expect(kept.deadline).toBe(T0 + 2 * RENEW_MS + TTL_MS);
 
-    // The schedule now runs from the renewal sent at the late answer.
-    await at(late + RENEW_MS - 1);
-    expect(await renewals(stream)).toEqual([]);
-    await at(late + RENEW_MS);
-    expect(await renewals(stream)).toEqual([ID]);
+    // The schedule now runs from the renewal sent on the new stream.
+    await at(3 * RENEW_MS - 1);
+    expect(await renewals(moved)).toEqual([]);
+    await at(3 * RENEW_MS);
+    expect(await renewals(moved)).toEqual([ID]);
     expect(kept.signal.aborted).toBe(false);
   });
 
@@ -448,25 +451,26 @@ describe("lease keep-alive", () => {
       await settle();
       expect(vi.getTimerCount() - baseline).toBe(perLease);
     }
-    // A late answer restarts the renewal timer while it is pending.
+    // A renewal left unanswered moves the stream when the next falls due; the timers stay in place.
     await at(4 * RENEW_MS);
     expect(await renewals(stream)).toEqual([ID]);
-    const late = 5 * RENEW_MS + 500;
-    await at(late);
-    answer(stream, ID);
-    expect(await renewals(stream)).toEqual([ID]);
+    const moved = 5 * RENEW_MS;
+    await at(moved);
+    const second = latestStream(c);
+    expect(second).not.toBe(stream);
+    expect(await renewals(second)).toEqual([ID]);
     expect(vi.getTimerCount() - baseline).toBe(perLease);
     // The deadline timer, armed for the first deadline, has fired early and waits the rest.
-    answer(stream, ID);
+    answer(second, ID);
     await settle();
-    expect(kept.deadline).toBe(T0 + late + TTL_MS);
+    expect(kept.deadline).toBe(T0 + moved + TTL_MS);
     expect(vi.getTimerCount() - baseline).toBe(perLease);
 
     // A reconnect renews at once and restarts the renewal timer, again in place.
-    stream.fail(Status.UNAVAILABLE, "connection reset by peer", "sent-and-lost");
-    await at(late + 100);
+    second.fail(Status.UNAVAILABLE, "connection reset by peer", "sent-and-lost");
+    await at(moved + 100);
     const reopened = latestStream(c);
-    expect(reopened).not.toBe(stream);
+    expect(reopened).not.toBe(second);
     expect(await renewals(reopened)).toEqual([ID]);
     expect(vi.getTimerCount() - baseline).toBe(perLease);
     answer(reopened, ID);

@@ -29,6 +29,7 @@ function endpoints(): EndpointSet & { failed: Set<string> } {
     pick: (exclude) => all.find((e) => !exclude.has(e) && !failed.has(e)) ?? all.find((e) => !exclude.has(e)),
     markFailed: (e) => void failed.add(e),
     markHealthy: (e) => void failed.delete(e),
+    suspect: (e) => void failed.add(e),
     isReady: () => true,
     connect: () => Promise.resolve("ready"),
     connectFailure: () => Promise.resolve(undefined),

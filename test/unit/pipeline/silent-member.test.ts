@@ -1,0 +1,87 @@
+import diagnosticsChannel from "node:diagnostics_channel";
+import { Status } from "nice-grpc-common";
+import { afterEach, describe, expect, it } from "vitest";
+import type { RangeRequest } from "../../../gen/etcdserverpb/rpc.js";
+import { CHANNELS } from "../../../src/core/diagnostics.js";
+import { CallCanceledError, DeadlineExceededError } from "../../../src/core/errors.js";
+import { WireFailure } from "../../../src/core/wire-failure.js";
+import { ScriptedClient, type SentCall } from "../support/scripted-wire.js";
+
+/*
+ * A call given up on while its member was silent (its deadline passed) sends the next call to
+ * another member at once; the member is reported failed only if it then fails to answer a probe
+ * within a second, and a merely slow one is taken back. test/integration covers frozen members.
+ */
+
+const RANGE = "/etcdserverpb.KV/Range";
+const never = new Promise<never>(() => {});
+
+let client: ScriptedClient | undefined;
+const unsubscribe: (() => void)[] = [];
+afterEach(() => {
+  client?.close();
+  client = undefined;
+  for (const undo of unsubscribe.splice(0)) undo();
+});
+
+function failures(): unknown[] {
+  const seen: unknown[] = [];
+  const onMessage = (message: unknown) => seen.push(message);
+  diagnosticsChannel.subscribe(CHANNELS.endpointFailed, onMessage);
+  unsubscribe.push(() => diagnosticsChannel.unsubscribe(CHANNELS.endpointFailed, onMessage));
+  return seen;
+}
+
+const isProbe = (call: SentCall) => (call.request as RangeRequest).key.length === 0;
+const probeAnswer = () => Promise.reject(new WireFailure(RANGE, Status.INVALID_ARGUMENT, "etcdserver: key is not provided", "answered"));
+const value = { kvs: [], count: 0n, more: false, header: { revision: 1n } };
+
+/** A client of a and b where a holds every read (`aAnswersProbe`: but answers the probe, as a slow member would). */
+function withSilentA(aAnswersProbe: boolean): ScriptedClient {
+  client = new ScriptedClient({ endpoints: ["a:2379", "b:2379"] }, diagnosticsChannel);
+  client.wire.on(RANGE, (call) => {
+    if (call.endpoint === "b:2379") return isProbe(call) ? probeAnswer() : value;
+    return isProbe(call) && aAnswersProbe ? probeAnswer() : never;
+  });
+  return client;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const readsAt = (c: ScriptedClient) => c.wire.sent.filter((call) => call.path === RANGE && !isProbe(call)).map((call) => call.endpoint);
+
+describe("a call that timed out on a silent member", () => {
+  it("sends the next call to another member at once, and reports the member failed once it misses the probe", async () => {
+    const c = withSilentA(false);
+    const failed = failures();
+    await expect(c.kv.get("k", { deadline: 100 })).rejects.toBeInstanceOf(DeadlineExceededError);
+    await c.kv.get("k");
+    expect(readsAt(c)).toEqual(["a:2379", "b:2379"]);
+    expect(failed).toEqual([]);
+    await sleep(1_200);
+    expect(failed).toMatchObject([{ endpoint: "a:2379" }]);
+  });
+
+  it("takes back a member that answers the probe (it was only slow), without reporting it failed", async () => {
+    client = new ScriptedClient({ endpoints: ["a:2379", "b:2379"] }, diagnosticsChannel);
+    const c = client;
+    let slowReads = 1;
+    c.wire.on(RANGE, (call) => (isProbe(call) ? probeAnswer() : call.endpoint === "a:2379" && slowReads-- > 0 ? never : value));
+    const failed = failures();
+    await expect(c.kv.get("k", { deadline: 100 })).rejects.toBeInstanceOf(DeadlineExceededError);
+    await sleep(50);
+    await c.kv.get("k");
+    expect(readsAt(c)).toEqual(["a:2379", "a:2379"]);
+    expect(c.wire.sent.filter(isProbe).map((call) => call.endpoint)).toEqual(["a:2379"]);
+    expect(failed).toEqual([]);
+  });
+
+  it("is not what a call cancelled by its caller says: the next call goes to the same member", async () => {
+    const c = withSilentA(false);
+    const failed = failures();
+    await expect(c.kv.get("k", { signal: AbortSignal.timeout(100) })).rejects.toBeInstanceOf(CallCanceledError);
+    await expect(c.kv.get("k", { signal: AbortSignal.timeout(100) })).rejects.toBeInstanceOf(CallCanceledError);
+    expect(readsAt(c)).toEqual(["a:2379", "a:2379"]);
+    expect(c.wire.sent.filter(isProbe)).toEqual([]);
+    expect(failed).toEqual([]);
+  });
+});
