@@ -21,7 +21,7 @@ afterAll(async () => {
 const entry = pathToFileURL(fileURLToPath(new URL("../../src/http2.ts", import.meta.url))).href;
 
 describe('the "etcd-sdk/http2" entry', () => {
-  it("puts, gets and watches over node:http2 in a process that never loads grpc-js or nice-grpc", async () => {
+  it("puts, gets, watches and closes over node:http2 in a process that never loads grpc-js or nice-grpc", async () => {
     const key = `${uniquePrefix("h2entry")}k`;
     const script = `
       import { createRequire } from "node:module";
@@ -32,7 +32,8 @@ describe('the "etcd-sdk/http2" entry', () => {
       await client.kv.put(${JSON.stringify(key)}, "v1");
       const got = await client.kv.get(${JSON.stringify(key)});
       const { value } = await watcher.next();
-      client.close();
+      // Awaited as a script would: Node exits 13 if the promise never settles.
+      await client.close();
       const loaded = Object.keys(createRequire(import.meta.url).cache).filter((path) => /[\\\\/](@grpc[\\\\/]grpc-js|nice-grpc)[\\\\/]/.test(path));
       console.log(JSON.stringify({ got: got.kvs[0]?.valueString, watched: value.events[0]?.kv.valueString, loaded }));
     `;

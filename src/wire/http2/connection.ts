@@ -125,6 +125,9 @@ export class Http2Connection {
       session.destroy();
       return Promise.resolve();
     }
+    // The session is unref'd so that an idle client never holds a process open; one that a
+    // caller awaits close() on must, or Node exits with the promise unsettled.
+    session.ref();
     return new Promise((resolve) => {
       const lingering = setTimeout(() => {
         session.destroy();
