@@ -3,18 +3,25 @@ import { type Int64, toUint64 } from "../core/int64.js";
 import { type CallOptions, callOptions, ResponseHeader } from "./kv.js";
 import type { ServiceClient } from "../pipeline/call-pipeline.js";
 
+/** A member of the cluster, as the Cluster calls give it. */
 export interface Member {
   /** The member's ID (uint64). */
   id: bigint;
   /** Empty until a newly added member has started. */
   name: string;
+  /** The URLs the other members reach it on. */
   peerURLs: string[];
+  /** The URLs clients reach it on; empty until a newly added member has started. */
   clientURLs: string[];
+  /** A non-voting learner, which serves only status and serializable reads. */
   isLearner: boolean;
 }
 
+/** What the Cluster calls resolve to: the member list after the call. */
 export interface MembersResponse {
+  /** Which member answered, at which revision. */
   header: ResponseHeader;
+  /** Every member, learners included. */
   members: Member[];
 }
 
@@ -37,15 +44,22 @@ export class Cluster {
   }
 
   /** Adds a voting member that will listen on `peerURLs`; start it with --initial-cluster-state=existing. */
-  async memberAdd(peerURLs: string[], options: CallOptions = {}): Promise<MembersResponse & { member: Member }> {
+  async memberAdd(peerURLs: string[], options: CallOptions = {}): Promise<MembersResponse & {
+    /** The member added; its `name` and `clientURLs` are empty until it starts. */
+    member: Member;
+  }> {
     return this.add(peerURLs, false, options);
   }
 
   /** Adds a non-voting learner; promote it once it has caught up. */
-  async memberAddAsLearner(peerURLs: string[], options: CallOptions = {}): Promise<MembersResponse & { member: Member }> {
+  async memberAddAsLearner(peerURLs: string[], options: CallOptions = {}): Promise<MembersResponse & {
+    /** The learner added; its `name` and `clientURLs` are empty until it starts. */
+    member: Member;
+  }> {
     return this.add(peerURLs, true, options);
   }
 
+  /** Removes a member from the cluster; the member then stops itself. */
   async memberRemove(id: Int64, options: CallOptions = {}): Promise<MembersResponse> {
     return members(await this.rpc().memberRemove({ ID: toUint64(id, "member id") }, callOptions(options)));
   }

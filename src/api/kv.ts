@@ -46,28 +46,41 @@ export interface KeySelection {
   fromKey?: boolean;
 }
 
+/** What a get sorts by: the key, its version, its create or mod revision, or its value. */
 export type SortTarget = "key" | "version" | "create" | "mod" | "value";
+/** Which way a get sorts; "none" leaves the keys in key order. */
 export type SortOrder = "none" | "ascend" | "descend";
 
+/** Options of {@link KV.get}, and of `op.get` in a transaction. */
 export interface GetOptions extends KeySelection {
   /** Most keys to return; 0 (the default) means no limit. */
   limit?: Int64;
   /** Read the store as of this revision; the newest when absent or 0. */
   revision?: Int64;
   /** Order of the keys. The order defaults to ascending once a target is given. */
-  sort?: { target?: SortTarget; order?: SortOrder };
+  sort?: {
+    /** What to sort by; default "key". */
+    target?: SortTarget;
+    /** Which way; default "ascend". */
+    order?: SortOrder;
+  };
   /** Answer from the member's local state without a quorum read; may be stale. */
   serializable?: boolean;
   /** Return keys without values. */
   keysOnly?: boolean;
   /** Return only the count of matching keys. */
   countOnly?: boolean;
+  /** Only keys last modified at this revision or later. */
   minModRevision?: Int64;
+  /** Only keys last modified at this revision or earlier. */
   maxModRevision?: Int64;
+  /** Only keys created at this revision or later. */
   minCreateRevision?: Int64;
+  /** Only keys created at this revision or earlier. */
   maxCreateRevision?: Int64;
 }
 
+/** Options of {@link KV.put}, and of `op.put` in a transaction. */
 export interface PutOptions {
   /** Lease to attach the key to. */
   lease?: Int64;
@@ -79,11 +92,13 @@ export interface PutOptions {
   ignoreLease?: boolean;
 }
 
+/** Options of {@link KV.delete}, and of `op.delete` in a transaction. */
 export interface DeleteOptions extends KeySelection {
   /** Return the deleted keys in `prevKvs`. */
   prevKv?: boolean;
 }
 
+/** Options of {@link KV.compact}. */
 export interface CompactOptions {
   /** Wait until the compaction has reached the backend before answering. */
   physical?: boolean;
@@ -108,6 +123,7 @@ function originOf(pb: ResponseHeaderPb): HeaderOrigin {
 
 /** Node's util.inspect (console.log) calls this symbol's method, where there is one, for an object's form. */
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+/** Node's util.inspect, as it is handed to an object's own inspect method. */
 type Inspect = (value: unknown, options: unknown) => string;
 
 /** Which member answered, and at which store revision and raft term. */
@@ -120,9 +136,11 @@ export class ResponseHeader {
     this.origin = pb ? originOf(pb) : NO_ORIGIN;
     this.storeRevision = pb ? storeInt64(pb.revision) : 0;
   }
+  /** The ID of the cluster that answered (uint64). */
   get clusterId(): bigint {
     return this.origin.clusterId;
   }
+  /** The ID of the member that answered (uint64). */
   get memberId(): bigint {
     return this.origin.memberId;
   }
@@ -130,22 +148,37 @@ export class ResponseHeader {
   get revision(): bigint {
     return storedInt64(this.storeRevision);
   }
+  /** The raft term when the request was served. */
   get raftTerm(): bigint {
     return this.origin.raftTerm;
   }
-  /** What console.log shows: the public fields, not the shared origin they are read from. */
+  /**
+   * What console.log shows: the public fields, not the shared origin they are read from.
+   * @hidden
+   */
   [INSPECT](_depth: number, options: unknown, inspect: Inspect): string {
     return `ResponseHeader ${inspect({ clusterId: this.clusterId, memberId: this.memberId, revision: this.revision, raftTerm: this.raftTerm }, options)}`;
   }
   /** What JSON.stringify writes: etcd's JSON form of a header, 64-bit integers as decimal strings. */
-  toJSON(): { clusterId: string; memberId: string; revision: string; raftTerm: string } {
+  toJSON(): {
+    /** {@link ResponseHeader.clusterId} in decimal. */
+    clusterId: string;
+    /** {@link ResponseHeader.memberId} in decimal. */
+    memberId: string;
+    /** {@link ResponseHeader.revision} in decimal. */
+    revision: string;
+    /** {@link ResponseHeader.raftTerm} in decimal. */
+    raftTerm: string;
+  } {
     return { clusterId: String(this.origin.clusterId), memberId: String(this.origin.memberId), revision: String(this.storeRevision), raftTerm: String(this.origin.raftTerm) };
   }
 }
 
 /** A key with its value and history; bytes as stored, with text and JSON views. */
 export class KeyValue {
+  /** The key's bytes; `keyString` decodes them. */
   readonly key: Uint8Array;
+  /** The value's bytes (empty for a delete event or a keys-only read); `valueString` and `json()` decode them. */
   readonly value: Uint8Array;
   private readonly created: StoredInt64;
   private readonly modified: StoredInt64;
@@ -189,13 +222,29 @@ export class KeyValue {
   get lease(): bigint {
     return storedInt64(this.leaseId);
   }
-  /** What console.log shows: the public fields as the getters give them. */
+  /**
+   * What console.log shows: the public fields as the getters give them.
+   * @hidden
+   */
   [INSPECT](_depth: number, options: unknown, inspect: Inspect): string {
     const fields = { key: this.key, value: this.value, createRevision: this.createRevision, modRevision: this.modRevision, version: this.version, lease: this.lease };
     return `KeyValue ${inspect(fields, options)}`;
   }
   /** What JSON.stringify writes: etcd's JSON form of a key-value, bytes in base64 and 64-bit integers as decimal strings. */
-  toJSON(): { key: string; value: string; createRevision: string; modRevision: string; version: string; lease: string } {
+  toJSON(): {
+    /** The key's bytes in base64. */
+    key: string;
+    /** The value's bytes in base64. */
+    value: string;
+    /** {@link KeyValue.createRevision} in decimal. */
+    createRevision: string;
+    /** {@link KeyValue.modRevision} in decimal. */
+    modRevision: string;
+    /** {@link KeyValue.version} in decimal. */
+    version: string;
+    /** {@link KeyValue.lease} in decimal. */
+    lease: string;
+  } {
     return {
       key: base64Encode(this.key),
       value: base64Encode(this.value),
@@ -207,8 +256,11 @@ export class KeyValue {
   }
 }
 
+/** What {@link KV.get} resolves to. */
 export interface GetResponse {
+  /** Which member answered, and the store's revision when it did. */
   header: ResponseHeader;
+  /** The keys found, in key order unless sorted: without values under `keysOnly`, none under `countOnly`. */
   kvs: KeyValue[];
   /** True when `limit` cut the result short. */
   more: boolean;
@@ -216,20 +268,27 @@ export interface GetResponse {
   count: bigint;
 }
 
+/** What {@link KV.put} resolves to. */
 export interface PutResponse {
+  /** Which member answered; its `revision` is the revision of the put. */
   header: ResponseHeader;
   /** The key before the put, when `prevKv` was asked for and the key existed. */
   prevKv: KeyValue | undefined;
 }
 
+/** What {@link KV.delete} resolves to. */
 export interface DeleteResponse {
+  /** Which member answered, and the store's revision after the delete. */
   header: ResponseHeader;
+  /** How many keys were deleted. */
   deleted: bigint;
   /** The deleted keys, when `prevKv` was asked for. */
   prevKvs: KeyValue[];
 }
 
+/** What {@link KV.compact} resolves to. */
 export interface CompactResponse {
+  /** Which member answered, and the store's revision. */
   header: ResponseHeader;
 }
 
@@ -334,23 +393,48 @@ export function deleteResponse(pb: DeleteRangeResponsePb): DeleteResponse {
   return { header: new ResponseHeader(pb.header), deleted: pb.deleted, prevKvs: pb.prevKvs.map((kv) => new KeyValue(kv)) };
 }
 
+/** Options of {@link KV.iterate}. */
 export interface IterateOptions extends KeySelection {
   /** Read as of this revision; by default the revision when the iteration starts. */
   revision?: Int64;
   /** Most keys to yield; 0 (the default) means all. */
   limit?: Int64;
+  /** Yield keys without values. */
   keysOnly?: boolean;
+  /** Read from the answering member's local state without a quorum read; may be stale. */
   serializable?: boolean;
   /** Keys per request when the server is older than etcd 3.7 and pages are read with Range. Default 1000. */
   pageSize?: number;
 }
 
-/** Reads and writes of keys; `client.kv`, mirroring clientv3's KV interface. */
+/**
+ * Reads and writes of keys; `client.kv`, mirroring clientv3's KV interface.
+ *
+ * @example
+ * ```ts
+ * await client.kv.put("example/kv/a", "1");
+ * await client.kv.put("example/kv/b", JSON.stringify({ n: 2 }));
+ * const { kvs, count } = await client.kv.get("example/kv/", { prefix: true });
+ * console.log(count, kvs.map((kv) => `${kv.keyString}=${kv.valueString}`)); // 2n ["example/kv/a=1", ...]
+ * console.log(kvs[1]?.json<{ n: number }>().n); // 2
+ * const { deleted } = await client.kv.delete("example/kv/", { prefix: true });
+ * console.log(deleted); // 2n
+ * ```
+ */
 export class KV {
   /** @internal */
   constructor(private readonly rpc: () => ServiceClient<typeof KVDefinition>) {}
 
-  /** Reads one key, or a range, prefix or from-key selection of keys. */
+  /**
+   * Reads one key, or a range, prefix or from-key selection of keys.
+   *
+   * @throws {@link InvalidArgumentError} for a bad key or option, before anything is sent.
+   * @throws {@link ErrCompacted} when `revision` was compacted; {@link ErrFutureRev} when it is
+   * newer than the store.
+   * @throws {@link DeadlineExceededError} when `deadline` (or `callTimeoutMs`) passes first.
+   * @throws {@link CallCanceledError} when `signal` fires first.
+   * @throws {@link EndpointError} when no endpoint can be reached within `dialTimeoutMs`.
+   */
   async get(key: Bytes, options: GetOptions & CallOptions = {}): Promise<GetResponse> {
     const request = rangeRequest(key, options);
     return getResponse(await this.rpc().range(request, callOptions(options)));
@@ -360,6 +444,13 @@ export class KV {
    * Every key of a range, prefix or from-key selection, in key order, at one revision, without
    * holding the whole range in one message: etcd 3.7's RangeStream, or on older servers pages of
    * Range read at the revision of the first page.
+   *
+   * @throws {@link InvalidArgumentError} for a bad key or option, before anything is sent.
+   * @throws {@link ErrCompacted} when `revision` (or, on older servers, the first page's
+   * revision while later pages are read) was compacted.
+   * @throws {@link DeadlineExceededError} when `deadline` (or `callTimeoutMs`) passes first.
+   * @throws {@link CallCanceledError} when `signal` fires first.
+   * @throws {@link EndpointError} when no endpoint can be reached within `dialTimeoutMs`.
    */
   async *iterate(key: Bytes, options: IterateOptions & CallOptions = {}): AsyncGenerator<KeyValue, void, undefined> {
     const request = rangeRequest(key, { ...options, limit: options.limit ?? 0 });
@@ -399,19 +490,51 @@ export class KV {
     }
   }
 
-  /** Writes one key. */
+  /**
+   * Writes one key.
+   *
+   * @throws {@link InvalidArgumentError} for a bad key, value or option, before anything is sent.
+   * @throws {@link ErrLeaseNotFound} when `lease` does not exist; {@link ErrKeyNotFound} when
+   * `ignoreValue` or `ignoreLease` is given for a key that does not exist.
+   * @throws {@link ErrNoSpace} when the database is over its quota.
+   * @throws {@link MessageTooLargeError} for a request over `maxCallSendMsgSize`;
+   * {@link ErrRequestTooLarge} for one over the server's limit.
+   * @throws {@link DeadlineExceededError} when `deadline` (or `callTimeoutMs`) passes first.
+   * @throws {@link CallCanceledError} when `signal` fires first.
+   * @throws {@link EndpointError} when no endpoint can be reached within `dialTimeoutMs`.
+   * One whose connection was lost during the call has `noneReachable` false: the put may have
+   * been applied. So may one whose deadline passed or whose signal fired after it was sent.
+   */
   async put(key: Bytes, value: Bytes, options: PutOptions & CallOptions = {}): Promise<PutResponse> {
     const request = putRequest(key, value, options);
     return putResponse(await this.rpc().put(request, callOptions(options)));
   }
 
-  /** Deletes one key, or a range, prefix or from-key selection of keys. */
+  /**
+   * Deletes one key, or a range, prefix or from-key selection of keys.
+   *
+   * @throws {@link InvalidArgumentError} for a bad key or option, before anything is sent.
+   * @throws {@link DeadlineExceededError} when `deadline` (or `callTimeoutMs`) passes first.
+   * @throws {@link CallCanceledError} when `signal` fires first.
+   * @throws {@link EndpointError} when no endpoint can be reached within `dialTimeoutMs`.
+   * One whose connection was lost during the call has `noneReachable` false: the delete may have
+   * been applied. So may one whose deadline passed or whose signal fired after it was sent.
+   */
   async delete(key: Bytes, options: DeleteOptions & CallOptions = {}): Promise<DeleteResponse> {
     const request = deleteRequest(key, options);
     return deleteResponse(await this.rpc().deleteRange(request, callOptions(options)));
   }
 
-  /** Discards the history before `revision`; reads at older revisions then fail with ErrCompacted. */
+  /**
+   * Discards the history before `revision`; reads at older revisions then fail with ErrCompacted.
+   *
+   * @throws {@link InvalidArgumentError} for a negative or non-integer `revision`.
+   * @throws {@link ErrCompacted} when `revision` is compacted already; {@link ErrFutureRev} when
+   * it is newer than the store.
+   * @throws {@link DeadlineExceededError} when `deadline` (or `callTimeoutMs`) passes first.
+   * @throws {@link CallCanceledError} when `signal` fires first.
+   * @throws {@link EndpointError} when no endpoint can be reached within `dialTimeoutMs`.
+   */
   async compact(revision: Int64, options: CompactOptions & CallOptions = {}): Promise<CompactResponse> {
     const request = { revision: toNonNegativeInt64(revision, "compact revision"), physical: options.physical ?? false };
     const response = await this.rpc().compact(request, callOptions(options));

@@ -15,13 +15,21 @@ export class LockService {
   constructor(private readonly rpc: () => ServiceClient<typeof LockDefinition>) {}
 
   /** Waits until the named lock is free and takes it; resolves with the key that holds it. */
-  async lock(name: Bytes, lease: Int64, options: CallOptions = {}): Promise<{ header: ResponseHeader; key: Uint8Array }> {
+  async lock(name: Bytes, lease: Int64, options: CallOptions = {}): Promise<{
+    /** Which member answered, at which revision. */
+    header: ResponseHeader;
+    /** The key that holds the lock while it exists: pass it to `unlock`. */
+    key: Uint8Array;
+  }> {
     const response = await this.rpc().lock({ name: toBytes(name, "lock name"), lease: toInt64(lease, "lock lease") }, callOptions(options));
     return { header: new ResponseHeader(response.header), key: response.key };
   }
 
   /** Releases a lock by the key `lock` returned. */
-  async unlock(key: Uint8Array, options: CallOptions = {}): Promise<{ header: ResponseHeader }> {
+  async unlock(key: Uint8Array, options: CallOptions = {}): Promise<{
+    /** Which member answered, and the store's revision after the key was deleted. */
+    header: ResponseHeader;
+  }> {
     const response = await this.rpc().unlock({ key: toBytes(key, "unlock key") }, callOptions(options));
     return { header: new ResponseHeader(response.header) };
   }
@@ -29,9 +37,13 @@ export class LockService {
 
 /** A leadership won through the election service. */
 export interface LeaderKey {
+  /** The election's name. */
   name: Uint8Array;
+  /** The key that holds the leadership while it exists. */
   key: Uint8Array;
+  /** The revision that created `key`. */
   revision: bigint;
+  /** The lease `key` is attached to: the leadership ends with it. */
   lease: bigint;
 }
 

@@ -6,23 +6,38 @@ import { type Int64, toNonNegativeInt64, toUint64 } from "../core/int64.js";
 import { type CallOptions, callOptions, ResponseHeader } from "./kv.js";
 import type { ServiceClient } from "../pipeline/call-pipeline.js";
 
+/** An alarm a member raises: its database reached the space quota, or its data differs from the others'. */
 export type Alarm = "nospace" | "corrupt";
 
+/** An alarm raised by one member. */
 export interface AlarmMember {
+  /** The member that raised it (uint64). */
   memberId: bigint;
+  /** Which alarm. */
   alarm: Alarm;
 }
 
+/** What {@link Maintenance.status} resolves to: one member's view of itself and of the cluster. */
 export interface StatusResponse {
+  /** Which member answered, at which revision. */
   header: ResponseHeader;
+  /** The etcd version the member runs, as "3.7.1". */
   version: string;
+  /** Size of the member's backend file, in bytes. */
   dbSize: bigint;
+  /** Bytes of the backend in use; the rest is free pages that `defragment()` gives back. */
   dbSizeInUse: bigint;
+  /** The leader's member ID as this member sees it; 0n when it has none. */
   leader: bigint;
+  /** The member's raft committed index. */
   raftIndex: bigint;
+  /** The member's raft term. */
   raftTerm: bigint;
+  /** The raft index the member has applied; behind `raftIndex` while it catches up. */
   raftAppliedIndex: bigint;
+  /** Problems the member reports: "etcdserver: no leader", and each alarm raised. */
   errors: string[];
+  /** Whether the member is a learner. */
   isLearner: boolean;
   /** etcd 3.6+; empty before. */
   storageVersion: string;
@@ -78,7 +93,10 @@ const ALARMS: Record<Alarm, AlarmType> = { nospace: AlarmType.NOSPACE, corrupt: 
 const SHA256_BYTES = 32;
 
 /** Calls for one member (`{ endpoint }`) go there only; without it, to any member. */
-export type MemberCallOptions = CallOptions & { endpoint?: string };
+export type MemberCallOptions = CallOptions & {
+  /** The member to ask, host:port as in `client.endpoints`: the call goes there only, without failover. */
+  endpoint?: string;
+};
 
 function memberOptions(options: MemberCallOptions): ReturnType<typeof callOptions> & { endpoint?: string } {
   return { ...callOptions(options), ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}) };
@@ -125,30 +143,55 @@ export class Maintenance {
   }
 
   /** Rewrites one member's backend file (`endpoint`), giving free pages back to the file system. */
-  async defragment(options: MemberCallOptions = {}): Promise<{ header: ResponseHeader }> {
+  async defragment(options: MemberCallOptions = {}): Promise<{
+    /** Which member answered. */
+    header: ResponseHeader;
+  }> {
     return { header: new ResponseHeader((await this.rpc().defragment({}, memberOptions(options))).header) };
   }
 
   /** A hash of a member's whole backend (for tests: it locks the store while it runs). */
-  async hash(options: MemberCallOptions = {}): Promise<{ header: ResponseHeader; hash: number }> {
+  async hash(options: MemberCallOptions = {}): Promise<{
+    /** Which member answered, at which revision. */
+    header: ResponseHeader;
+    /** The hash (CRC-32C, unsigned). */
+    hash: number;
+  }> {
     const r = await this.rpc().hash({}, memberOptions(options));
     return { header: new ResponseHeader(r.header), hash: r.hash };
   }
 
   /** A hash of a member's key-value history up to `revision` (0: the newest), to compare members. */
-  async hashKV(revision: Int64 = 0, options: MemberCallOptions = {}): Promise<{ header: ResponseHeader; hash: number; compactRevision: bigint; hashRevision: bigint }> {
+  async hashKV(revision: Int64 = 0, options: MemberCallOptions = {}): Promise<{
+    /** Which member answered, at which revision. */
+    header: ResponseHeader;
+    /** The hash (CRC-32C, unsigned); equal on members that hold the same history. */
+    hash: number;
+    /** The revision of the member's last compaction. */
+    compactRevision: bigint;
+    /** The revision the hash covers up to (etcd 3.6+; 0n before). */
+    hashRevision: bigint;
+  }> {
     const r = await this.rpc().hashKV({ revision: toNonNegativeInt64(revision, "hashKV revision") }, memberOptions(options));
     return { header: new ResponseHeader(r.header), hash: r.hash, compactRevision: r.compactRevision, hashRevision: r.hashRevision };
   }
 
   /** Hands leadership to another voting member; must reach the current leader (`endpoint`). */
-  async moveLeader(targetId: Int64, options: MemberCallOptions = {}): Promise<{ header: ResponseHeader }> {
+  async moveLeader(targetId: Int64, options: MemberCallOptions = {}): Promise<{
+    /** Which member answered. */
+    header: ResponseHeader;
+  }> {
     const r = await this.rpc().moveLeader({ targetID: toUint64(targetId, "moveLeader targetId") }, memberOptions(options));
     return { header: new ResponseHeader(r.header) };
   }
 
   /** Validates, starts or cancels a downgrade of the cluster to `version` ("3.6"); etcd 3.5+. */
-  async downgrade(action: "validate" | "enable" | "cancel", version = "", options: CallOptions = {}): Promise<{ header: ResponseHeader; version: string }> {
+  async downgrade(action: "validate" | "enable" | "cancel", version = "", options: CallOptions = {}): Promise<{
+    /** Which member answered. */
+    header: ResponseHeader;
+    /** The cluster's version, "major.minor". */
+    version: string;
+  }> {
     const actions = { validate: DowngradeRequest_DowngradeAction.VALIDATE, enable: DowngradeRequest_DowngradeAction.ENABLE, cancel: DowngradeRequest_DowngradeAction.CANCEL };
     if (!Object.hasOwn(actions, action)) throw new InvalidArgumentError("downgrade action", `must be validate, enable or cancel, got ${describe(action)}`);
     const r = await this.rpc().downgrade({ action: actions[action], version }, callOptions(options));
@@ -160,9 +203,24 @@ export class Maintenance {
    * with a sha256 of the data; the last chunk comes only after it was checked, and a mismatch
    * throws SnapshotIntegrityError instead. Reading slowly slows the transfer (backpressure).
    * `onProgress` hears how far the transfer is as etcd's responses arrive (see SnapshotProgress).
+   * Errors are thrown when the chunks are iterated.
    *
-   * Throws, when iterated: InvalidArgumentError (`snapshot onProgress` not a function, a bad
-   * signal or deadline) before anything is sent; SnapshotIntegrityError; the call's own errors.
+   * @example
+   * ```ts
+   * let size = 0;
+   * for await (const chunk of client.maintenance.snapshot({ signal: AbortSignal.timeout(30_000) })) {
+   *   size += chunk.length; // write the chunks out in order: a file stream, an upload
+   * }
+   * console.log(`a snapshot of ${size} bytes, its sha256 checked`);
+   * ```
+   *
+   * @throws {@link InvalidArgumentError} for an `onProgress` that is not a function, or a bad
+   * `signal` or `deadline`, before anything is sent.
+   * @throws {@link SnapshotIntegrityError} when the data does not match etcd's sha256, in place of
+   * the last chunk.
+   * @throws {@link CallCanceledError} when `signal` fires; {@link DeadlineExceededError} when
+   * `deadline` passes.
+   * @throws {@link EndpointError} when no member can be reached, or the connection is lost.
    */
   async *snapshot(options: SnapshotOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
     const onProgress = progressListener(options.onProgress, "snapshot onProgress");

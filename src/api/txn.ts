@@ -32,6 +32,7 @@ import {
 } from "./kv.js";
 import type { ServiceClient } from "../pipeline/call-pipeline.js";
 
+/** How a condition compares the key's field with the value given. */
 export type CompareOperator = "=" | "!=" | "<" | ">";
 
 /** A condition of a transaction; build one with the `compare` helpers. */
@@ -96,27 +97,40 @@ export const compare = {
   },
 };
 
+/** A read in a transaction branch, made by `op.get`; its result is a {@link GetResponse}. */
 export interface GetOp {
+  /** Tells the operations apart, for the result types. */
   readonly kind: "get";
   /** @internal */
   readonly pb: DeepPartial<RequestOp>;
 }
+/** A write in a transaction branch, made by `op.put`; its result is a {@link PutResponse}. */
 export interface PutOp {
+  /** Tells the operations apart, for the result types. */
   readonly kind: "put";
   /** @internal */
   readonly pb: DeepPartial<RequestOp>;
 }
+/** A delete in a transaction branch, made by `op.delete`; its result is a {@link DeleteResponse}. */
 export interface DeleteOp {
+  /** Tells the operations apart, for the result types. */
   readonly kind: "delete";
   /** @internal */
   readonly pb: DeepPartial<RequestOp>;
 }
+/** A nested transaction in a branch, made by `op.txn`; its result is a {@link TxnResponse}. */
 export interface TxnOp<Then extends readonly Op[] = readonly Op[], Else extends readonly Op[] = readonly Op[]> {
+  /** Tells the operations apart, for the result types. */
   readonly kind: "txn";
   /** @internal */
   readonly pb: DeepPartial<RequestOp>;
   /** Carried for the result types only. */
-  readonly branches?: { then: Then; else: Else };
+  readonly branches?: {
+    /** The operations run when the nested conditions hold. */
+    then: Then;
+    /** The operations run otherwise. */
+    else: Else;
+  };
 }
 /** One operation of a transaction branch; build one with the `op` helpers. */
 export type Op = GetOp | PutOp | DeleteOp | TxnOp;
@@ -137,12 +151,30 @@ export type OpResults<Ops extends readonly Op[]> = { -readonly [K in keyof Ops]:
 
 /** The outcome of a transaction: which branch ran, with that branch's results. */
 export type TxnResponse<Then extends readonly Op[] = readonly Op[], Else extends readonly Op[] = readonly Op[]> =
-  | { header: ResponseHeader; succeeded: true; results: OpResults<Then> }
-  | { header: ResponseHeader; succeeded: false; results: OpResults<Else> };
+  | {
+      /** Which member answered, and the store's revision after the transaction. */
+      header: ResponseHeader;
+      /** The conditions held: the `then` branch ran. */
+      succeeded: true;
+      /** The `then` branch's results, one per operation. */
+      results: OpResults<Then>;
+    }
+  | {
+      /** Which member answered, and the store's revision after the transaction. */
+      header: ResponseHeader;
+      /** A condition failed: the `else` branch ran. */
+      succeeded: false;
+      /** The `else` branch's results, one per operation. */
+      results: OpResults<Else>;
+    };
 
+/** A nested transaction, as `op.txn` takes it. */
 export interface TxnSpec<Then extends readonly Op[], Else extends readonly Op[]> {
+  /** Conditions that must all hold for `then` to run; none means they hold. */
   if?: readonly Compare[];
+  /** The operations run when the conditions hold. */
   then?: Then;
+  /** The operations run otherwise. */
   else?: Else;
 }
 
@@ -171,12 +203,15 @@ function txnRequest(compares: readonly Compare[], then: readonly Op[], otherwise
 
 /** Builders of transaction operations. */
 export const op = {
+  /** A read of one key, or a range, prefix or from-key selection, as {@link KV.get}. */
   get(key: Bytes, options: GetOptions = {}): GetOp {
     return { kind: "get", pb: { request: { $case: "requestRange", requestRange: rangeRequest(key, options) } } };
   },
+  /** A write of one key, as {@link KV.put}. */
   put(key: Bytes, value: Bytes, options: PutOptions = {}): PutOp {
     return { kind: "put", pb: { request: { $case: "requestPut", requestPut: putRequest(key, value, options) } } };
   },
+  /** A delete of one key, or a range, prefix or from-key selection, as {@link KV.delete}. */
   delete(key: Bytes, options: DeleteOptions = {}): DeleteOp {
     return { kind: "delete", pb: { request: { $case: "requestDeleteRange", requestDeleteRange: deleteRequest(key, options) } } };
   },
@@ -213,7 +248,11 @@ function txnResponse(pb: TxnResponsePb): TxnResponse {
 
 /**
  * A transaction under construction, as clientv3's Txn: `if(...)`, then `then(...)`, then
- * `else(...)`, each at most once and in that order, then `commit()`.
+ * `else(...)`, each at most once and in that order, then `commit()`. Start one with
+ * {@link BaseClient.txn | client.txn()}, which has an example. The builders throw
+ * InvalidArgumentError at once for a stage out of order or an argument not built with
+ * {@link compare} or {@link op}. Awaiting the builder itself (it has a `then` method) fails
+ * too: call `commit()`.
  */
 export class Txn<Then extends readonly Op[] = [], Else extends readonly Op[] = []> {
   private stage: 0 | 1 | 2 | 3 = 0;
@@ -237,6 +276,7 @@ export class Txn<Then extends readonly Op[] = [], Else extends readonly Op[] = [
     return this;
   }
 
+  /** Operations to run when the conditions hold; `commit()` types their results after them. */
   then<const Ops extends readonly Op[]>(...ops: Ops): Txn<Ops, Else> {
     this.advance(2, "then");
     checkOps(ops, "txn then");
@@ -244,6 +284,7 @@ export class Txn<Then extends readonly Op[] = [], Else extends readonly Op[] = [
     return this as unknown as Txn<Ops, Else>;
   }
 
+  /** Operations to run when a condition fails; `commit()` types their results after them. */
   else<const Ops extends readonly Op[]>(...ops: Ops): Txn<Then, Ops> {
     this.advance(3, "else");
     checkOps(ops, "txn else");
@@ -251,7 +292,20 @@ export class Txn<Then extends readonly Op[] = [], Else extends readonly Op[] = [
     return this as unknown as Txn<Then, Ops>;
   }
 
-  /** Sends the transaction; etcd applies it atomically at one revision. */
+  /**
+   * Sends the transaction; etcd applies it atomically at one revision.
+   *
+   * @throws {@link InvalidArgumentError} for a bad condition or operation, before anything is sent.
+   * @throws {@link ErrDuplicateKey} when a branch writes one key twice; {@link ErrTooManyOps} when
+   * a branch is over the server's --max-txn-ops.
+   * @throws {@link ErrLeaseNotFound} when a put names a lease that does not exist;
+   * {@link ErrCompacted} when a read asks for a compacted revision.
+   * @throws {@link DeadlineExceededError} when `deadline` (or `callTimeoutMs`) passes first.
+   * @throws {@link CallCanceledError} when `signal` fires first.
+   * @throws {@link EndpointError} when no endpoint can be reached within `dialTimeoutMs`. One
+   * whose connection was lost during the call has `noneReachable` false: the transaction may have
+   * been applied. So may one whose deadline passed or whose signal fired after it was sent.
+   */
   async commit(options: CallOptions = {}): Promise<TxnResponse<Then, Else>> {
     const request = txnRequest(this.compares, this.thenOps, this.elseOps);
     const response = await this.rpc().txn(request, callOptions(options));

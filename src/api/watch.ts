@@ -51,7 +51,9 @@ export interface WatchOptions extends KeySelection {
 
 const DEFAULT_MAX_BUFFERED = 10_000;
 
+/** One change to a key. */
 export interface WatchEvent {
+  /** A put (a create or an update) or a delete (an expired lease's key included). */
   type: "put" | "delete";
   /** The key after the change; for a delete only the key and modRevision are set. */
   kv: KeyValue;
@@ -64,7 +66,9 @@ export interface WatchEvent {
  * across two responses), or a progress notification.
  */
 export interface WatchResponse {
+  /** Which member sent it, and the store's revision then. */
   header: ResponseHeader;
+  /** The changes, in revision order; empty for a progress notification. */
   events: WatchEvent[];
   /** No events: every change up to `header.revision` has been delivered. */
   progress: boolean;
@@ -72,8 +76,12 @@ export interface WatchResponse {
 
 /** A watcher's start revision (or its resume point) was compacted away: an ErrCompacted with the oldest revision still kept. */
 export class WatchCompactedError extends ErrCompacted {
+  /** "ErrCompacted", as etcd's own error: logs read the same whichever way it came. */
   override name = "ErrCompacted";
-  constructor(readonly compactRevision: bigint) {
+  constructor(
+    /** The revision of the compaction: a watch can start there, but the events before it are gone. */
+    readonly compactRevision: bigint,
+  ) {
     super("etcdserver: mvcc: required revision has been compacted", Status.OUT_OF_RANGE, undefined);
   }
 }
@@ -395,6 +403,11 @@ export class Watcher implements AsyncIterable<WatchResponse>, AsyncIterator<Watc
     return this;
   }
 
+  /**
+   * The next response, as `for await` takes it; done once the watcher was cancelled, or etcd ended
+   * it without an error. Rejects with what ended the watcher, or with WatcherBusyError when an
+   * observer reads it.
+   */
   next(): Promise<IteratorResult<WatchResponse, undefined>> {
     if (this.state.observed) return Promise.reject(new WatcherBusyError("next() was called on a watcher that an observer subscribed to"));
     return this.state.queue.next();

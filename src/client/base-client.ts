@@ -76,7 +76,12 @@ export abstract class BaseClient implements AsyncDisposable {
    * What JSON.stringify writes of a client: where it connects and how, never its credentials, TLS
    * key or token.
    */
-  toJSON(): { endpoints: string[]; transport: Transport } {
+  toJSON(): {
+    /** The endpoints calls can go to, host:port. */
+    endpoints: string[];
+    /** The transport calls go over. */
+    transport: Transport;
+  } {
     return { endpoints: this.endpoints, transport: this.config.transport };
   }
 
@@ -176,23 +181,77 @@ export abstract class BaseClient implements AsyncDisposable {
   /**
    * Watches a key, or a range, prefix or from-key selection, from now or from `startRevision`.
    * Iterate the watcher with `for await`; leave the loop or abort `signal` to end it.
+   *
+   * @example
+   * ```ts
+   * const watcher = client.watch("example/watch/", { prefix: true, signal: AbortSignal.timeout(10_000) });
+   * await watcher.ready; // etcd confirmed it: later changes will be seen
+   * await client.kv.put("example/watch/job", "queued");
+   * for await (const { events } of watcher) {
+   *   for (const event of events) console.log(event.type, event.kv.keyString, event.kv.valueString);
+   *   break; // leaving the loop cancels the watcher
+   * }
+   * ```
+   *
+   * @throws {@link InvalidArgumentError} at once, for a bad key or option.
+   * @throws {@link ClientClosedError} at once, after `close()`; the iteration of a watcher still
+   * open then throws it too.
+   * @throws {@link CallCanceledError} from the iteration, when `signal` fires.
+   * @throws {@link WatchCompactedError} from the iteration, when `startRevision` (or the revision
+   * to resume from) was compacted.
+   * @throws {@link WatchOverflowError} from the iteration, when the reader fell more than
+   * `maxBuffered` responses behind.
+   * @throws {@link EtcdServerError} from the iteration, when etcd refuses or cancels the watcher
+   * ({@link ErrPermissionDenied}, ...). A broken stream or a lost leader is not an error: the
+   * watcher resumes on another member without losing or repeating an event.
    */
   watch(key: Bytes, options: WatchOptions = {}): Watcher {
     return this.root.watch(key, options);
   }
 
-  /** Starts a transaction: `client.txn().if(...).then(...).else(...).commit()`. */
+  /**
+   * Starts a transaction: `client.txn().if(...).then(...).else(...).commit()`. Conditions come from
+   * {@link compare}, operations from {@link op}; `commit()` resolves with the results of the
+   * branch that ran, typed after its operations.
+   *
+   * @example
+   * ```ts
+   * import { compare, op } from "etcd-sdk";
+   *
+   * // Create the key only if it does not exist; otherwise read who holds it.
+   * const res = await client
+   *   .txn()
+   *   .if(compare.version("example/txn/owner", "=", 0))
+   *   .then(op.put("example/txn/owner", "worker-1"))
+   *   .else(op.get("example/txn/owner"))
+   *   .commit();
+   * if (res.succeeded) console.log("took it at revision", res.header.revision);
+   * else console.log("held by", res.results[0].kvs[0]?.valueString);
+   * ```
+   */
   txn(): Txn {
     return this.root.txn();
   }
 
-  /** A view of the keys under `prefix`, seen without it, as clientv3/namespace. */
+  /**
+   * A view of the keys under `prefix`, seen without it, as clientv3/namespace: its `kv`, `txn()`,
+   * `watch()` and `lease` read and write only there, and the concurrency recipes take it as a
+   * client. It shares the client's connections and needs no closing of its own.
+   *
+   * @example
+   * ```ts
+   * const app = client.namespace("example/namespace/");
+   * await app.kv.put("config", "v1"); // stored as "example/namespace/config"
+   * const { kvs } = await app.kv.get("", { prefix: true });
+   * console.log(kvs.map((kv) => kv.keyString)); // ["config"]
+   * ```
+   *
+   * @throws {@link InvalidArgumentError} when `prefix` is neither a string nor a Uint8Array.
+   */
   namespace(prefix: Bytes): Keyspace {
     return this.root.namespace(prefix);
   }
 
-
-  /** Closes every connection; later calls reject with ClientClosedError. */
   /**
    * Ends every call, watcher and keep-alive and closes the connections. The promise resolves once
    * the connections are gone (on etcd's gateway, fetch closes its pooled ones when idle); calling
@@ -208,6 +267,7 @@ export abstract class BaseClient implements AsyncDisposable {
     return this.closing;
   }
 
+  /** What `await using` calls when the client goes out of scope: {@link close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

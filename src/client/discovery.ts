@@ -17,9 +17,13 @@ import { CallCanceledError, EndpointError, InvalidArgumentError } from "../core/
  * from node:dns so that the package's types need no @types/node.
  */
 export interface SrvRecord {
+  /** The target host, with or without a trailing dot. */
   name: string;
+  /** The port etcd listens on there. */
   port: number;
+  /** Lower is tried first. */
   priority: number;
+  /** Share among the records of one priority (RFC 2782 weighted random order). */
   weight: number;
 }
 
@@ -29,9 +33,11 @@ export interface SrvRecord {
  * reject with code "ENOTFOUND" or "ENODATA", as `node:dns` does.
  */
 export interface SrvResolver {
+  /** The SRV records of a full name, such as "_etcd-client._tcp.example.com". */
   resolveSrv(name: string): Promise<SrvRecord[]>;
 }
 
+/** Options of {@link discoverEndpoints}. */
 export interface DiscoveryOptions {
   /**
    * Suffix of the SRV service names, as etcd's `--discovery-srv-name`: with "prod", the names are
@@ -252,9 +258,9 @@ const hasUsable = (outcome: Outcome) => outcome.kind === "found" && outcome.urls
  * The result goes straight into a Client's `endpoints`. Discovery runs once: to follow later DNS
  * changes, call it again, or let `autoSyncIntervalMs` follow the cluster's own member list.
  *
- * @throws InvalidArgumentError naming `domain`, `serviceName`, `resolver` or `signal` when one is malformed.
- * @throws DiscoveryError (an EndpointError) when DNS gives no endpoints; it names the domain and the names looked up.
- * @throws CallCanceledError when `signal` aborts first.
+ * @throws {@link InvalidArgumentError} naming `domain`, `serviceName`, `resolver` or `signal` when one is malformed.
+ * @throws {@link DiscoveryError} (an EndpointError) when DNS gives no endpoints; it names the domain and the names looked up.
+ * @throws {@link CallCanceledError} when `signal` aborts first.
  *
  * @example
  * ```ts check-only

@@ -14,12 +14,15 @@ import { type Compare, compare, type Op, op } from "../api/txn.js";
  */
 export type Isolation = "serializable-snapshot" | "serializable" | "repeatable-reads" | "read-committed";
 
+/** Options of {@link runStm}. */
 export interface StmOptions {
+  /** What each attempt sees of other writers; default "serializable-snapshot". */
   isolation?: Isolation;
   /** Keys to read in one request before the first attempt runs. */
   prefetch?: string[];
   /** Attempts before giving up with StmConflictError. Default 100. */
   maxAttempts?: number;
+  /** Cancels the reads and the commit; the run then rejects with CallCanceledError. */
   signal?: AbortSignal;
 }
 
@@ -41,6 +44,7 @@ export interface Stm {
    * changes to the array do not leak in). Throws InvalidArgumentError ("stm value") for anything else.
    */
   put(key: string, value: Bytes): void;
+  /** Deletes the key when the attempt commits; reads of this attempt then see it absent. */
   delete(key: string): void;
 }
 
@@ -139,6 +143,27 @@ class Attempt implements Stm {
  * reads go through the Stm, writes are buffered and committed in one etcd transaction that holds
  * only if what was read is unchanged (per the isolation level); on a conflict `apply` runs again.
  * Resolves with what the committed attempt of `apply` returned.
+ *
+ * @example
+ * ```ts
+ * import { runStm } from "etcd-sdk";
+ *
+ * await client.kv.put("example/stm/a", "100");
+ * await client.kv.put("example/stm/b", "0");
+ * // Moves 10 from a to b atomically; runs again if another writer changed a or b meanwhile.
+ * await runStm(client, async (stm) => {
+ *   const a = Number(await stm.get("example/stm/a"));
+ *   const b = Number(await stm.get("example/stm/b"));
+ *   stm.put("example/stm/a", String(a - 10));
+ *   stm.put("example/stm/b", String(b + 10));
+ * });
+ * ```
+ *
+ * @throws {@link StmConflictError} when all `maxAttempts` attempts conflicted.
+ * @throws {@link CallCanceledError} when `signal` fires.
+ * @throws What `apply` throws, unchanged; the attempt's writes are then dropped.
+ * @throws {@link EndpointError} when no member can be reached; {@link EtcdServerError} when
+ * etcd refuses a read or the commit ({@link ErrPermissionDenied}, ...).
  */
 export async function runStm<T>(client: EtcdApi, apply: (stm: Stm) => Promise<T>, options: StmOptions = {}): Promise<T> {
   const isolation = options.isolation ?? "serializable-snapshot";

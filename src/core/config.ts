@@ -81,6 +81,7 @@ export interface ClientConfig {
   minClusterVersion?: string;
   /** User to authenticate as when etcd has auth enabled (with `password`). */
   username?: string;
+  /** Password of `username`; never shown by console.log, JSON.stringify or middleware. */
   password?: string;
   /**
    * Send `username` and `password` (and the tokens etcd gives for them) to `http://` endpoints that
@@ -102,7 +103,12 @@ export interface ClientConfig {
    * every attempt, after retries. Errors reach both as nice-grpc ClientErrors; they become the
    * SDK's typed errors only outside all middleware.
    */
-  middleware?: { outer?: ClientMiddleware[]; inner?: ClientMiddleware[] };
+  middleware?: {
+    /** Run first, once per call, before the deadline, auth and retry middleware. */
+    outer?: ClientMiddleware[];
+    /** Run last, next to the wire, once per attempt. */
+    inner?: ClientMiddleware[];
+  };
   /**
    * Where the client reports what happens to it: an endpoint set aside or recovered, a watch
    * stream broken or resumed, a renewal late or a lease lost, a token refreshed, an auto-sync that
@@ -169,6 +175,10 @@ function unixEndpoint(url: URL, shown: string): Endpoint {
   return { address: `unix:${socketPath}`, host: "localhost", port: 0, secure: url.protocol === "unixs:", socketPath };
 }
 
+/**
+ * How calls reach etcd: "grpc" over @grpc/grpc-js, "http2" as gRPC over node:http2, "gateway" as
+ * etcd's HTTP/JSON gateway over fetch (see {@link ClientConfig.transport}).
+ */
 export type Transport = "grpc" | "http2" | "gateway";
 /** What an entry point's Client speaks, its default first, and the entry's name for errors. */
 export interface EntryTransports {

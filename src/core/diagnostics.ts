@@ -34,35 +34,54 @@ export interface CallContext {
   endpoint: string;
   /** Set by the tracing channel: the response of a unary call, or the error of any call. */
   result?: unknown;
+  /** Set by the tracing channel when the attempt failed: what it failed with. */
   error?: unknown;
 }
 
+/** What `endpointFailed` and `endpointRecovered` report. */
 export interface EndpointEvent {
+  /** The endpoint, host:port. */
   endpoint: string;
+  /** Why it was set aside (`endpointFailed` only). */
   error?: unknown;
 }
 
+/** What `watchBroken` and `watchResumed` report about the stream a client's watchers share. */
 export interface WatchStreamEvent {
+  /** What broke the stream (`watchBroken` only). */
   error?: unknown;
   /** Each watcher's revision it resumes from, by watch ID. */
   resumeRevisions?: Map<number, bigint>;
 }
 
+/** What `keepAliveLate` and `leaseLost` report about a lease the client keeps alive. */
 export interface LeaseEvent {
+  /** The lease's ID. */
   leaseId: bigint;
+  /** How long after the next renewal was due the answer came, in ms (`keepAliveLate` only). */
   lateMs?: number;
+  /** How the lease was lost, as {@link LeaseLostError.reason}: "deadline" or "gone" (`leaseLost` only). */
   reason?: string;
 }
 
+/** What `autoSyncFailed` reports; the endpoint list stays as it was until the next try. */
 export interface AutoSyncEvent {
+  /** Why the member list could not be read. */
   error: unknown;
 }
 
-/** A logger for the client's events; any method left out is not called. `console` is one. */
+/**
+ * A logger for the client's events; any method left out is not called. `console` is one. Each
+ * method gets a short message and the event ({@link EndpointEvent}, {@link LeaseEvent}, ...).
+ */
 export interface Logger {
+  /** Routine events: a token refreshed. */
   debug?(message: string, details: object): void;
+  /** Recoveries: an endpoint answering again, a watch stream resumed. */
   info?(message: string, details: object): void;
+  /** Trouble the client works around: an endpoint set aside, a watch stream broken, a renewal answered late, an auto-sync failed. */
   warn?(message: string, details: object): void;
+  /** A kept lease lost. */
   error?(message: string, details: object): void;
 }
 
