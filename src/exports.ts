@@ -1,6 +1,6 @@
 /** Everything the entry points export except their Client ("etcd-sdk", "etcd-sdk/http2" and "etcd-sdk/web"). */
 export type { BaseClient } from "./client/base-client.js";
-export type { Auth, Permission, PermissionType, UserAddOptions } from "./api/auth.js";
+export type { Auth, AuthResponse, Permission, PermissionType, UserAddOptions } from "./api/auth.js";
 export type { Cluster, Member, MembersResponse } from "./api/cluster.js";
 export {
   type Alarm,
@@ -15,7 +15,7 @@ export {
 } from "./api/maintenance.js";
 export type { ElectionService, LeaderKey, LockService } from "./api/lockservice.js";
 export type { EtcdApi, Keyspace } from "./api/keyspace.js";
-export type { ClientConfig, TlsConfig } from "./core/config.js";
+export type { ClientConfig, RetryPolicy, TlsConfig, Transport } from "./core/config.js";
 export { type AutoSyncEvent, type CallContext, CHANNELS, type EndpointEvent, type LeaseEvent, type Logger, type WatchStreamEvent } from "./core/diagnostics.js";
 export type { Bytes } from "./core/bytes.js";
 export type { Int64 } from "./core/int64.js";
@@ -37,7 +37,7 @@ export type {
   SortOrder,
   SortTarget,
 } from "./api/kv.js";
-export type { Lease, LeaseGrantOptions, LeaseGrantResponse, LeaseTimeToLiveResponse } from "./api/lease.js";
+export type { KeepAliveOptions, Lease, LeaseGrantOptions, LeaseGrantResponse, LeaseTimeToLiveResponse } from "./api/lease.js";
 export type { LeaseKeepAlive } from "./api/keepalive.js";
 export { WatchCompactedError, WatchOverflowError, type Watcher, type WatchEvent, type WatchObserver, type WatchOptions, type WatchResponse } from "./api/watch.js";
 export { compare, op } from "./api/txn.js";

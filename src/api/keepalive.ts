@@ -32,6 +32,8 @@ interface Entry {
   sent: number[];
   /** The lease's TTL in ms, once known. */
   ttlMs: number;
+  /** How long before its deadline the lease is reported lost. */
+  lossMarginMs: number;
   /** Settles the keepAlive() call, at the first answer; undefined after it. */
   starting: { resolve(handle: LeaseKeepAlive): void; reject(err: unknown): void } | undefined;
   /** What keepAlive() calls for the lease get. */
@@ -153,7 +155,7 @@ export class KeepAliveHub {
    * lease already kept (or being started) share its handle, and closing that handle stops it for
    * all of them.
    */
-  keepAlive(leaseId: Int64, signal: AbortSignal | undefined): Promise<LeaseKeepAlive> {
+  keepAlive(leaseId: Int64, signal: AbortSignal | undefined, lossMarginMs = 0): Promise<LeaseKeepAlive> {
     if (this.closed) return Promise.reject(new ClientClosedError());
     const id = toInt64(leaseId, "lease keepAlive id");
     const existing = this.entries.get(id);
@@ -165,6 +167,7 @@ export class KeepAliveHub {
       shard,
       sent: [],
       ttlMs: 0,
+      lossMarginMs,
       starting: undefined,
       started: undefined as never,
       sendTimer: undefined,
@@ -242,8 +245,9 @@ export class KeepAliveHub {
   /** Arms the lease's one deadline timer: only at the first answer, then again each time it fires early. */
   private armLostTimer(entry: Entry): void {
     // Node fires a timer longer than 2^31-1 ms at once, so a distant deadline is reached in steps.
-    const wait = Math.min(Math.max(0, entry.handle.deadline - Date.now()), MAX_TIMER_MS);
-    entry.lostTimer = unref(setTimeout(() => (Date.now() >= entry.handle.deadline ? this.drop(entry, "deadline") : this.armLostTimer(entry)), wait));
+    const lostAt = () => entry.handle.deadline - entry.lossMarginMs;
+    const wait = Math.min(Math.max(0, lostAt() - Date.now()), MAX_TIMER_MS);
+    entry.lostTimer = unref(setTimeout(() => (Date.now() >= lostAt() ? this.drop(entry, "deadline") : this.armLostTimer(entry)), wait));
   }
 
   /**

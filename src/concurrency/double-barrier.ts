@@ -1,10 +1,9 @@
 import { EtcdError, InvalidArgumentError } from "../core/errors.js";
 import { describe } from "../core/bytes.js";
 import { op } from "../api/txn.js";
-import type { GetResponse } from "../api/kv.js";
-import { anySignal } from "./mutex.js";
+import type { CallOptions, GetResponse } from "../api/kv.js";
 import type { Session } from "./session.js";
-import { checkName, createUnique, waitEvent } from "./wait.js";
+import { anySignal, checkName, cleanUp, createUnique, waitEvent } from "./wait.js";
 
 /** enter() found the double barrier full: `count` participants had entered before this one. */
 export class BarrierFullError extends EtcdError {
@@ -59,7 +58,8 @@ export class DoubleBarrier {
       }
       while (!(await waitEvent(client, this.ready, "put", mine.revision, { signal })));
     } catch (err) {
-      await this.withdraw().catch(() => undefined);
+      // Within a second of the signal, whatever the members do: see cleanUp.
+      await cleanUp((cleanup) => this.withdraw(cleanup));
       throw err;
     }
   }
@@ -98,9 +98,9 @@ export class DoubleBarrier {
     return this.session.client.kv.get(this.waiters, { prefix: true, keysOnly: true, sort: { target: "create", order: "ascend" }, signal });
   }
 
-  private async withdraw(): Promise<void> {
+  private async withdraw(options: CallOptions = {}): Promise<void> {
     if (this.myKey === undefined) return;
-    await this.session.client.kv.delete(this.myKey);
+    await this.session.client.kv.delete(this.myKey, options);
     this.myKey = undefined;
   }
 }

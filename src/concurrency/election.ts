@@ -2,14 +2,26 @@ import type { Bytes } from "../core/bytes.js";
 import { NoLeaderError, NotLeaderError } from "../core/errors.js";
 import type { KeyValue } from "../api/kv.js";
 import { compare, op } from "../api/txn.js";
-import { anySignal } from "./mutex.js";
 import type { Session } from "./session.js";
-import { firstCreated, waitDeletes } from "./wait.js";
+import { anySignal, cleanUp, firstCreated, waitDeletes } from "./wait.js";
+import type { CallOptions } from "../api/kv.js";
 
 /**
  * A leader election on a key prefix, as clientv3/concurrency's Election: candidates write a key
  * under the prefix with their session's lease; the oldest key leads, and its value is what the
  * leader proclaims. Leadership ends with resign() or with the session.
+ *
+ * @example
+ * ```ts
+ * import { Election, Session } from "etcd-sdk";
+ *
+ * await using session = await Session.create(client, { ttl: 10 });
+ * const election = new Election(session, "example/election/scheduler");
+ * await election.campaign("node-1", { signal: AbortSignal.timeout(5000) });
+ * console.log("leader:", (await election.leader()).valueString); // "node-1"
+ * await election.proclaim("node-1, busy");
+ * await election.resign();
+ * ```
  */
 export class Election {
   private readonly prefix: string;
@@ -28,16 +40,26 @@ export class Election {
     return this.leaderKey;
   }
 
-  /** Waits until this candidate leads, then returns. Rejects (and withdraws) when `signal` fires or the session ends. */
+  /**
+   * Waits until this candidate leads, then returns. Rejects (and withdraws) when `signal` fires or the session ends.
+   *
+   * @throws {@link CallCanceledError} when `signal` fires, or the session's lease is lost, before it leads.
+   * @throws {@link NotLeaderError} when the candidacy's key vanished before it could publish `value`.
+   * @throws {@link EndpointError} when no member can be reached; {@link EtcdServerError} when
+   * etcd refuses a call ({@link ErrPermissionDenied}, ...).
+   */
   async campaign(value: Bytes, options: { signal?: AbortSignal } = {}): Promise<void> {
     const client = this.session.client;
     const key = `${this.prefix}${this.session.lease.toString(16)}`;
+    const signal = anySignal(options.signal, this.session.signal);
+    // Before the key is known to exist, there is nothing to withdraw: a campaign aborted here
+    // leaves at most a key that the session's lease takes away.
     const res = await client
       .txn()
       .if(compare.createRevision(key, "=", 0))
       .then(op.put(key, value, { lease: this.session.lease }))
       .else(op.get(key))
-      .commit();
+      .commit({ signal });
     this.leaderKey = key;
     if (res.succeeded) {
       this.leaderRevision = res.header.revision;
@@ -46,22 +68,23 @@ export class Election {
       this.leaderRevision = kv.createRevision;
     }
     try {
-      if (!res.succeeded && !bytesEqual(res.results[0].kvs[0]!.value, value)) await this.proclaim(value);
-      await waitDeletes(client, this.prefix, this.leaderRevision - 1n, anySignal(options.signal, this.session.signal));
+      if (!res.succeeded && !bytesEqual(res.results[0].kvs[0]!.value, value)) await this.proclaim(value, { signal });
+      await waitDeletes(client, this.prefix, this.leaderRevision - 1n, signal);
     } catch (err) {
-      await this.resign().catch(() => undefined);
+      // Within a second of the signal, whatever the members do: see cleanUp.
+      await cleanUp((cleanup) => this.resign(cleanup));
       throw err;
     }
   }
 
   /** Publishes a new value as leader; rejects with NotLeaderError when this candidate does not lead. */
-  async proclaim(value: Bytes): Promise<void> {
+  async proclaim(value: Bytes, options: CallOptions = {}): Promise<void> {
     const key = this.requireKey();
     const res = await this.session.client
       .txn()
       .if(compare.createRevision(key, "=", this.leaderRevision))
       .then(op.put(key, value, { lease: this.session.lease }))
-      .commit();
+      .commit(options);
     if (!res.succeeded) {
       this.leaderKey = undefined;
       throw new NotLeaderError(`${key} no longer leads ${this.prefix}`);
@@ -69,9 +92,9 @@ export class Election {
   }
 
   /** Gives up leadership (or the candidacy), so that the next candidate can lead. */
-  async resign(): Promise<void> {
+  async resign(options: CallOptions = {}): Promise<void> {
     if (this.leaderKey === undefined) return;
-    await this.session.client.txn().if(compare.createRevision(this.leaderKey, "=", this.leaderRevision)).then(op.delete(this.leaderKey)).commit();
+    await this.session.client.txn().if(compare.createRevision(this.leaderKey, "=", this.leaderRevision)).then(op.delete(this.leaderKey)).commit(options);
     this.leaderKey = undefined;
     this.leaderRevision = -1n;
   }

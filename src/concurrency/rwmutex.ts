@@ -1,6 +1,7 @@
-import { LockedError, NotLockedError, anySignal } from "./mutex.js";
+import { LockedError, NotLockedError } from "./mutex.js";
+import type { CallOptions } from "../api/kv.js";
 import type { Session } from "./session.js";
-import { checkName, createUnique, stillHeld, waitDeletes } from "./wait.js";
+import { anySignal, checkName, cleanUp, createUnique, stillHeld, waitDeletes } from "./wait.js";
 
 type Mode = "read" | "write";
 
@@ -43,13 +44,13 @@ export class RWMutex {
   }
 
   /** Releases a read lock (or leaves the queue); rejects with NotLockedError when this instance holds the write lock. */
-  rUnlock(): Promise<void> {
-    return this.release("read");
+  rUnlock(options: CallOptions = {}): Promise<void> {
+    return this.release("read", options);
   }
 
   /** Releases the write lock (or leaves the queue); rejects with NotLockedError when this instance holds a read lock. */
-  unlock(): Promise<void> {
-    return this.release("write");
+  unlock(options: CallOptions = {}): Promise<void> {
+    return this.release("write", options);
   }
 
   /** Queues with a key of `mode`, then waits until every key under `blockers` created before it is gone. */
@@ -62,18 +63,19 @@ export class RWMutex {
     try {
       await waitDeletes(client, blockers, mine.revision - 1n, signal);
       // A lease that expired before its loss was noticed took our key, and our place, with it.
-      if (!(await stillHeld(client, mine.key, mine.revision))) throw new NotLockedError(`lost the ${mode} lock on ${this.prefix} while waiting: the session ended`);
+      if (!(await stillHeld(client, mine.key, mine.revision, { signal }))) throw new NotLockedError(`lost the ${mode} lock on ${this.prefix} while waiting: the session ended`);
     } catch (err) {
-      await this.release(mode).catch(() => undefined);
+      // Within a second of the signal, whatever the members do: see cleanUp.
+      await cleanUp((cleanup) => this.release(mode, cleanup));
       throw err;
     }
   }
 
-  private async release(mode: Mode): Promise<void> {
+  private async release(mode: Mode, options: CallOptions): Promise<void> {
     const held = this.held;
     if (held === undefined) return;
     if (held.mode !== mode) throw new NotLockedError(`this RWMutex on ${this.prefix} holds the ${held.mode} lock, not the ${mode} lock`);
-    await this.session.client.kv.delete(held.key);
+    await this.session.client.kv.delete(held.key, options);
     this.held = undefined;
   }
 }

@@ -1,5 +1,5 @@
 import type { EtcdApi } from "../api/keyspace.js";
-import type { KeyValue } from "../api/kv.js";
+import type { CallOptions, KeyValue } from "../api/kv.js";
 import { compare, op } from "../api/txn.js";
 import { type Bytes, describe } from "../core/bytes.js";
 import { InvalidArgumentError } from "../core/errors.js";
@@ -79,7 +79,7 @@ export async function createUnique(
         .commit({ signal: options.signal });
       if (res.succeeded) return { key, revision: res.header.revision };
     } catch (err) {
-      await client.kv.delete(key).catch(() => undefined);
+      await cleanUp((cleanup) => client.kv.delete(key, cleanup).then(() => undefined));
       throw err;
     }
   }
@@ -107,9 +107,26 @@ export async function takeFirst(client: EtcdApi, prefix: string, order: "create"
   }
 }
 
+/**
+ * How long the cleanup of an aborted wait (leaving a lock's queue, withdrawing a candidacy) may
+ * take, in ms: the caller gave up, so it must not wait on a frozen member for the connection's
+ * ping. A cleanup that fails leaves the key to the session's lease.
+ */
+const CLEANUP_DEADLINE_MS = 750;
+
+/** Runs the cleanup of an aborted wait within CLEANUP_DEADLINE_MS, ignoring its failure: the wait's own error is what the caller hears. */
+export async function cleanUp(cleanup: (options: CallOptions) => Promise<void>): Promise<void> {
+  await cleanup({ deadline: CLEANUP_DEADLINE_MS }).catch(() => undefined);
+}
+
+/** A signal that fires when either does. */
+export function anySignal(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
+  return a ? AbortSignal.any([a, b]) : b;
+}
+
 /** Whether `key` still exists as created at `revision`: a session lost while waiting took it away. */
-export async function stillHeld(client: EtcdApi, key: string, revision: bigint): Promise<boolean> {
-  const res = await client.kv.get(key);
+export async function stillHeld(client: EtcdApi, key: string, revision: bigint, options: CallOptions = {}): Promise<boolean> {
+  const res = await client.kv.get(key, options);
   return res.kvs[0]?.createRevision === revision;
 }
 

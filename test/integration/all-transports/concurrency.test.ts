@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { Election, type Isolation, LockedError, Mutex, NoLeaderError, NotLeaderError, runStm, Session } from "../../../src/index.js";
+import { CallCanceledError, Election, type Isolation, LockedError, Mutex, NoLeaderError, NotLeaderError, runStm, Session } from "../../../src/index.js";
 import { clientFor, startCluster, uniquePrefix, useCluster } from "../../helpers.js";
 
 const etcd = useCluster();
@@ -84,6 +84,40 @@ describe("Election", () => {
     await expect(second!.leader()).rejects.toBeInstanceOf(NoLeaderError);
     await sessions[1]!.close();
   });
+
+  it("settles an aborted campaign and an aborted lock within a second of their signal when their member freezes", async () => {
+    await using cluster = await startCluster(3);
+    const p = uniquePrefix();
+    // The holders talk to the last member, the waiters to the first, which then freezes.
+    await using holders = clientFor(cluster, { endpoints: [cluster.endpoints[2]!] });
+    await using waiters = clientFor(cluster, { endpoints: [cluster.endpoints[0]!] });
+    const held = await Session.create(holders, { ttl: 10 });
+    const waiting = await Session.create(waiters, { ttl: 10 });
+    await new Election(held, `${p}election`).campaign("leader");
+    await new Mutex(held, `${p}lock`).lock();
+
+    const controller = new AbortController();
+    const campaign = new Election(waiting, `${p}election`).campaign("waiting", { signal: controller.signal }).catch((e: unknown) => e);
+    const lock = new Mutex(waiting, `${p}lock`).lock({ signal: controller.signal }).catch((e: unknown) => e);
+    await sleep(500);
+    await cluster.members[0]!.pause();
+    try {
+      controller.abort();
+      const aborted = Date.now();
+      const settled = await Promise.all([campaign, lock].map((p) => p.then((outcome) => ({ outcome, afterMs: Date.now() - aborted }))));
+      for (const { outcome, afterMs } of settled) {
+        expect(outcome).toBeInstanceOf(CallCanceledError);
+        expect(afterMs).toBeLessThan(1000);
+      }
+      // Closing the session does not wait on the frozen member either.
+      const closing = Date.now();
+      await waiting.close({ deadline: 500 });
+      expect(Date.now() - closing).toBeLessThan(1000);
+    } finally {
+      cluster.members[0]!.resume();
+    }
+    await held.close();
+  }, 30_000);
 
   it("never has two leaders at once under repeated session loss and member kills", async () => {
     // Each candidate talks only to its own member; freezing that member makes its session expire.

@@ -49,15 +49,22 @@ describe("lease keep-alive", () => {
     await using client = clientFor(cluster);
     const lease = await client.lease.grant(3);
     const kept = await client.lease.keepAlive(lease.id);
+    const fenced = await client.lease.keepAlive((await client.lease.grant(3)).id, { lossMarginMs: 1000 });
+    const fencedLostAt = fenced.lost.then(() => Date.now());
     await sleep(1500);
     await cluster.members[0]!.pause();
     try {
       const deadline = kept.deadline;
+      const fencedDeadline = fenced.deadline;
       const lost = await kept.lost;
       expect(lost.reason).toBe("deadline");
       // At the deadline, not a TTL after it (npm etcd3 waits two TTLs).
       expect(Date.now()).toBeGreaterThanOrEqual(deadline - 50);
       expect(Date.now()).toBeLessThan(deadline + 1500);
+      // Asked for a margin, a second before.
+      expect((await fenced.lost).reason).toBe("deadline");
+      expect(await fencedLostAt).toBeGreaterThanOrEqual(fencedDeadline - 1000 - 50);
+      expect(await fencedLostAt).toBeLessThan(fencedDeadline - 500);
     } finally {
       cluster.members[0]!.resume();
     }

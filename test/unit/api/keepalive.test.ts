@@ -187,6 +187,30 @@ describe("lease keep-alive", () => {
     expect(kept.deadline).toBe(T0 + TTL_MS);
   });
 
+  it("reports the lease lost lossMarginMs before its deadline when asked to, for work fenced on it", async () => {
+    const c = open();
+    const pending = c.lease.keepAlive(ID, { lossMarginMs: 1_500 });
+    await settle();
+    const stream = latestStream(c);
+    expect(await renewals(stream)).toEqual([ID]);
+    answer(stream, ID);
+    const kept = await pending;
+    const loss = watchLoss(kept);
+    // etcd stays silent from here on (a single member: the stream has nowhere else to go).
+    await at(TTL_MS - 1_500 - 1);
+    expect(loss.at).toBeUndefined();
+    await at(TTL_MS - 1_500);
+    expect(loss.at).toBe(T0 + TTL_MS - 1_500);
+    expect(loss.error).toMatchObject({ leaseId: ID, reason: "deadline" });
+    expect(kept.deadline).toBe(T0 + TTL_MS);
+  });
+
+  it.each([-1, Number.NaN, Infinity, "1000"])("refuses a lossMarginMs of %s, naming it", async (lossMarginMs) => {
+    const c = open();
+    await expect(c.lease.keepAlive(ID, { lossMarginMs: lossMarginMs as number })).rejects.toMatchObject({ name: "InvalidArgumentError", argument: "keepAlive lossMarginMs" });
+    expect(c.wire.streams).toHaveLength(0);
+  });
+
   it("moves the stream to another member when a renewal is still unanswered as the next falls due, and renews there at once", async () => {
     const c = open(["a:2379", "b:2379"]);
     const { kept, stream } = await start(c, ID);
