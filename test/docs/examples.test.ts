@@ -23,7 +23,7 @@ afterAll(() => cluster?.close());
 describe("the docs' examples", () => {
   it("are found in the README and the API reference", () => {
     expect(examples.filter((e) => e.source.startsWith("README.md")).length).toBeGreaterThanOrEqual(5);
-    expect(examples.filter((e) => e.source.startsWith("src/")).length).toBeGreaterThanOrEqual(1);
+    expect(examples.filter((e) => e.source.startsWith("src/")).length).toBeGreaterThanOrEqual(10);
   });
 
   it("type-check", { timeout: 120_000 }, () => {
