@@ -5,6 +5,7 @@ import {
   EndpointError,
   EtcdError,
   MessageTooLargeError,
+  type Outcome,
   TlsError,
   TransportError,
   UnsupportedVersionError,
@@ -44,6 +45,7 @@ export function notEtcd(endpoint: string | undefined, answer: ClientError): Endp
   const where = endpoint ?? "the endpoint";
   return new EndpointError(`${where} is not an etcd server (or serves not ${answer.path}): it answered ${Status[answer.code]}: ${answer.details}`, answer.code, endpoint, {
     cause: answer,
+    outcome: "not-applied",
   });
 }
 
@@ -64,25 +66,32 @@ export function toEtcdError(err: unknown, endpoint: string | undefined, signal: 
     case Status.RESOURCE_EXHAUSTED:
       switch (sizeLimitOf(err)) {
         case "send":
-          return new MessageTooLargeError(`request of ${err.path} is over the send limit (maxCallSendMsgSize): ${err.details}`, err.code, endpoint, { cause: err });
+          return new MessageTooLargeError(`request of ${err.path} is over the send limit (maxCallSendMsgSize): ${err.details}`, err.code, endpoint, { cause: err, outcome: "not-applied" });
         case "receive":
-          return new MessageTooLargeError(`response of ${err.path} is over the receive limit (maxCallRecvMsgSize): ${err.details}`, err.code, endpoint, { cause: err });
+          // etcd answered, so it served the call; only the answer is lost.
+          return new MessageTooLargeError(`response of ${err.path} is over the receive limit (maxCallRecvMsgSize): ${err.details}`, err.code, endpoint, { cause: err, outcome: "unknown" });
       }
       // etcd's gRPC server words its own receive limit so (grpc-go), as etcd words its errors.
       if (err.details.startsWith("grpc: received message larger than max")) {
-        return new MessageTooLargeError(`request of ${err.path} is over the server's receive limit: ${err.details}`, err.code, endpoint, { cause: err });
+        return new MessageTooLargeError(`request of ${err.path} is over the server's receive limit: ${err.details}`, err.code, endpoint, { cause: err, outcome: "not-applied" });
       }
       break;
     case Status.UNAVAILABLE: {
       const where = endpoint ?? "the endpoints";
-      if (failedInTls(err)) return new TlsError(`TLS connection to etcd at ${where} failed: ${err.details}`, err.code, endpoint, { cause: err });
+      if (failedInTls(err)) return new TlsError(`TLS connection to etcd at ${where} failed: ${err.details}`, err.code, endpoint, { cause: err, outcome: "not-applied" });
       const message =
-        deliveryOf(err) === "never-sent"
+        outcomeOf(err) === "not-applied"
           ? `no etcd server reachable at ${where}: ${err.details}`
           : // The request may have reached etcd: whether a write was applied is unknown.
             `connection to etcd at ${where} lost during ${err.path}, outcome unknown: ${err.details}`;
-      return new EndpointError(message, err.code, endpoint, { cause: err });
+      return new EndpointError(message, err.code, endpoint, { cause: err, outcome: outcomeOf(err) });
     }
   }
-  return new TransportError(`${err.path} failed: ${err.details}`, err.code, endpoint, { cause: err });
+  return new TransportError(`${err.path} failed: ${err.details}`, err.code, endpoint, { cause: err, outcome: outcomeOf(err) });
+}
+
+/** What a failed attempt did to etcd's data, from how far its wire says it got. */
+function outcomeOf(err: unknown): Outcome {
+  const delivery = deliveryOf(err);
+  return delivery === "never-sent" || delivery === "refused-unread" ? "not-applied" : "unknown";
 }

@@ -28,6 +28,6 @@ export function checkDeadline(deadline: unknown, what: string): Date | number | 
   if (deadline === undefined) return undefined;
   const at = deadline instanceof Date ? deadline.getTime() : typeof deadline === "number" ? Date.now() + deadline : Number.NaN;
   if (!Number.isFinite(at)) throw new InvalidArgumentError(what, `must be a Date or a finite number of milliseconds from now, got ${describe(deadline)}`);
-  if (at <= Date.now()) throw new DeadlineExceededError(`the ${what} had passed before the call was made`);
+  if (at <= Date.now()) throw new DeadlineExceededError(`the ${what} had passed before the call was made`, { outcome: "not-applied" });
   return deadline as Date | number;
 }

@@ -1,9 +1,32 @@
 import { Status } from "nice-grpc-common";
 
+/**
+ * What a failed call did to etcd's data, as far as the client can know:
+ * - `"not-applied"`: it changed nothing (it never reached etcd, or etcd refused it). A write that
+ *   failed so is safe to send again.
+ * - `"unknown"`: it may have been applied (the connection was lost after it was sent, its deadline
+ *   passed or its signal fired meanwhile, or etcd timed out waiting for it). Read the key, or write
+ *   with a txn that compares revisions, before sending a write again.
+ */
+export type Outcome = "not-applied" | "unknown";
+
+/** What every SDK error's constructor takes besides its message. */
+export interface EtcdErrorOptions extends ErrorOptions {
+  /** See {@link EtcdError.outcome}; `"not-applied"` unless given. */
+  outcome?: Outcome;
+}
+
 /** Base of every error this SDK throws. */
 export class EtcdError extends Error {
   /** The class's name, as stack traces and logs show it; to tell errors apart in code, use `instanceof`. */
   override name = "EtcdError";
+  /** Whether the failed call may have changed etcd's data: see {@link Outcome}. */
+  readonly outcome: Outcome;
+
+  constructor(message?: string, options?: EtcdErrorOptions) {
+    super(message, options);
+    this.outcome = options?.outcome ?? "not-applied";
+  }
 }
 
 /** Input the SDK refused before sending anything; `argument` names what was wrong. */
@@ -26,14 +49,28 @@ export class ClientClosedError extends EtcdError {
   }
 }
 
-/** The caller gave up: its AbortSignal fired. The signal's reason is the cause. */
+/**
+ * The caller gave up: its AbortSignal fired. The signal's reason is the cause. Its `outcome` is
+ * `"unknown"` unless the call was given up before it was sent.
+ */
 export class CallCanceledError extends EtcdError {
   override name = "CallCanceledError";
+
+  constructor(message?: string, options?: EtcdErrorOptions) {
+    super(message, { outcome: "unknown", ...options });
+  }
 }
 
-/** The caller's deadline for the call passed before etcd answered. */
+/**
+ * The caller's deadline for the call passed before etcd answered. Its `outcome` is `"unknown"`
+ * unless the deadline had passed before the call was sent.
+ */
 export class DeadlineExceededError extends EtcdError {
   override name = "DeadlineExceededError";
+
+  constructor(message?: string, options?: EtcdErrorOptions) {
+    super(message, { outcome: "unknown", ...options });
+  }
 }
 
 /**
@@ -48,7 +85,7 @@ export class TransportError extends EtcdError {
     readonly code: Status,
     /** The endpoint the failed attempt went to, host:port; undefined when none was reached. */
     readonly endpoint: string | undefined,
-    options?: ErrorOptions,
+    options?: EtcdErrorOptions,
   ) {
     super(message, options);
   }
@@ -67,8 +104,9 @@ export class EndpointError extends TransportError {
    */
   readonly noneReachable: boolean;
 
-  constructor(message: string, code: Status, endpoint: string | undefined, options?: ErrorOptions & { noneReachable?: boolean }) {
-    super(message, code, endpoint, options);
+  constructor(message: string, code: Status, endpoint: string | undefined, options?: EtcdErrorOptions & { noneReachable?: boolean }) {
+    // A member lost during the call may have applied it; nothing reached one that none could be.
+    super(message, code, endpoint, { outcome: options?.noneReachable ? "not-applied" : "unknown", ...options });
     this.noneReachable = options?.noneReachable ?? false;
   }
 }
@@ -172,7 +210,9 @@ export class EtcdServerError extends EtcdError {
     /** The endpoint that answered, host:port. */
     readonly endpoint: string | undefined,
   ) {
-    super(endpoint ? `${serverMessage} (from ${endpoint})` : serverMessage);
+    // etcd refused most errors before applying anything; the classes whose request may still be
+    // applied say so, and an error this SDK does not know may be either.
+    super(endpoint ? `${serverMessage} (from ${endpoint})` : serverMessage, { outcome: (new.target as Partial<ServerErrorClass>).outcome ?? "unknown" });
   }
 }
 
@@ -188,15 +228,18 @@ export interface ServerErrorClass {
   readonly code: Status;
   /** The message etcd returns this error with, exactly. */
   readonly serverMessage: string;
+  /** Whether a request that failed with it may still have been applied. */
+  readonly outcome: Outcome;
 }
 
-function serverError(name: string, code: Status, message: string): ServerErrorClass {
+function serverError(name: string, code: Status, message: string, outcome: Outcome = "not-applied"): ServerErrorClass {
   const cls = class extends EtcdServerError {
     override name = name;
   };
   Object.defineProperty(cls, "name", { value: name });
   Object.defineProperty(cls, "code", { value: code });
   Object.defineProperty(cls, "serverMessage", { value: message });
+  Object.defineProperty(cls, "outcome", { value: outcome });
   return cls as unknown as ServerErrorClass;
 }
 
@@ -295,19 +338,19 @@ export const ErrNoLeader = serverError("ErrNoLeader", UNAVAILABLE, "etcdserver: 
 /** A call only the leader serves (moveLeader) reached another member. */
 export const ErrNotLeader = serverError("ErrNotLeader", FAILED_PRECONDITION, "etcdserver: not leader");
 /** The leader changed while the request waited to be served. */
-export const ErrLeaderChanged = serverError("ErrLeaderChanged", UNAVAILABLE, "etcdserver: leader changed");
+export const ErrLeaderChanged = serverError("ErrLeaderChanged", UNAVAILABLE, "etcdserver: leader changed", "unknown");
 /** The member has not enabled its v3 API yet (it is still starting). */
 export const ErrNotCapable = serverError("ErrNotCapable", FAILED_PRECONDITION, "etcdserver: not capable");
 /** The member is shutting down. */
-export const ErrStopped = serverError("ErrStopped", UNAVAILABLE, "etcdserver: server stopped");
+export const ErrStopped = serverError("ErrStopped", UNAVAILABLE, "etcdserver: server stopped", "unknown");
 /** A request was not committed in time (a slow disk or network, or no quorum); a write may still be applied. */
-export const ErrTimeout = serverError("ErrTimeout", UNAVAILABLE, "etcdserver: request timed out");
+export const ErrTimeout = serverError("ErrTimeout", UNAVAILABLE, "etcdserver: request timed out", "unknown");
 /** As ErrTimeout, most likely because the previous leader failed. */
-export const ErrTimeoutDueToLeaderFail = serverError("ErrTimeoutDueToLeaderFail", UNAVAILABLE, "etcdserver: request timed out, possibly due to previous leader failure");
+export const ErrTimeoutDueToLeaderFail = serverError("ErrTimeoutDueToLeaderFail", UNAVAILABLE, "etcdserver: request timed out, possibly due to previous leader failure", "unknown");
 /** As ErrTimeout, most likely because the member lost its connection to the leader. */
-export const ErrTimeoutDueToConnectionLost = serverError("ErrTimeoutDueToConnectionLost", UNAVAILABLE, "etcdserver: request timed out, possibly due to connection lost");
+export const ErrTimeoutDueToConnectionLost = serverError("ErrTimeoutDueToConnectionLost", UNAVAILABLE, "etcdserver: request timed out, possibly due to connection lost", "unknown");
 /** The member took too long to apply what the cluster committed before it could serve the request. */
-export const ErrTimeoutWaitAppliedIndex = serverError("ErrTimeoutWaitAppliedIndex", UNAVAILABLE, "etcdserver: request timed out, waiting for the applied index took too long");
+export const ErrTimeoutWaitAppliedIndex = serverError("ErrTimeoutWaitAppliedIndex", UNAVAILABLE, "etcdserver: request timed out, waiting for the applied index took too long", "unknown");
 /** A membership change or leader transfer was refused: the member is not connected to a quorum, or no member is fit to take over. */
 export const ErrUnhealthy = serverError("ErrUnhealthy", UNAVAILABLE, "etcdserver: unhealthy cluster");
 /** The cluster has a CORRUPT alarm: data differs between members, and the member refuses requests until it is resolved. */
@@ -327,9 +370,9 @@ export const ErrDowngradeInProcess = serverError("ErrDowngradeInProcess", FAILED
 /** downgrade was asked to cancel while no downgrade is under way. */
 export const ErrNoInflightDowngrade = serverError("ErrNoInflightDowngrade", FAILED_PRECONDITION, "etcdserver: no inflight downgrade job");
 /** etcd gave up on a request because its side of the call was canceled. */
-export const ErrCanceled = serverError("ErrCanceled", CANCELLED, "etcdserver: request canceled");
+export const ErrCanceled = serverError("ErrCanceled", CANCELLED, "etcdserver: request canceled", "unknown");
 /** The call's deadline passed while etcd was still serving it (a deadline that passes in the client gives DeadlineExceededError). */
-export const ErrDeadlineExceeded = serverError("ErrDeadlineExceeded", DEADLINE_EXCEEDED, "etcdserver: context deadline exceeded");
+export const ErrDeadlineExceeded = serverError("ErrDeadlineExceeded", DEADLINE_EXCEEDED, "etcdserver: context deadline exceeded", "unknown");
 
 /** Proclaim or resign was called by a candidate that is not the leader (any more). */
 export class NotLeaderError extends EtcdError {

@@ -122,7 +122,7 @@ export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOption
     const others = () => new Set<string>(only === undefined ? [] : pool.endpoints.filter((e) => e !== only));
     let tried = others();
     if (only !== undefined && !pool.endpoints.includes(only)) {
-      throw new EndpointError(`${only} is not one of the client's endpoints (${pool.endpoints.join(", ")})`, Status.INVALID_ARGUMENT, only);
+      throw new EndpointError(`${only} is not one of the client's endpoints (${pool.endpoints.join(", ")})`, Status.INVALID_ARGUMENT, only, { outcome: "not-applied" });
     }
     const method = wireMethod(call);
     const started = Date.now();

@@ -88,6 +88,7 @@ describe("endpoint failover", () => {
       // Sent to the frozen member: whether it lands is unknown, so it is not repeated.
       const err = await w.client.kv.put(`${p}k`, "again", { deadline: 15_000 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(EtcdError);
+      expect((err as EtcdError).outcome).toBe("unknown");
       expect(w.attempts).toEqual(["Put"]);
       // A read in the same situation is repeated on another member.
       expect((await r.client.kv.get(`${p}k`, { deadline: 15_000 })).kvs[0]?.valueString).toBe("v");

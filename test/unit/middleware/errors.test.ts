@@ -7,6 +7,7 @@ import {
   ErrCompacted,
   ErrEmptyKey,
   ErrNoSpace,
+  ErrTimeout,
   EtcdServerError,
   MessageTooLargeError,
   TransportError,
@@ -51,7 +52,19 @@ describe("error mapping", () => {
     expect(err).toBeInstanceOf(ErrEmptyKey);
     // The codes are the SDK's own export: no other package is needed to compare them.
     expect((err as EtcdServerError).code).toBe(ExportedStatus.INVALID_ARGUMENT);
-    expect(err).toMatchObject({ code: Status.INVALID_ARGUMENT, serverMessage: "etcdserver: key is not provided", endpoint: "a:2379" });
+    expect(err).toMatchObject({ code: Status.INVALID_ARGUMENT, serverMessage: "etcdserver: key is not provided", endpoint: "a:2379", outcome: "not-applied" });
+  });
+
+  it("says which of etcd's errors leave a write's fate unknown: its timeouts, cancels and leader changes", async () => {
+    const timedOut = await rejection(failing(PUT, Status.UNAVAILABLE, "etcdserver: request timed out", "answered").kv.put("k", "v"));
+    expect(timedOut).toBeInstanceOf(ErrTimeout);
+    expect(timedOut).toMatchObject({ outcome: "unknown" });
+    client?.close();
+    const unknown = await rejection(failing(PUT, Status.UNKNOWN, "etcdserver: something new", "answered").kv.put("k", "v"));
+    expect(unknown).toMatchObject({ outcome: "unknown" });
+    client?.close();
+    const noLeader = await rejection(failing(PUT, Status.UNAVAILABLE, "etcdserver: no leader", "answered").kv.put("k", "v"));
+    expect(noLeader).toMatchObject({ outcome: "not-applied" });
   });
 
   it("keeps an etcd message it has no class for as an EtcdServerError", async () => {
@@ -65,6 +78,7 @@ describe("error mapping", () => {
     client?.close();
     const send = await rejection(failing(PUT, Status.RESOURCE_EXHAUSTED, "over", "never-sent", "send").kv.put("k", "v"));
     expect(send).toBeInstanceOf(MessageTooLargeError);
+    expect(send).toMatchObject({ outcome: "not-applied" });
     expect((send as Error).message).toMatch(/send limit \(maxCallSendMsgSize\)/);
     client?.close();
     const receive = await rejection(failing(RANGE, Status.RESOURCE_EXHAUSTED, "over", "answered", "receive").kv.get("k"));
@@ -82,13 +96,14 @@ describe("error mapping", () => {
     const lost = await rejection(failing(PUT, Status.UNAVAILABLE, "connection dropped", "sent-and-lost").kv.put("k", "v"));
     expect(lost).toBeInstanceOf(EndpointError);
     expect((lost as Error).message).toMatch(/outcome unknown/);
-    expect(lost).toMatchObject({ code: Status.UNAVAILABLE, endpoint: "a:2379" });
+    expect(lost).toMatchObject({ code: Status.UNAVAILABLE, endpoint: "a:2379", outcome: "unknown", noneReachable: false });
     client?.close();
     // Never sent, on the only endpoint: failover keeps trying until the dial timeout, then gives up.
     const unreachable = await rejection(failing(PUT, Status.UNAVAILABLE, "no connection", "never-sent").kv.put("k", "v"));
     expect(unreachable).toBeInstanceOf(EndpointError);
     expect((unreachable as Error).message).toMatch(/no etcd server reachable at a:2379 within 50 ms/);
     expect((unreachable as Error).message).not.toMatch(/outcome unknown/);
+    expect(unreachable).toMatchObject({ outcome: "not-applied", noneReachable: true });
   });
 
   it("gives any other transport failure as a TransportError with its code", async () => {
@@ -117,8 +132,12 @@ describe("error mapping", () => {
     const aborted = rejection(client.kv.get("k", { signal: controller.signal }));
     controller.abort();
     expect(await aborted).toBeInstanceOf(CallCanceledError);
+    expect(await aborted).toMatchObject({ outcome: "unknown" });
     const late = await rejection(client.kv.get("k", { deadline: 20 }));
     expect(late).toBeInstanceOf(DeadlineExceededError);
+    expect(late).toMatchObject({ outcome: "unknown" });
+    // A deadline that had passed before the call: nothing was sent.
+    expect(await rejection(client.kv.get("k", { deadline: new Date(0) }))).toMatchObject({ outcome: "not-applied" });
     for (const answer of answers) answer();
   });
 
