@@ -20,6 +20,7 @@ import {
   WatcherBusyError,
 } from "../core/errors.js";
 import { checkSignal } from "../core/call-checks.js";
+import { unref } from "../core/timers.js";
 import { serverErrorFor } from "../core/server-error-lookup.js";
 import type { Diagnostics } from "../core/diagnostics.js";
 import { type Int64, toNonNegativeInt64 } from "../core/int64.js";
@@ -113,6 +114,16 @@ export interface WatchHubContext {
 const NO_WATCH_ID = -1n;
 
 const PROGRESS_REQUEST: DeepPartial<WatchRequest> = { requestUnion: { $case: "progressRequest", progressRequest: {} } };
+
+/**
+ * How long a watch stream may be silent before the client asks its member for a progress
+ * notification, and how long that may go unanswered before the stream moves to another member.
+ * A frozen member, or a link that drops packets without closing, would otherwise hold the
+ * watchers until the connection's ping gives up (15 s by default). etcd answers a progress
+ * request at once when its watchers are up to date, and one that is catching up sends events.
+ */
+const QUIET_MS = 5_000;
+const PROBE_ANSWER_MS = 2_000;
 
 /**
  * The typed error for a watch cancel reason. etcd sends some reasons as the text of a Go gRPC
@@ -465,6 +476,11 @@ export class WatchHub {
   /** A progress request etcd has not answered yet: sent again on a new stream, as a broken one may have lost it. */
   private progressAsked = false;
   private closedWith: Error | undefined;
+  /** When the stream last heard from its member (epoch ms). */
+  private lastHeard = 0;
+  /** When the client asked a silent member for progress on its own, if it is waiting for the answer. */
+  private probeSentAt: number | undefined;
+  private silenceCheck: ReturnType<typeof setInterval> | undefined;
 
   private readonly limits: WireLimits;
   /** The receive limit (maxCallRecvMsgSize), which a response gathered from fragments is held to; negative for none. */
@@ -486,6 +502,9 @@ export class WatchHub {
       open: (requests, signal) => rpc().watch(requests, { signal, metadata: Metadata({ hasleader: "true" }) }),
       opened: () => {
         this.pending = [];
+        this.lastHeard = Date.now();
+        this.probeSentAt = undefined;
+        this.checkSilence();
         for (const state of this.watchers.values()) this.sendCreate(state);
         if (this.progressAsked) this.stream.send(PROGRESS_REQUEST);
         if (this.openedBefore) {
@@ -494,7 +513,10 @@ export class WatchHub {
         }
         this.openedBefore = true;
       },
-      received: (response) => this.route(response),
+      received: (response) => {
+        this.lastHeard = Date.now();
+        this.route(response);
+      },
       failed: (err) => {
         this.diagnostics.publish("watchBroken", { error: err });
         if (worthReconnecting(err)) return true;
@@ -544,8 +566,34 @@ export class WatchHub {
     this.stream.send(PROGRESS_REQUEST);
   }
 
+  /**
+   * Probes a silent stream's member (see QUIET_MS) while the stream is wanted, over the wires that
+   * can send on an open stream; etcd's gateway cannot, and its fetch has only the connection to go by.
+   */
+  private checkSilence(): void {
+    if (this.silenceCheck || this.limits.streamRequests) return;
+    this.silenceCheck = unref(
+      setInterval(() => {
+        if (this.watchers.size === 0 || this.closedWith) {
+          clearInterval(this.silenceCheck);
+          this.silenceCheck = undefined;
+          return;
+        }
+        const now = Date.now();
+        if (this.probeSentAt === undefined) {
+          if (now - this.lastHeard >= QUIET_MS && this.stream.send(PROGRESS_REQUEST)) this.probeSentAt = now;
+        } else if (now - this.probeSentAt >= PROBE_ANSWER_MS) {
+          this.probeSentAt = undefined;
+          this.stream.abandon(`the watch stream's member did not answer a progress request within ${PROBE_ANSWER_MS} ms`);
+        }
+      }, PROBE_ANSWER_MS / 4),
+    );
+  }
+
   /** Ends every watcher with ClientClosedError and closes the stream. */
   close(): void {
+    clearInterval(this.silenceCheck);
+    this.silenceCheck = undefined;
     this.closedWith = new ClientClosedError();
     this.failAll(this.closedWith);
     this.stream.restart();
@@ -578,6 +626,10 @@ export class WatchHub {
       return;
     }
     if (response.watchId === NO_WATCH_ID) {
+      const probeOnly = this.probeSentAt !== undefined && !this.progressAsked;
+      this.probeSentAt = undefined;
+      // The answer to the client's own probe of a silent member: nobody asked for it.
+      if (probeOnly) return;
       this.progressAsked = false;
       // The answer to a progress request: every watcher etcd has confirmed is up to date with
       // `revision`. One still being created (maybe replaying history from an older revision) is not.
