@@ -14,3 +14,4 @@ export {
 export { CacheClosedError, RevisionTooOldError } from "./errors.js";
 export type { CacheEvents, CacheFeed, CacheObserver, CacheReset, CacheUpdate } from "./feed.js";
 export type { CacheRange } from "./keys.js";
+export { type Endpoint, type EndpointList, EndpointManager, type EndpointManagerOptions, type EndpointUpdate, type RegistryClient } from "./registry.js";

@@ -16,10 +16,13 @@ import {
   type Client,
   compare,
   createCache,
+  EndpointManager,
+  type EndpointUpdate,
   InvalidArgumentError,
   type KeyValue,
   op,
   RevisionTooOldError,
+  Session,
   type WatchCache,
   WatcherBusyError,
 } from "../../../src/index.js";
@@ -477,4 +480,60 @@ describe("cache relist", () => {
       await partition.cut();
     }
   }, 60_000);
+});
+
+describe("service registry", () => {
+  it("registers endpoints under sessions, and lists and follows the live set", async () => {
+    const { client } = etcd;
+    await using other = clientFor(etcd.cluster);
+    const target = uniquePrefix("svc").slice(0, -1);
+    await using manager = new EndpointManager(client, target);
+    const follow = manager.watch();
+    const first = await other.kv.put(`${target}/static`, JSON.stringify({ Op: 0, Addr: "10.0.0.9:80", Metadata: null }));
+
+    const session = await Session.create(other, { ttl: 5 });
+    const registry = new EndpointManager(other, target);
+    const added = await registry.addEndpoint(`${target}/a`, { addr: "10.0.0.1:8080", metadata: { zone: "a" } }, { session });
+    // clientv3's format, so Go services share the registry.
+    expect(JSON.parse((await client.kv.get(`${target}/a`)).kvs[0]!.valueString)).toEqual({ Op: 0, Addr: "10.0.0.1:8080", Metadata: { zone: "a" } });
+    expect((await client.kv.get(`${target}/a`)).kvs[0]!.lease).toBe(session.lease);
+
+    // A consistent list sees the endpoint another client just added.
+    const listed = await manager.list({ consistent: true });
+    expect(listed.revision).toBeGreaterThanOrEqual(added);
+    expect(Object.fromEntries(listed.endpoints)).toEqual({
+      [`${target}/static`]: { addr: "10.0.0.9:80" },
+      [`${target}/a`]: { addr: "10.0.0.1:8080", metadata: { zone: "a" } },
+    });
+
+    const seen: EndpointUpdate[][] = [];
+    const following = (async () => {
+      for await (const updates of follow) {
+        seen.push(updates);
+        if (updates.some((u) => u.op === "delete" && u.key === `${target}/static`)) break;
+      }
+    })();
+    await registry.addEndpoint(`${target}/b`, { addr: "10.0.0.2:8080" }, { session });
+    await other.kv.put(`${target}/junk`, "not an endpoint");
+    await session.close(); // revokes the lease: a and b leave the live set
+    await registry.deleteEndpoint(`${target}/static`);
+    await following;
+    const described = seen.map((updates) => updates.map((u) => `${u.op} ${u.key.slice(target.length + 1)} ${u.endpoint?.addr ?? ""}`).sort());
+    expect(first.header.revision).toBeGreaterThan(0n);
+    // The first batch is the live set when the watch began; a and b leave together with the lease.
+    expect(described).toEqual([["add a 10.0.0.1:8080", "add static 10.0.0.9:80"], ["add b 10.0.0.2:8080"], ["delete a ", "delete b "], ["delete static "]]);
+    expect(Object.fromEntries((await manager.list({ consistent: true })).endpoints)).toEqual({});
+  });
+
+  it("refuses bad input with errors naming the argument", async () => {
+    const { client } = etcd;
+    expect(argumentOf(() => new EndpointManager(client, ""))).toBe("endpoint target");
+    const manager = new EndpointManager(client, "svc");
+    expect(await rejectedArgument(manager.addEndpoint("other/a", { addr: "x:1" }))).toBe("endpoint key");
+    expect(await rejectedArgument(manager.addEndpoint("svc/", { addr: "x:1" }))).toBe("endpoint key");
+    expect(await rejectedArgument(manager.addEndpoint("svc/a", { addr: "" }))).toBe("endpoint addr");
+    expect(await rejectedArgument(manager.deleteEndpoint("svc"))).toBe("endpoint key");
+    await manager.close();
+    await expect(manager.list()).rejects.toBeInstanceOf(CacheClosedError);
+  });
 });
