@@ -337,8 +337,7 @@ export class WatchCache implements AsyncDisposable {
     this.closed = true;
     this.signal?.removeEventListener("abort", this.onAbort);
     this.lifetime.abort();
-    this.watcher?.cancel();
-    this.watcher = undefined;
+    this.unfollow();
     this.settleTimers();
     this.end(new CacheClosedError());
     return Promise.resolve();
@@ -409,6 +408,13 @@ export class WatchCache implements AsyncDisposable {
         if (this.watcher === watcher && !this.closed) this.follow(this.applied + 1n);
       },
     });
+  }
+
+  /** Ends the watch; it is no longer the cache's before it is cancelled, so its end is not taken for etcd's. */
+  private unfollow(): void {
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    watcher?.cancel();
   }
 
   private receive(response: WatchResponse): void {
@@ -544,8 +550,7 @@ export class WatchCache implements AsyncDisposable {
   /** Ends the cache with `error`: reads, waits and feeds get it. */
   private fail(error: unknown): void {
     this.failure = { error };
-    this.watcher?.cancel();
-    this.watcher = undefined;
+    this.unfollow();
     this.settleTimers();
     this.end(error);
   }

@@ -14,6 +14,7 @@ import {
   type CacheUpdate,
   CallCanceledError,
   type Client,
+  ClientClosedError,
   compare,
   createCache,
   EndpointManager,
@@ -352,6 +353,24 @@ describe("cache lifetime", () => {
       escaped = disposed;
     }
     await expect(escaped.list()).rejects.toBeInstanceOf(CacheClosedError);
+  });
+});
+
+describe("cache failure", () => {
+  it("fails reads, waits and feeds with the error that ended its watch", async () => {
+    const client = clientFor(etcd.cluster);
+    const p = uniquePrefix();
+    const cache = await createCache(client, { prefix: p });
+    const feed = cache.changes();
+    const pending = feed.next();
+    const waiting = cache.waitForRevision(cache.revision + 1_000_000n);
+    await client.close();
+    await expect(pending).rejects.toBeInstanceOf(ClientClosedError);
+    await expect(waiting).rejects.toBeInstanceOf(ClientClosedError);
+    await expect(cache.get(`${p}a`)).rejects.toBeInstanceOf(ClientClosedError);
+    expect(() => cache.changes()).toThrow(ClientClosedError);
+    await cache.close();
+    await expect(cache.get(`${p}a`)).rejects.toBeInstanceOf(CacheClosedError);
   });
 });
 
