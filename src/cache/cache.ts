@@ -7,7 +7,7 @@ import { CallCanceledError, EndpointError, ErrCompacted, EtcdServerError, Invali
 import { type Int64, toNonNegativeInt64 } from "../core/int64.js";
 import { unref } from "../core/timers.js";
 import { CacheClosedError, RevisionTooOldError } from "./errors.js";
-import { type CacheEvents, CacheFeed, type CacheReset } from "./feed.js";
+import { type CacheEvents, CacheFeed, type CacheReset, throwLater } from "./feed.js";
 import { type CacheRange, contains, holds, KeyIndex, keyId, type KeyRange, parseRange } from "./keys.js";
 import { ChangeWindow } from "./window.js";
 
@@ -343,6 +343,7 @@ export class WatchCache implements AsyncDisposable {
     return Promise.resolve();
   }
 
+  /** close(), for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -539,9 +540,7 @@ export class WatchCache implements AsyncDisposable {
       try {
         this.options.onReset?.({ revision: listed.revision, compactRevision });
       } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        });
+        throwLater(err);
       }
       return;
     }

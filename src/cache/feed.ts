@@ -45,8 +45,8 @@ export interface CacheObserver {
   complete?(feed: CacheFeed): void;
 }
 
-/** An observer's own error is thrown on its own, as the SDK's watch does, so that it cannot break the cache. */
-function throwLater(error: unknown): void {
+/** A callback's own error is thrown on its own, as the SDK's watch does, so that it cannot break the cache. */
+export function throwLater(error: unknown): void {
   queueMicrotask(() => {
     throw error;
   });
@@ -74,6 +74,7 @@ export class CacheFeed implements AsyncIterable<CacheUpdate>, AsyncIterator<Cach
     return this;
   }
 
+  /** The next update, waiting for one; WatcherBusyError when an observer reads the feed. */
   next(): Promise<IteratorResult<CacheUpdate, undefined>> {
     if (this.subscribed) return Promise.reject(new WatcherBusyError("next() was called on a cache feed that an observer subscribed to"));
     return this.queue.next();

@@ -192,6 +192,7 @@ export class EndpointManager implements AsyncDisposable {
     await (await cache?.catch(() => undefined))?.close();
   }
 
+  /** close(), for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
