@@ -60,3 +60,4 @@ export * from "./core/errors.js";
 /** The gRPC status codes that an error's `code` holds, to compare by name: `err.code === Status.UNAVAILABLE`. */
 export { Status } from "nice-grpc-common";
 export * from "./concurrency/index.js";
+export * from "./cache/index.js";

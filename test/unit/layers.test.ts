@@ -18,6 +18,7 @@ const LAYERS: { name: string; holds: (file: string) => boolean }[] = [
   { name: "src/pipeline", holds: (f) => f.startsWith("src/pipeline/") },
   { name: "src/api", holds: (f) => f.startsWith("src/api/") },
   { name: "src/concurrency", holds: (f) => f.startsWith("src/concurrency/") },
+  { name: "src/cache", holds: (f) => f.startsWith("src/cache/") },
   { name: "src/client", holds: (f) => f.startsWith("src/client/") },
   { name: "entry points (src/*.ts)", holds: (f) => /^src\/[^/]+\.ts$/.test(f) },
 ];
