@@ -16,7 +16,9 @@ import { ChangeWindow } from "./window.js";
  * namespace of one (`client.namespace("app/")`), has them.
  */
 export interface CacheClient {
+  /** Lists the range (iterate) and learns etcd's revision (get). */
   readonly kv: Pick<KV, "get" | "iterate">;
+  /** Follows the range after the listing. */
   watch(key: Bytes, options?: WatchOptions): Pick<Watcher, "subscribe" | "requestProgress" | "cancel">;
 }
 
@@ -64,6 +66,7 @@ export interface CacheListOptions extends CacheReadOptions {
   prefix?: Bytes;
   /** With `rangeEnd`: the cached keys in [key, rangeEnd). */
   key?: Bytes;
+  /** With `key`: the end of the range, exclusive. */
   rangeEnd?: Bytes;
   /** Most keys to return; 0 (the default) means all. */
   limit?: number;
@@ -294,15 +297,20 @@ export class WatchCache implements AsyncDisposable {
    *
    * @example Follow the cache from a read, without a gap:
    * ```ts
+   * import { createCache } from "etcd-sdk";
+   *
+   * await using cache = await createCache(client, { prefix: "example/cache/" });
    * const { revision, kvs } = await cache.list();
    * const state = new Map(kvs.map((kv) => [kv.keyString, kv.valueString]));
-   * for await (const update of cache.changes({ fromRevision: revision + 1n, signal })) {
+   * await client.kv.put("example/cache/a", "1");
+   * for await (const update of cache.changes({ fromRevision: revision + 1n, signal: AbortSignal.timeout(10_000) })) {
    *   if (update.type === "reset") state.clear();
    *   for (const kv of update.type === "reset" ? update.kvs : []) state.set(kv.keyString, kv.valueString);
    *   for (const e of update.type === "events" ? update.events : []) {
    *     if (e.type === "put") state.set(e.kv.keyString, e.kv.valueString);
    *     else state.delete(e.kv.keyString);
    *   }
+   *   if (state.has("example/cache/a")) break;
    * }
    * ```
    */
@@ -602,8 +610,11 @@ function swap(map: Map<string, KeyValue>, id: string, kv: KeyValue | undefined):
  *
  * @example
  * ```ts
+ * import { createCache } from "etcd-sdk";
+ *
  * await using cache = await createCache(client, { prefix: "config/" });
  * const { kv, revision } = await cache.get("config/db"); // local: no round trip
+ * console.log(kv?.valueString, "at", revision);
  * const put = await client.kv.put("config/db", "db2");
  * await cache.waitForRevision(put.header.revision); // read your own write
  * const fresh = await cache.list({ consistent: true }); // everything etcd had when asked

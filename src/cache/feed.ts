@@ -8,9 +8,11 @@ import { AsyncQueue } from "../core/queue.js";
  * `prevKv` is the key as the cache held it before (undefined for a key it did not hold).
  */
 export interface CacheEvents {
+  /** Tells this update from a reset. */
   type: "events";
   /** The revision of every event in `events`. */
   revision: bigint;
+  /** The changes of that revision to the cached keys, in etcd's order, with `prevKv` from the cache. */
   events: WatchEvent[];
 }
 
@@ -21,8 +23,11 @@ export interface CacheEvents {
  * you built from earlier updates with it. The changes after `revision` follow.
  */
 export interface CacheReset {
+  /** Tells this update from a revision's events. */
   type: "reset";
+  /** The revision of the new listing. */
   revision: bigint;
+  /** Every cached key at that revision, in key order: the state to start again from. */
   kvs: readonly KeyValue[];
 }
 

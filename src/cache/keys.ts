@@ -6,7 +6,17 @@ import { InvalidArgumentError } from "../core/errors.js";
  * Which keys a cache holds, or a list reads: every key under `prefix` (every key at all when it is
  * empty), or the keys in [`key`, `rangeEnd`), where a `rangeEnd` of "\0" means every key from `key` on.
  */
-export type CacheRange = { prefix: Bytes } | { key: Bytes; rangeEnd: Bytes };
+export type CacheRange =
+  | {
+      /** Every key under this prefix. */
+      prefix: Bytes;
+    }
+  | {
+      /** The first key of the range. */
+      key: Bytes;
+      /** The end of the range, exclusive. */
+      rangeEnd: Bytes;
+    };
 
 /**
  * A key as the cache indexes it: one UTF-16 code unit per byte, so that comparing two ids compares

@@ -17,6 +17,7 @@ export interface Endpoint {
 
 /** A change to a service's live set: an endpoint added (or changed), or deleted. */
 export interface EndpointUpdate {
+  /** Whether the endpoint joined (or changed) or left. */
   op: "add" | "delete";
   /** The endpoint's key, `<target>/<name>`. */
   key: string;
@@ -26,12 +27,15 @@ export interface EndpointUpdate {
 
 /** The live set of a service: endpoint by key, and the revision it reflects. */
 export interface EndpointList {
+  /** The store revision the set reflects. */
   revision: bigint;
+  /** Each live endpoint by its key, `<target>/<name>`. */
   endpoints: Map<string, Endpoint>;
 }
 
 /** What an EndpointManager needs of a client: a cache's reads and watch, and puts and deletes. */
 export interface RegistryClient extends CacheClient {
+  /** The cache's reads, and the puts and deletes that add and remove endpoints. */
   readonly kv: Pick<KV, "get" | "iterate" | "put" | "delete">;
 }
 
@@ -102,16 +106,20 @@ function updatesFor(update: CacheUpdate, known: Map<string, Endpoint>): Endpoint
  *
  * @example
  * ```ts
+ * import { EndpointManager, Session } from "etcd-sdk";
+ *
  * // In each instance of the service:
- * const session = await Session.create(client, { ttl: 10 });
+ * await using session = await Session.create(client, { ttl: 10 });
  * const registry = new EndpointManager(client, "services/api");
  * await registry.addEndpoint("services/api/node-1", { addr: "10.0.0.1:8080", metadata: { zone: "a" } }, { session });
  *
  * // In its clients:
  * await using api = new EndpointManager(client, "services/api");
  * const { endpoints } = await api.list();
- * for await (const updates of api.watch({ signal })) {
+ * console.log([...endpoints.values()].map((e) => e.addr));
+ * for await (const updates of api.watch({ signal: AbortSignal.timeout(10_000) })) {
  *   for (const u of updates) console.log(u.op, u.key, u.endpoint?.addr);
+ *   break; // the first update is the live set
  * }
  * ```
  */

@@ -17,6 +17,7 @@ import type { Watcher, WatchOptions } from "../api/watch.js";
 import { unref } from "../core/timers.js";
 import { assertCodecsReadBigInt } from "../core/int64.js";
 import { Diagnostics, type DiagnosticsChannelModule } from "../core/diagnostics.js";
+import { type CacheOptions, type CacheRange, createCache, type WatchCache } from "../cache/index.js";
 
 /**
  * A connection to an etcd cluster, as Go's clientv3.Client, over whichever wire the entry point
@@ -251,6 +252,25 @@ export abstract class BaseClient implements AsyncDisposable {
   namespace(prefix: Bytes): Keyspace {
     return this.root.namespace(prefix);
   }
+  /**
+   * A local, watch-fed copy of the keys under a prefix (or in a range), for reads without a round
+   * trip: the same as `createCache(client, range, options)`; see WatchCache.
+   *
+   * @example
+   * ```ts
+   * await using cache = await client.cache({ prefix: "example/config/" });
+   * const put = await client.kv.put("example/config/db", "db1");
+   * await cache.waitForRevision(put.header.revision);
+   * console.log((await cache.get("example/config/db")).kv?.valueString);
+   * ```
+   *
+   * @throws {@link InvalidArgumentError} naming the argument, for a bad range or option.
+   * @throws {@link EndpointError} or an {@link EtcdServerError} when the first listing fails.
+   */
+  cache(range: CacheRange, options: CacheOptions = {}): Promise<WatchCache> {
+    return createCache(this, range, options);
+  }
+
 
   /**
    * Ends every call, watcher and keep-alive and closes the connections. The promise resolves once
