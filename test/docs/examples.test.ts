@@ -21,8 +21,8 @@ beforeAll(async () => {
 afterAll(() => cluster?.close());
 
 describe("the docs' examples", () => {
-  it("are found in the README and the API reference", () => {
-    expect(examples.filter((e) => e.source.startsWith("README.md")).length).toBeGreaterThanOrEqual(5);
+  it("are found in the README, the guide and the API reference", () => {
+    expect(examples.filter((e) => e.source.startsWith("README.md") || e.source.startsWith("docs/")).length).toBeGreaterThanOrEqual(8);
     expect(examples.filter((e) => e.source.startsWith("src/")).length).toBeGreaterThanOrEqual(10);
   });
 
