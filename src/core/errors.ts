@@ -165,7 +165,11 @@ export class EtcdServerError extends EtcdError {
   }
 }
 
-export type ServerErrorClass = new (serverMessage: string, code: Status, endpoint: string | undefined) => EtcdServerError;
+/** The class of one error etcd returns, with the gRPC code and the exact message etcd sends it with. */
+export type ServerErrorClass = (new (serverMessage: string, code: Status, endpoint: string | undefined) => EtcdServerError) & {
+  readonly code: Status;
+  readonly serverMessage: string;
+};
 
 const byMessage = new Map<string, ServerErrorClass>();
 
@@ -176,8 +180,9 @@ function serverError(name: string, code: Status, message: string): ServerErrorCl
   Object.defineProperty(cls, "name", { value: name });
   Object.defineProperty(cls, "code", { value: code });
   Object.defineProperty(cls, "serverMessage", { value: message });
-  byMessage.set(message, cls);
-  return cls;
+  const typed = cls as unknown as ServerErrorClass;
+  byMessage.set(message, typed);
+  return typed;
 }
 
 /**
@@ -186,7 +191,7 @@ function serverError(name: string, code: Status, message: string): ServerErrorCl
  */
 export function serverErrorFor(message: string, code: Status | undefined, endpoint: string | undefined): EtcdServerError {
   const cls = byMessage.get(message);
-  const statusCode = code ?? (cls as unknown as { code?: Status } | undefined)?.code ?? Status.UNKNOWN;
+  const statusCode = code ?? cls?.code ?? Status.UNKNOWN;
   return new (cls ?? EtcdServerError)(message, statusCode, endpoint);
 }
 
