@@ -48,10 +48,11 @@ function lowerBound(sorted: readonly string[], key: string): number {
   return low;
 }
 
-/** One change of a key: what a put wrote, or a delete (kv undefined). */
+/** One change of a key: what a put wrote, or a delete (its tombstone: the key and the revision). */
 interface Change {
   revision: bigint;
-  kv: KeyValue | undefined;
+  kv: KeyValue;
+  deleted: boolean;
 }
 
 /** The events of one revision, in the order its write made them. */
@@ -95,7 +96,7 @@ export class Mvcc {
     if (!history) return undefined;
     for (let i = history.length - 1; i >= 0; i--) {
       const change = history[i]!;
-      if (change.revision <= revision) return change.kv;
+      if (change.revision <= revision) return change.deleted ? undefined : change.kv;
     }
     return undefined;
   }
@@ -156,7 +157,7 @@ export class Mvcc {
       createRevision: previous?.createRevision ?? revision,
       version: (previous?.version ?? 0n) + 1n,
     };
-    this.record(name, { revision, kv });
+    this.record(name, { revision, kv, deleted: false });
     this.moveLease(name, previous?.lease ?? 0n, lease);
     events.push({ type: Event_EventType.PUT, kv, prevKv: undefined });
   }
@@ -168,18 +169,19 @@ export class Mvcc {
     const deleted = this.range(range, revision);
     for (const kv of deleted) {
       const name = keyString(kv.key);
-      this.record(name, { revision, kv: undefined });
+      // A tombstone, and a delete event, carry the key and the revision only, as etcd's.
+      const tombstone: KeyValue = { key: kv.key, value: new Uint8Array(), lease: 0n, modRevision: revision, createRevision: 0n, version: 0n };
+      this.record(name, { revision, kv: tombstone, deleted: true });
       this.moveLease(name, kv.lease, 0n);
-      // A delete event carries the key and its revision only, as etcd's tombstones do.
-      events.push({ type: Event_EventType.DELETE, kv: { key: kv.key, value: new Uint8Array(), lease: 0n, modRevision: revision, createRevision: 0n, version: 0n }, prevKv: undefined });
+      events.push({ type: Event_EventType.DELETE, kv: tombstone, prevKv: undefined });
     }
     return deleted.length;
   }
 
   /**
    * Drops the history before `revision` as etcd's compaction does: of each key, the changes
-   * after it and the last one at or before it (unless that one is a delete); of the events, the
-   * revisions after it, and the puts of `revision` itself that are kept.
+   * after it and the last one at or before it, unless that one is a delete before it (which ends
+   * a life of the key that is dropped whole); of the events, those of the changes kept.
    */
   compact(revision: bigint): void {
     this.compacted = revision;
@@ -187,7 +189,8 @@ export class Mvcc {
       let latest = -1;
       while (latest + 1 < history.length && history[latest + 1]!.revision <= revision) latest++;
       if (latest < 0) continue;
-      history.splice(0, history[latest]!.kv ? latest : latest + 1);
+      const { deleted, revision: at } = history[latest]!;
+      history.splice(0, deleted && at < revision ? latest + 1 : latest);
       if (history.length === 0) this.histories.delete(name);
     }
     this.keys = this.keys.filter((key) => this.histories.has(key));

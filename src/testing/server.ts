@@ -18,6 +18,7 @@ import { KvService } from "./kv.js";
 import { Lessor } from "./lessor.js";
 import { Mvcc } from "./mvcc.js";
 import { Refusal, refusal } from "./refusal.js";
+import { varintLength } from "./varint.js";
 import { WatchStream } from "./watch.js";
 
 /** How the in-memory etcd is set up: the etcd flags it has, and the clock it runs on. */
@@ -46,8 +47,11 @@ const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
 const DEFAULT_PROGRESS_INTERVAL_MS = 10 * 60 * 1000;
 const MIN_PROGRESS_INTERVAL_MS = 100;
-/** What a raft entry adds to the request it carries (its header and field tags), about. */
-const RAFT_ENTRY_OVERHEAD = 16;
+/**
+ * What etcd's raft entry adds to the request it carries: its header (13 bytes with this member's
+ * request IDs), then the request's field tag; the request's length comes on top.
+ */
+const RAFT_ENTRY_OVERHEAD = 14;
 
 /** The services the in-memory etcd does not serve, and what each does that it does not. */
 const NOT_SERVED: Record<string, string> = {
@@ -117,7 +121,7 @@ export class MemoryServer {
     });
     this.lessor = new Lessor(this.store, this.clock, MEMBER_ID);
     const propose = (requestBytes: number) => {
-      if (requestBytes + RAFT_ENTRY_OVERHEAD > this.maxRequestBytes) throw refusal(ErrRequestTooLarge);
+      if (requestBytes + RAFT_ENTRY_OVERHEAD + varintLength(requestBytes) > this.maxRequestBytes) throw refusal(ErrRequestTooLarge);
     };
     this.kv = new KvService(this.store, this.lessor, (revision) => this.header(revision), this.maxRequestBytes, propose);
     const { kv, lessor, store } = this;

@@ -3,6 +3,7 @@ import { Event, Event_EventType } from "../../gen/mvccpb/kv.js";
 import { ErrCompacted } from "../core/errors.js";
 import type { Clock } from "./clock.js";
 import { inRange, type KeyRange, keyRange, keyString, type Mvcc, type RevisionEvents } from "./mvcc.js";
+import { varintLength } from "./varint.js";
 
 /** What a watch stream needs of the server. */
 export interface WatchContext {
@@ -238,13 +239,4 @@ export class WatchStream {
       this.stopTicker = this.tick();
     }, this.context.progressIntervalMs);
   }
-}
-
-function varintLength(value: number): number {
-  let length = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80);
-    length++;
-  }
-  return length;
 }
