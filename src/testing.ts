@@ -3,5 +3,6 @@
  * memory whose clients run it unchanged, in Node and in browsers alike.
  */
 export * from "./exports.js";
-export { MemoryClient, type MemoryClientConfig, MemoryEtcd, type MemoryEtcdOptions } from "./client/memory-client.js";
+export { MemoryClient, type MemoryClientConfig, MemoryEtcd } from "./client/memory-client.js";
+export type { MemoryEtcdOptions } from "./testing/server.js";
 export { type Clock, ManualClock } from "./testing/clock.js";

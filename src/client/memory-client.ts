@@ -1,7 +1,7 @@
 import { BaseClient } from "./base-client.js";
 import type { ClientConfig, EntryTransports } from "../core/config.js";
 import { EtcdError } from "../core/errors.js";
-import { MemoryServer, type MemoryServerOptions } from "../testing/server.js";
+import { type MemoryEtcdOptions, MemoryServer } from "../testing/server.js";
 import { MemoryWire } from "../testing/wire.js";
 
 /**
@@ -9,9 +9,6 @@ import { MemoryWire } from "../testing/wire.js";
  * the network; no config chooses a transport for them.
  */
 const TESTING_ENTRY: EntryTransports = { entry: "etcd-sdk/testing", transports: ["grpc"] };
-
-/** How an in-memory etcd is set up; see {@link MemoryEtcd}. */
-export type MemoryEtcdOptions = MemoryServerOptions;
 
 /**
  * What a client of an in-memory etcd takes of a ClientConfig: what shapes its calls. It has no
@@ -40,6 +37,7 @@ export class MemoryClient extends BaseClient {
     );
   }
 
+  /** Ends every call, watcher and keep-alive of the client (see BaseClient.close); its etcd lives on. */
   override close(): Promise<void> {
     this.forget(this);
     return super.close();

@@ -39,7 +39,8 @@ interface ManualTimer {
 
 /**
  * A clock that moves only when told to: a test grants a lease, calls `advance(ttlMs)` and the
- * lease has expired, its keys deleted and its watchers told, before `advance` returns.
+ * lease has expired, its keys deleted and its watchers told, before `advance` returns. It is the
+ * server's time only: the clients' own timers (keep-alive renewals, call deadlines) keep real time.
  *
  * @example
  * ```ts
@@ -63,10 +64,12 @@ export class ManualClock implements Clock {
     this.time = startMs;
   }
 
+  /** The time the clock shows, in milliseconds. */
   now(): number {
     return this.time;
   }
 
+  /** Calls `callback` when `advance` moves the clock `delayMs` on from now; the function returned cancels it. */
   setTimer(callback: () => void, delayMs: number): () => void {
     const timer: ManualTimer = { due: this.time + Math.max(0, delayMs), seq: this.nextSeq++, callback };
     this.timers.push(timer);

@@ -21,8 +21,8 @@ import { Refusal, refusal } from "./refusal.js";
 import { varintLength } from "./varint.js";
 import { WatchStream } from "./watch.js";
 
-/** How the in-memory etcd is set up: the etcd flags it has, and the clock it runs on. */
-export interface MemoryServerOptions {
+/** How an in-memory etcd is set up: the etcd flags it has, and the clock it runs on. */
+export interface MemoryEtcdOptions {
   /** The clock leases expire by and progress notifications tick on. Default: the system clock. */
   clock?: Clock;
   /**
@@ -110,7 +110,7 @@ export class MemoryServer {
   private readonly progressIntervalMs: number;
   private readonly unaryCalls: Record<string, (request: unknown, requestBytes: number) => object>;
 
-  constructor(options: MemoryServerOptions = {}) {
+  constructor(options: MemoryEtcdOptions = {}) {
     this.clock = checkClock(options.clock);
     this.maxRequestBytes = positiveInteger(options.maxRequestBytes, "maxRequestBytes", DEFAULT_MAX_REQUEST_BYTES);
     const interval = positiveInteger(options.watchProgressNotifyIntervalMs, "watchProgressNotifyIntervalMs", DEFAULT_PROGRESS_INTERVAL_MS);
