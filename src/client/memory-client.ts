@@ -67,7 +67,7 @@ export class MemoryClient extends BaseClient {
  */
 export class MemoryEtcd implements AsyncDisposable {
   /** The endpoint (host:port) its clients name, and their errors say answered. */
-  readonly endpoint = "in-memory-etcd:2379";
+  readonly endpoint: string = "in-memory-etcd:2379";
   private readonly server: MemoryServer;
   private readonly clients = new Set<MemoryClient>();
   private closing: Promise<void> | undefined;

@@ -43,6 +43,8 @@ import { Refusal, refusal } from "./refusal.js";
 const MAX_TXN_OPS = 128;
 /** The keys a RangeStream sends in its first part; etcd then sizes parts to about --max-request-bytes. */
 const FIRST_STREAM_PART = 10n;
+/** A RangeStream's limit when the request sets none, as etcd's. */
+const NO_LIMIT = (1n << 63n) - 1n;
 
 /** A response header that only says the revision, as etcd fills in those of a transaction's operations. */
 const revisionOnly = (revision: bigint): ResponseHeader => ({ clusterId: 0n, memberId: 0n, revision, raftTerm: 0n });
@@ -223,7 +225,7 @@ export class KvService {
       const { header, count } = this.execRange(r);
       return send({ rangeResponse: { header: this.header(header!.revision), count } });
     }
-    const totalLimit = r.limit === 0n ? BigInt(Number.MAX_SAFE_INTEGER) : r.limit;
+    const totalLimit = r.limit === 0n ? NO_LIMIT : r.limit;
     r.limit = FIRST_STREAM_PART < totalLimit ? FIRST_STREAM_PART : totalLimit;
     let sent = 0n;
     let headerRevision = 0n;
