@@ -9,7 +9,7 @@ import { MemoryCluster, needsRealEtcd } from "./harness/memory-cluster.js";
 const IN_MEMORY_ETCD_VERSION = "3.7.1";
 
 /** Whether the suite runs against the in-memory etcd of etcd-sdk/testing (the "memory" project). */
-export const inMemory = (): boolean => inject("transport") === "memory";
+const inMemory = (): boolean => inject("transport") === "memory";
 
 /** Whether the etcd under test is at least `minor` ("3.6"), for features newer than 3.4. */
 export function etcdAtLeast(minor: string): boolean {
