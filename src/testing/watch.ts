@@ -24,6 +24,10 @@ const MAX_REVISIONS_PER_RESPONSE = 1000;
 const EMPTY_RANGE = "mvcc: watcher range is empty";
 const DUPLICATE_ID = "mvcc: duplicate watch ID provided on the WatchStream";
 
+function keysOf(events: readonly Event[]): string[] {
+  return events.map((event) => keyString(event.kv!.key));
+}
+
 /** One watcher of a stream. */
 class Watcher {
   /** The first revision it has not been sent yet. */
@@ -48,9 +52,9 @@ class Watcher {
     this.noDelete = request.filters.includes(WatchCreateRequest_FilterType.NODELETE);
   }
 
-  /** Its events among `events`, revisions it was sent already left out. */
-  matching(events: readonly Event[]): Event[] {
-    return events.filter((event) => event.kv!.modRevision >= this.nextRevision && inRange(this.range, keyString(event.kv!.key)));
+  /** Its events among `events` (whose keys are `keys`), revisions it was sent already left out. */
+  matching(events: readonly Event[], keys: readonly string[]): Event[] {
+    return events.filter((event, i) => event.kv!.modRevision >= this.nextRevision && inRange(this.range, keys[i]!));
   }
 
   /** Whether etcd's filters let the event through. */
@@ -94,8 +98,9 @@ export class WatchStream {
 
   /** Tells the watchers of the keys a revision changed. */
   notify({ revision, events }: RevisionEvents): void {
+    const keys = keysOf(events);
     for (const watcher of this.watchers.values()) {
-      const matching = watcher.matching(events);
+      const matching = watcher.matching(events, keys);
       if (matching.length === 0) continue;
       watcher.nextRevision = revision + 1n;
       this.deliver(watcher, matching, revision);
@@ -152,7 +157,7 @@ export class WatchStream {
     let batch: Event[] = [];
     let revisions = 0;
     for (const { events } of store.since(watcher.nextRevision)) {
-      const matching = watcher.matching(events);
+      const matching = watcher.matching(events, keysOf(events));
       if (matching.length === 0) continue;
       if (revisions === MAX_REVISIONS_PER_RESPONSE) {
         this.deliver(watcher, batch, current);
