@@ -6,23 +6,28 @@ import { defineConfig } from "vitest/config";
  * - test/integration/grpc-transports/: grpc and http2, for what only gRPC has (TLS client
  *   certificates, gRPC streams);
  * - everything else (unit tests, proto checks, suites that choose their own clients) runs once.
+ * The suites of the API that etcd-sdk/testing's in-memory etcd serves run on it too ("memory"),
+ * which proves it behaves as etcd does; what needs etcd processes skips there, saying why.
  */
 const allTransports = "test/integration/all-transports/**/*.test.ts";
 const grpcTransports = "test/integration/grpc-transports/**/*.test.ts";
+const inMemory = ["kv", "txn", "watch", "watch-resume", "lease", "keepalive", "namespace", "concurrency", "recipes"].map((suite) => `test/integration/all-transports/${suite}.test.ts`);
+
+/** Provisions (and if needed builds) etcd once, before any worker starts; the in-memory etcd needs none. */
+const realEtcd = ["test/harness/global-setup.ts"];
 
 export default defineConfig({
   test: {
-    // Provisions (and if needed builds) etcd once, before any worker starts.
-    globalSetup: ["test/harness/global-setup.ts"],
     // Tests spawn, signal and kill etcd processes: child processes are simplest to reason about.
     pool: "forks",
     testTimeout: 30_000,
     hookTimeout: 120_000,
     reporters: ["default", "./test/harness/summary-reporter.ts"],
     projects: [
-      { extends: true, test: { name: "grpc", include: ["test/**/*.test.ts"], provide: { transport: "grpc" } } },
-      { extends: true, test: { name: "http2", include: [allTransports, grpcTransports], provide: { transport: "http2" } } },
-      { extends: true, test: { name: "gateway", include: [allTransports], provide: { transport: "gateway" } } },
+      { extends: true, test: { name: "grpc", include: ["test/**/*.test.ts"], globalSetup: realEtcd, provide: { transport: "grpc" } } },
+      { extends: true, test: { name: "http2", include: [allTransports, grpcTransports], globalSetup: realEtcd, provide: { transport: "http2" } } },
+      { extends: true, test: { name: "gateway", include: [allTransports], globalSetup: realEtcd, provide: { transport: "gateway" } } },
+      { extends: true, test: { name: "memory", include: inMemory, provide: { transport: "memory" } } },
     ],
   },
 });

@@ -3,10 +3,17 @@ import { afterAll, beforeAll, inject } from "vitest";
 import type { ClientMiddleware } from "nice-grpc-common";
 import { Client, type ClientConfig, op } from "../src/index.js";
 import { type ClientTls, type ClusterOptions, EtcdCluster } from "./harness/cluster.js";
+import { MemoryCluster, needsRealEtcd } from "./harness/memory-cluster.js";
+
+/** The etcd release whose behaviour the in-memory etcd reproduces. */
+const IN_MEMORY_ETCD_VERSION = "3.7.1";
+
+/** Whether the suite runs against the in-memory etcd of etcd-sdk/testing (the "memory" project). */
+const inMemory = (): boolean => inject("transport") === "memory";
 
 /** Whether the etcd under test is at least `minor` ("3.6"), for features newer than 3.4. */
 export function etcdAtLeast(minor: string): boolean {
-  const [major, min] = inject("etcdVersion").split(".").map(Number);
+  const [major, min] = (inMemory() ? IN_MEMORY_ETCD_VERSION : inject("etcdVersion")).split(".").map(Number);
   const [wantMajor, wantMinor] = minor.split(".").map(Number);
   return major! > wantMajor! || (major === wantMajor && min! >= wantMinor!);
 }
@@ -16,7 +23,11 @@ export function progressNotifyFlag(interval: string): string {
   return etcdAtLeast("3.6") ? `--watch-progress-notify-interval=${interval}` : `--experimental-watch-progress-notify-interval=${interval}`;
 }
 
-/** Starts a throwaway cluster from the binary the global setup provisioned. */
+/**
+ * Starts a throwaway cluster from the binary the global setup provisioned. In the "memory"
+ * project it is an in-memory etcd instead, which stands in for the EtcdCluster (see
+ * MemoryCluster): what needs etcd processes skips the test there, saying why.
+ */
 export async function startCluster(
   size = 1,
   extraArgs: string[] = [],
@@ -24,6 +35,8 @@ export async function startCluster(
   restore?: ClusterOptions["restore"],
   more: Pick<ClusterOptions, "unixSockets"> = {},
 ): Promise<EtcdCluster> {
+  // The suites type what they get as an EtcdCluster; the stand-in has the part they use of it.
+  if (inMemory()) return MemoryCluster.start(size, extraArgs, clientTls, restore, more.unixSockets ?? false) as unknown as EtcdCluster;
   const version = inject("etcdVersion");
   const noFsync = !version.startsWith("3.4.");
   return EtcdCluster.start({ binary: inject("etcdBinary"), size, extraArgs, noFsync, clientTls, restore, ...more });
@@ -58,12 +71,21 @@ export function useCluster(size = 1): { readonly cluster: EtcdCluster; readonly 
   };
 }
 
-/** A client config for the cluster, over the transport the suite runs on (see vitest.config.ts). */
-export function configFor(cluster: EtcdCluster, config: Partial<ClientConfig> = {}): ClientConfig {
-  return { endpoints: cluster.endpoints, transport: inject("transport"), ...config };
+/** The transport the suite runs on (see vitest.config.ts), for a client of a real etcd. */
+export function etcdTransport(): NonNullable<ClientConfig["transport"]> {
+  const transport = inject("transport");
+  if (transport === "memory") return needsRealEtcd("a client config with a transport to reach etcd");
+  return transport;
 }
 
+/** A client config for the cluster, over the transport the suite runs on (see vitest.config.ts). */
+export function configFor(cluster: EtcdCluster, config: Partial<ClientConfig> = {}): ClientConfig {
+  return { endpoints: cluster.endpoints, transport: etcdTransport(), ...config };
+}
+
+/** A client of the cluster; in the "memory" project, of the in-memory etcd (its config's endpoints, transport and TLS aside). */
 export function clientFor(cluster: EtcdCluster, config: Partial<ClientConfig> = {}): Client {
+  if (cluster instanceof MemoryCluster) return cluster.etcd.client(config);
   return new Client(configFor(cluster, config));
 }
 
@@ -80,6 +102,11 @@ export function uniquePrefix(label = "t"): string {
  * their choosing) independently of the SDK's own lease API.
  */
 export async function grantLeaseViaGateway(cluster: EtcdCluster, id: bigint, ttlSeconds: number): Promise<bigint> {
+  if (cluster instanceof MemoryCluster) {
+    // The in-memory etcd has no gateway: a client of its own grants the lease.
+    await using client = cluster.etcd.client();
+    return (await client.lease.grant(ttlSeconds, { id })).id;
+  }
   const res = await fetch(`${cluster.members[0]!.clientUrl}/v3/lease/grant`, {
     method: "POST",
     body: JSON.stringify({ ID: id.toString(), TTL: String(ttlSeconds) }),
@@ -96,6 +123,7 @@ export function bytes(view: Uint8Array): Uint8Array {
 
 /** POSTs to etcd's JSON gateway (as the SDK's admin API would), failing on an error answer. */
 export async function gateway(cluster: EtcdCluster, path: string, body: object, token?: string): Promise<Record<string, unknown>> {
+  if (cluster instanceof MemoryCluster) needsRealEtcd("etcd's HTTP gateway");
   const res = await fetch(`${cluster.members[0]!.clientUrl}${path}`, {
     method: "POST",
     body: JSON.stringify(body),
@@ -111,6 +139,7 @@ export async function gateway(cluster: EtcdCluster, path: string, body: object, 
  * under "pub/". Returns a root token for further admin calls.
  */
 export async function enableAuth(cluster: EtcdCluster, rootPassword: string, alicePassword: string): Promise<string> {
+  if (cluster instanceof MemoryCluster) needsRealEtcd("auth");
   const b64 = (s: string) => Buffer.from(s).toString("base64");
   await gateway(cluster, "/v3/auth/role/add", { name: "root" });
   await gateway(cluster, "/v3/auth/user/add", { name: "root", password: rootPassword });

@@ -5,8 +5,11 @@ declare module "vitest" {
   export interface ProvidedContext {
     etcdBinary: string;
     etcdVersion: string;
-    /** The transport every client of the suite uses (the suite's folder picks which, see vitest.config.ts). */
-    transport: "grpc" | "http2" | "gateway";
+    /**
+     * The transport every client of the suite uses (the suite's folder picks which, see
+     * vitest.config.ts), or "memory": the in-memory etcd of etcd-sdk/testing instead of etcd.
+     */
+    transport: "grpc" | "http2" | "gateway" | "memory";
   }
 }
 

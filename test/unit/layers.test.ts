@@ -15,6 +15,8 @@ const LAYERS: { name: string; holds: (file: string) => boolean }[] = [
   { name: "src/core", holds: (f) => f.startsWith("src/core/") },
   { name: "middleware", holds: (f) => f.startsWith("middleware/") },
   { name: "src/wire", holds: (f) => f.startsWith("src/wire/") },
+  // The in-memory etcd of etcd-sdk/testing, a server behind the Wire interface.
+  { name: "src/testing", holds: (f) => f.startsWith("src/testing/") },
   { name: "src/pipeline", holds: (f) => f.startsWith("src/pipeline/") },
   { name: "src/api", holds: (f) => f.startsWith("src/api/") },
   { name: "src/concurrency", holds: (f) => f.startsWith("src/concurrency/") },
@@ -23,8 +25,11 @@ const LAYERS: { name: string; holds: (file: string) => boolean }[] = [
   { name: "entry points (src/*.ts)", holds: (f) => /^src\/[^/]+\.ts$/.test(f) },
 ];
 
-/** The wires sit side by side: each may use what src/wire/ shares, never another wire's folder. */
-const WIRE_FOLDERS = ["src/wire/grpc/", "src/wire/http2/", "src/wire/gateway/"];
+/**
+ * The wires sit side by side: each may use what src/wire/ shares, never another wire's folder.
+ * The in-memory etcd's is one of them.
+ */
+const WIRE_FOLDERS = ["src/wire/grpc/", "src/wire/http2/", "src/wire/gateway/", "src/testing/"];
 
 function layerOf(file: string): number {
   const index = LAYERS.findIndex((layer) => layer.holds(file));

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, EndpointError, InvalidArgumentError, TlsError } from "../../../src/index.js";
 import { makeTestPki, type TestPki } from "../../harness/certs.js";
 import type { EtcdCluster } from "../../harness/cluster.js";
-import { startCluster, uniquePrefix } from "../../helpers.js";
+import { etcdTransport, startCluster, uniquePrefix } from "../../helpers.js";
 
 /** The gRPC transport the suite runs on (see vitest.config.ts). */
-const transport = inject("transport");
+const transport = etcdTransport();
 
 let pki: TestPki;
 beforeAll(async () => {

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, InvalidArgumentError } from "../../../src/index.js";
 import { makeTestPki, type TestPki } from "../../harness/certs.js";
 import type { EtcdCluster } from "../../harness/cluster.js";
-import { startCluster, uniquePrefix } from "../../helpers.js";
+import { etcdTransport, startCluster, uniquePrefix } from "../../helpers.js";
 
 /** The gRPC transport the suite runs on (see vitest.config.ts); fetch cannot reach a unix socket. */
-const transport = inject("transport");
+const transport = etcdTransport();
 
 describe("unix socket endpoints", () => {
   let plain: EtcdCluster;
