@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { CallCanceledError, Election, type Isolation, LockedError, Mutex, NoLeaderError, NotLeaderError, runStm, Session } from "../../../src/index.js";
+import { CallCanceledError, type Client, Election, type Isolation, LockedError, Mutex, NoLeaderError, NotLeaderError, runStm, Session } from "../../../src/index.js";
 import { clientFor, startCluster, uniquePrefix, useCluster } from "../../helpers.js";
 
 const etcd = useCluster();
@@ -122,11 +122,14 @@ describe("Election", () => {
   it("never has two leaders at once under repeated session loss and member kills", async () => {
     // Each candidate talks only to its own member; freezing that member makes its session expire.
     await using cluster = await startCluster(3, ["--grpc-keepalive-min-time=500ms"]);
+    await using witness = clientFor(cluster);
     const p = uniquePrefix();
-    let current: number | undefined;
-    let violations = 0;
+    let current: { candidate: number; lease: bigint; since: number } | undefined;
+    // What each overlap looked like, so that a failure says whose belief outlived which lease.
+    const overlaps: Promise<string>[] = [];
     let terms = 0;
     let stop = false;
+    const t0 = Date.now();
     const candidate = async (i: number) => {
       await using client = clientFor(cluster, { endpoints: [cluster.members[i]!.endpoint], keepAliveTimeMs: 1000, keepAliveTimeoutMs: 1000, dialTimeoutMs: 1000 });
       while (!stop) {
@@ -134,16 +137,16 @@ describe("Election", () => {
           await using session = await Session.create(client, { ttl: 2 });
           const election = new Election(session, `${p}election`);
           await election.campaign(`candidate ${i}`, { signal: AbortSignal.any([session.signal, AbortSignal.timeout(15_000)]) });
-          if (current !== undefined) violations++;
-          current = i;
+          if (current !== undefined) overlaps.push(describeOverlap(witness, current, { candidate: i, lease: session.lease, since: Date.now() }, t0));
+          current = { candidate: i, lease: session.lease, since: Date.now() };
           terms++;
           // Lead until the session is lost or for a while, then step down.
           const stepDown = sleep(300 + Math.random() * 700);
           await Promise.race([stepDown, session.done]);
-          if (current === i) current = undefined;
+          if (current?.candidate === i) current = undefined;
           if (!session.signal.aborted) await election.resign().catch(() => undefined);
         } catch {
-          if (current === i) current = undefined;
+          if (current?.candidate === i) current = undefined;
           await sleep(100);
         }
       }
@@ -167,11 +170,32 @@ describe("Election", () => {
     await chaos();
     stop = true;
     await Promise.all(candidates);
-    console.info(`election chaos: ${terms} terms of leadership, ${violations} overlaps`);
-    expect(violations).toBe(0);
+    console.info(`election chaos: ${terms} terms of leadership, ${overlaps.length} overlaps`);
+    expect(await Promise.all(overlaps)).toEqual([]);
     expect(terms).toBeGreaterThan(3);
   }, 120_000);
 });
+
+/**
+ * An overlap as the failure shows it: who still believed it led (since when, on which lease) when
+ * another candidate's campaign returned, and whether etcd still had the first one's lease then:
+ * gone means etcd ended a lease its holder still counted on, alive means two keys led at once.
+ */
+async function describeOverlap(
+  witness: Client,
+  leading: { candidate: number; lease: bigint; since: number },
+  winner: { candidate: number; lease: bigint; since: number },
+  t0: number,
+): Promise<string> {
+  const etcdSays = await witness.lease.timeToLive(leading.lease).then(
+    ({ ttl }) => (ttl < 0n ? "gone" : `alive, ${ttl} s left`),
+    (err: unknown) => `unknown (${String(err)})`,
+  );
+  return (
+    `at ${winner.since - t0} ms candidate ${winner.candidate} (lease ${winner.lease.toString(16)}) won while candidate ` +
+    `${leading.candidate} (lease ${leading.lease.toString(16)}, leading since ${leading.since - t0} ms) still led; etcd: its lease ${etcdSays}`
+  );
+}
 
 describe("STM", () => {
   const isolations: Isolation[] = ["serializable-snapshot", "serializable", "repeatable-reads"];
