@@ -94,6 +94,7 @@ export class MemoryEtcd implements AsyncDisposable {
     return this.closing;
   }
 
+  /** What `await using` calls at the end of the scope: {@link close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -44,13 +44,15 @@ interface ManualTimer {
  *
  * @example
  * ```ts
+ * import { ManualClock, MemoryEtcd } from "etcd-sdk/testing";
+ *
  * const clock = new ManualClock();
- * const etcd = new MemoryEtcd({ clock });
- * const client = etcd.client();
- * const { id } = await client.lease.grant(10);
- * await client.kv.put("session", "alive", { lease: id });
+ * await using etcd = new MemoryEtcd({ clock });
+ * const memory = etcd.client();
+ * const { id } = await memory.lease.grant(10);
+ * await memory.kv.put("session", "alive", { lease: id });
  * clock.advance(10_000);
- * (await client.kv.get("session")).count; // 0n
+ * console.log((await memory.kv.get("session")).count); // 0n
  * ```
  */
 export class ManualClock implements Clock {

@@ -24,6 +24,7 @@ const ENTRY_FILES: Record<string, string> = {
   "etcd-sdk": "src/index.js",
   "etcd-sdk/http2": "src/http2.js",
   "etcd-sdk/web": "src/web.js",
+  "etcd-sdk/testing": "src/testing.js",
 };
 
 export interface DocExample {

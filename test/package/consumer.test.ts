@@ -265,6 +265,18 @@ for (const entry of ["etcd-sdk/web", "etcd-sdk/web/bundle"]) {
   assert.throws(() => new web.Client({ endpoints: ["127.0.0.1:2379"], transport: "grpc" }), (err) => err instanceof web.InvalidArgumentError && err.argument === "transport");
   new web.Client({ endpoints: ["127.0.0.1:2379"] }).close();
 }
+// The testing entry serves an etcd in memory, with the same API.
+{
+  const { MemoryEtcd } = await import("etcd-sdk/testing");
+  const etcd = new MemoryEtcd();
+  try {
+    const memory = etcd.client();
+    await memory.kv.put("k", "v");
+    assert.equal((await memory.kv.get("k")).kvs[0]?.valueString, "v");
+  } finally {
+    await etcd.close();
+  }
+}
 assert.equal(pkg.name, "etcd-sdk");
 console.log("esm ok");
 `;
@@ -366,7 +378,7 @@ describe("a fresh project that installs the tarball", () => {
 
   it("maps its declarations to the shipped sources, so go-to-definition lands in TypeScript", async () => {
     const installed = join(consumerDir, "node_modules", "etcd-sdk");
-    for (const entry of ["index", "http2", "web"]) {
+    for (const entry of ["index", "http2", "web", "testing"]) {
       const mapFile = join(installed, "dist", "src", `${entry}.d.ts.map`);
       const map = JSON.parse(await readFile(mapFile, "utf8")) as { sources: string[] };
       for (const source of map.sources) expect(existsSync(join(dirname(mapFile), source)), `${entry}.d.ts.map -> ${source}`).toBe(true);
