@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, inject } from "vitest";
 import type { ClientMiddleware } from "nice-grpc-common";
-import { Client, type ClientConfig, op } from "../src/index.js";
+import { Client, type ClientConfig, InvalidArgumentError, op } from "../src/index.js";
 import { type ClientTls, type ClusterOptions, EtcdCluster } from "./harness/cluster.js";
 import { MemoryCluster, needsRealEtcd } from "./harness/memory-cluster.js";
 
@@ -174,4 +174,15 @@ export async function collect(iterable: AsyncIterable<{ keyString: string }>): P
   const keys: string[] = [];
   for await (const kv of iterable) keys.push(kv.keyString);
   return keys;
+}
+
+/** The `argument` of the InvalidArgumentError that `f` throws, or undefined when it throws none. */
+export function argumentOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) return err.argument;
+    throw err;
+  }
+  return undefined;
 }

@@ -28,7 +28,7 @@ import {
   WatcherBusyError,
 } from "../../../src/index.js";
 import type { EtcdCluster } from "../../harness/cluster.js";
-import { clientFor, startCluster, uniquePrefix, useCluster } from "../../helpers.js";
+import { argumentOf, clientFor, startCluster, uniquePrefix, useCluster } from "../../helpers.js";
 
 const etcd = useCluster();
 
@@ -51,15 +51,6 @@ async function until(check: () => boolean, ms = 20_000, what = "condition"): Pro
   }
 }
 
-function argumentOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) return err.argument;
-    throw err;
-  }
-  return undefined;
-}
 
 async function rejectedArgument(p: Promise<unknown>): Promise<string | undefined> {
   const err = await p.then(

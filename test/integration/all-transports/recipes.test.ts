@@ -10,7 +10,6 @@ import {
   BarrierFullError,
   CallCanceledError,
   DoubleBarrier,
-  InvalidArgumentError,
   LockedError,
   NotLockedError,
   PriorityQueue,
@@ -21,7 +20,7 @@ import {
   type Bytes,
   type KeyValue,
 } from "../../../src/index.js";
-import { bytes, clientFor, uniquePrefix, useCluster } from "../../helpers.js";
+import { argumentOf, bytes, clientFor, uniquePrefix, useCluster } from "../../helpers.js";
 
 const etcd = useCluster();
 
@@ -64,15 +63,6 @@ describe("recipes' input checks", () => {
   it("refuses bad input with InvalidArgumentError naming the argument", async () => {
     const { client } = etcd;
     await using session = await Session.create(client, { ttl: 10 });
-    const argumentOf = (f: () => unknown): string | undefined => {
-      try {
-        f();
-      } catch (err) {
-        if (err instanceof InvalidArgumentError) return err.argument;
-        throw err;
-      }
-      return undefined;
-    };
     expect(argumentOf(() => new Barrier(client, ""))).toBe("barrier key");
     expect(argumentOf(() => new DoubleBarrier(session, "", 2))).toBe("double barrier key");
     for (const count of [0, -1, 1.5, Number.NaN]) expect(argumentOf(() => new DoubleBarrier(session, "db", count))).toBe("count");

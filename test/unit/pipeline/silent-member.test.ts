@@ -1,6 +1,6 @@
 import diagnosticsChannel from "node:diagnostics_channel";
 import { Status } from "nice-grpc-common";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import type { RangeRequest } from "../../../gen/etcdserverpb/rpc.js";
 import { CHANNELS } from "../../../src/core/diagnostics.js";
 import { CallCanceledError, DeadlineExceededError } from "../../../src/core/errors.js";
@@ -16,19 +16,19 @@ import { ScriptedClient, type SentCall } from "../support/scripted-wire.js";
 const RANGE = "/etcdserverpb.KV/Range";
 const never = new Promise<never>(() => {});
 
-let client: ScriptedClient | undefined;
-const unsubscribe: (() => void)[] = [];
-afterEach(() => {
-  client?.close();
-  client = undefined;
-  for (const undo of unsubscribe.splice(0)) undo();
-});
+/** A client for this test only: closed when it ends. */
+function scriptedClient(endpoints: string[]): ScriptedClient {
+  const client = new ScriptedClient({ endpoints }, diagnosticsChannel);
+  onTestFinished(() => void client.close());
+  return client;
+}
 
+/** Every endpointFailed event published during the test. */
 function failures(): unknown[] {
   const seen: unknown[] = [];
   const onMessage = (message: unknown) => seen.push(message);
   diagnosticsChannel.subscribe(CHANNELS.endpointFailed, onMessage);
-  unsubscribe.push(() => diagnosticsChannel.unsubscribe(CHANNELS.endpointFailed, onMessage));
+  onTestFinished(() => void diagnosticsChannel.unsubscribe(CHANNELS.endpointFailed, onMessage));
   return seen;
 }
 
@@ -38,7 +38,7 @@ const value = { kvs: [], count: 0n, more: false, header: { revision: 1n } };
 
 /** A client of a and b where a holds every read (`aAnswersProbe`: but answers the probe, as a slow member would). */
 function withSilentA(aAnswersProbe: boolean): ScriptedClient {
-  client = new ScriptedClient({ endpoints: ["a:2379", "b:2379"] }, diagnosticsChannel);
+  const client = scriptedClient(["a:2379", "b:2379"]);
   client.wire.on(RANGE, (call) => {
     if (call.endpoint === "b:2379") return isProbe(call) ? probeAnswer() : value;
     return isProbe(call) && aAnswersProbe ? probeAnswer() : never;
@@ -62,8 +62,7 @@ describe("a call that timed out on a silent member", () => {
   });
 
   it("takes back a member that answers the probe (it was only slow), without reporting it failed", async () => {
-    client = new ScriptedClient({ endpoints: ["a:2379", "b:2379"] }, diagnosticsChannel);
-    const c = client;
+    const c = scriptedClient(["a:2379", "b:2379"]);
     let slowReads = 1;
     c.wire.on(RANGE, (call) => (isProbe(call) ? probeAnswer() : call.endpoint === "a:2379" && slowReads-- > 0 ? never : value));
     const failed = failures();
