@@ -22,7 +22,7 @@ export async function startCluster(
   extraArgs: string[] = [],
   clientTls?: ClientTls,
   restore?: ClusterOptions["restore"],
-  more: Pick<ClusterOptions, "unixSockets"> = {},
+  more: Pick<ClusterOptions, "unixSockets" | "faultProxies" | "peerNamespaces"> = {},
 ): Promise<EtcdCluster> {
   const version = inject("etcdVersion");
   const noFsync = !version.startsWith("3.4.");
