@@ -1,6 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FaultProxy } from "./fault-proxy.js";
@@ -182,6 +185,37 @@ describe("FaultProxy", () => {
     } finally {
       await dead.close();
       upstream = await echoServer();
+    }
+  });
+});
+
+describe("FaultProxy to a unix socket", () => {
+  it("carries bytes, and a reset closes the socket behind it (a unix socket has no RST) and resets the client", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "fault-proxy-"));
+    const path = join(dir, "target.sock");
+    const accepted: Socket[] = [];
+    const server = createServer((socket) => {
+      accepted.push(socket);
+      socket.on("error", () => undefined).pipe(socket);
+    });
+    server.listen(path);
+    await once(server, "listening");
+    const proxy = await FaultProxy.start({ path });
+    const socket = await dial(proxy.port);
+    try {
+      socket.write("over unix");
+      expect((await readBytes(socket, 9)).toString()).toBe("over unix");
+      const failure = once(socket, "error");
+      const targetClosed = new Promise((resolve) => accepted[0]!.once("close", resolve));
+      proxy.reset();
+      expect(((await failure) as [NodeJS.ErrnoException])[0].code).toBe("ECONNRESET");
+      await targetClosed;
+    } finally {
+      socket.destroy();
+      await proxy.close();
+      for (const s of accepted) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

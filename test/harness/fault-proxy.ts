@@ -87,6 +87,13 @@ class Pipe {
   }
 }
 
+/** Ends a socket abruptly: with a TCP RST, or (a unix socket has none) by closing it. */
+function abort(socket: Socket, tcp: boolean): void {
+  if (socket.destroyed) return;
+  if (tcp) socket.resetAndDestroy();
+  else socket.destroy();
+}
+
 /** A client connection and the proxy's connection to the target. */
 class Link {
   readonly up: Pipe;
@@ -97,13 +104,15 @@ class Link {
   constructor(
     readonly client: Socket,
     readonly upstream: Socket,
+    /** Whether the target is on TCP (else a unix socket). */
+    private readonly tcpUpstream: boolean,
     private readonly proxy: FaultProxy,
   ) {
     this.up = new Pipe(client, upstream, proxy);
     this.down = new Pipe(upstream, client, proxy);
     const broken = (other: Socket) => () => {
       if (this.proxy.mode === "blackhole") this.brokenWhileHeld = true;
-      else if (!other.destroyed) other.resetAndDestroy();
+      else abort(other, other === client || tcpUpstream);
     };
     // An abrupt close (a reset, a refused connection to the target; not an orderly FIN, which the
     // pipes pass on in order) resets the other side too, as a member that went away would.
@@ -139,7 +148,8 @@ class Link {
 
   /** Ends both sides with a TCP RST. */
   reset(): void {
-    for (const socket of [this.client, this.upstream]) if (!socket.destroyed) socket.resetAndDestroy();
+    abort(this.client, true);
+    abort(this.upstream, this.tcpUpstream);
   }
 
   destroy(): void {
@@ -272,8 +282,9 @@ export class FaultProxy {
       return;
     }
     client.setNoDelay(true);
+    const tcp = !("path" in this.target);
     const upstream = "path" in this.target ? createConnection({ path: this.target.path, allowHalfOpen: true }) : createConnection({ port: this.target.port, host: this.target.host ?? "127.0.0.1", allowHalfOpen: true, noDelay: true });
-    const link = new Link(client, upstream, this);
+    const link = new Link(client, upstream, tcp, this);
     this.links.add(link);
     link.apply();
   }
