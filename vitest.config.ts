@@ -5,10 +5,13 @@ import { defineConfig } from "vitest/config";
  * - test/integration/all-transports/: grpc, http2 and gateway (etcd's HTTP/JSON gateway);
  * - test/integration/grpc-transports/: grpc and http2, for what only gRPC has (TLS client
  *   certificates, gRPC streams);
+ * - test/robustness/short.test.ts: grpc, http2 and gateway (the checks of the robustness
+ *   tooling beside it run once);
  * - everything else (unit tests, proto checks, suites that choose their own clients) runs once.
  */
 const allTransports = "test/integration/all-transports/**/*.test.ts";
 const grpcTransports = "test/integration/grpc-transports/**/*.test.ts";
+const robustness = "test/robustness/short.test.ts";
 
 export default defineConfig({
   test: {
@@ -21,8 +24,8 @@ export default defineConfig({
     reporters: ["default", "./test/harness/summary-reporter.ts"],
     projects: [
       { extends: true, test: { name: "grpc", include: ["test/**/*.test.ts"], provide: { transport: "grpc" } } },
-      { extends: true, test: { name: "http2", include: [allTransports, grpcTransports], provide: { transport: "http2" } } },
-      { extends: true, test: { name: "gateway", include: [allTransports], provide: { transport: "gateway" } } },
+      { extends: true, test: { name: "http2", include: [allTransports, grpcTransports, robustness], provide: { transport: "http2" } } },
+      { extends: true, test: { name: "gateway", include: [allTransports, robustness], provide: { transport: "gateway" } } },
     ],
   },
 });
