@@ -293,6 +293,34 @@ export class EtcdMember {
   }
 }
 
+/** The command line of a member of a new cluster. */
+function memberArgs(m: {
+  name: string;
+  dataDir: string;
+  listenClient: string;
+  advertiseClient: string;
+  peerUrl: string;
+  initialCluster: string;
+  token: string;
+  noFsync: boolean;
+  extraArgs: string[];
+}): string[] {
+  return [
+    `--name=${m.name}`,
+    `--data-dir=${m.dataDir}`,
+    `--listen-client-urls=${m.listenClient}`,
+    `--advertise-client-urls=${m.advertiseClient}`,
+    `--listen-peer-urls=${m.peerUrl}`,
+    `--initial-advertise-peer-urls=${m.peerUrl}`,
+    `--initial-cluster=${m.initialCluster}`,
+    "--initial-cluster-state=new",
+    `--initial-cluster-token=${m.token}`,
+    "--log-level=error",
+    ...(m.noFsync ? ["--unsafe-no-fsync"] : []),
+    ...m.extraArgs,
+  ];
+}
+
 export interface ClusterOptions {
   /** etcd server binary to run. */
   binary: string;
@@ -399,21 +427,17 @@ export class EtcdCluster implements AsyncDisposable {
       const clientPort = ports[2 * i]!;
       const peerPort = ports[2 * i + 1]!;
       const dataDir = join(root, name);
-      const args = [
-        `--name=${name}`,
-        `--data-dir=${dataDir}`,
-        `--listen-client-urls=${scheme}://127.0.0.1:${clientPort}${unixSockets ? `,${clientTls ? "unixs" : "unix"}://${dataDir}.sock` : ""}`,
-        `--advertise-client-urls=${scheme}://127.0.0.1:${clientPort}`,
-        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-cluster=${initialCluster}`,
-        "--initial-cluster-state=new",
-        `--initial-cluster-token=${token}`,
-        "--log-level=error",
-        ...(noFsync ? ["--unsafe-no-fsync"] : []),
-        ...tlsArgs,
-        ...extraArgs,
-      ];
+      const args = memberArgs({
+        name,
+        dataDir,
+        listenClient: `${scheme}://127.0.0.1:${clientPort}${unixSockets ? `,${clientTls ? "unixs" : "unix"}://${dataDir}.sock` : ""}`,
+        advertiseClient: `${scheme}://127.0.0.1:${clientPort}`,
+        peerUrl: `http://127.0.0.1:${peerPort}`,
+        initialCluster,
+        token,
+        noFsync,
+        extraArgs: [...tlsArgs, ...extraArgs],
+      });
       return new EtcdMember(binary, { name, clientPort, peerPort, dataDir, args, tls: clientTls });
     });
     if (restore) {
@@ -461,20 +485,7 @@ export class EtcdCluster implements AsyncDisposable {
       const initialCluster = layout.map((m) => `${m.name}=${m.peerUrl}`).join(",");
       const members = layout.map((m, i) => {
         const proxy = proxies[i]!;
-        const args = [
-          `--name=${m.name}`,
-          `--data-dir=${m.dataDir}`,
-          `--listen-client-urls=${m.listen}`,
-          `--advertise-client-urls=http://${proxy.endpoint}`,
-          `--listen-peer-urls=${m.peerUrl}`,
-          `--initial-advertise-peer-urls=${m.peerUrl}`,
-          `--initial-cluster=${initialCluster}`,
-          "--initial-cluster-state=new",
-          `--initial-cluster-token=${token}`,
-          "--log-level=error",
-          ...(noFsync ? ["--unsafe-no-fsync"] : []),
-          ...extraArgs,
-        ];
+        const args = memberArgs({ ...m, listenClient: m.listen, advertiseClient: `http://${proxy.endpoint}`, initialCluster, token, noFsync, extraArgs });
         return new EtcdMember(binary, {
           name: m.name,
           clientPort: proxy.port,

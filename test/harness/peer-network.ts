@@ -135,9 +135,13 @@ export class PeerNetwork {
     await run("ip", ["link", "set", this.link(i), "up"]);
   }
 
-  /** The commands that tear the network down: the namespaces (their veths go with them), then the bridge. */
+  /**
+   * The commands that tear the network down: the links (a namespace goes only once nothing in it
+   * is left, and sockets of killed members can linger a while), the namespaces, the bridge.
+   */
   private teardown(): string[][] {
-    return [...Array.from({ length: this.size }, (_, i) => ["netns", "del", this.namespace(i)]), ["link", "del", this.bridge]];
+    const members = Array.from({ length: this.size }, (_, i) => i);
+    return [...members.map((i) => ["link", "del", this.link(i)]), ...members.map((i) => ["netns", "del", this.namespace(i)]), ["link", "del", this.bridge]];
   }
 
   /** Removes the namespaces and the bridge; safe to call twice. */
