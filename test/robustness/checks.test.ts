@@ -2,11 +2,13 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type CallOptions, type ClientMiddleware, type ClientMiddlewareCall, Metadata } from "nice-grpc-common";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KvHistory, KvInput, KvOutput, RecordedOperation } from "./history.js";
 import { checkSerializable, checkWritesOnce } from "./history-checks.js";
 import { checkLeaseKept, checkLeaseTimely, type LeaseRecord } from "./lease-checks.js";
 import { checkLinearizable } from "./linearizability.js";
+import { plantMiddleware } from "./plants.js";
 import {
   checkAtomic,
   checkOrdered,
@@ -191,5 +193,55 @@ describe("the lease checks", () => {
     expect(checkLeaseTimely(resumedLate).detail).toMatch(/no renewal confirmed from 5 ms until 8505 ms, past the deadline 5000 ms/);
     expect(checkLeaseTimely(lease(12_000, { serverSamples: [{ at: 3000, ttl: -1 }] })).status).toBe("fail");
     expect(checkLeaseKept(lease(1000, { lost: { at: 2000, reason: "deadline" } })).detail).toMatch(/before its deadline 5000 ms/);
+  });
+});
+
+describe("the planted bugs", () => {
+  /** Runs `middleware` on a fake call to `path`; returns what reached the wire. */
+  async function through(middleware: ClientMiddleware, path: string, request: unknown, options: CallOptions = {}): Promise<{ sent: unknown[]; options: CallOptions[] }> {
+    const sent: unknown[] = [];
+    const seen: CallOptions[] = [];
+    const requestStream = typeof request === "object" && request !== null && Symbol.asyncIterator in request;
+    const call = {
+      method: { path, requestStream, responseStream: requestStream, options: {} },
+      requestStream,
+      responseStream: requestStream,
+      request,
+      next: async function* (req: unknown, opts: CallOptions) {
+        seen.push(opts);
+        if (requestStream) for await (const r of req as AsyncIterable<unknown>) sent.push(r);
+        else sent.push(req);
+        return {};
+      },
+    } as unknown as ClientMiddlewareCall<unknown, unknown>;
+    const run = middleware(call, options) as AsyncGenerator<unknown, unknown>;
+    for (let r = await run.next(); !r.done; r = await run.next());
+    return { sent, options: seen };
+  }
+  async function* stream<T>(...items: T[]): AsyncGenerator<T> {
+    yield* items;
+  }
+  const create = (watchId: number, startRevision: bigint) => ({ requestUnion: { $case: "createRequest", createRequest: { watchId, startRevision } } });
+
+  it("resend-write sends some puts twice, and nothing else", async () => {
+    let twice = 0;
+    for (let i = 0; i < 200; i++) if ((await through(plantMiddleware("resend-write"), "/etcdserverpb.KV/Put", { key: "k" })).sent.length === 2) twice++;
+    expect(twice).toBeGreaterThan(0);
+    expect((await through(plantMiddleware("resend-write"), "/etcdserverpb.KV/Range", { key: "k" })).sent).toHaveLength(1);
+  });
+
+  it("watch-late resumes a watcher created again one revision late, and leaves its first creation alone", async () => {
+    const plant = plantMiddleware("watch-late");
+    expect((await through(plant, "/etcdserverpb.Watch/Watch", stream(create(1, 11n)))).sent).toEqual([create(1, 11n)]);
+    expect((await through(plant, "/etcdserverpb.Watch/Watch", stream(create(1, 20n), create(2, 5n)))).sent).toEqual([create(1, 21n), create(2, 5n)]);
+  });
+
+  it("keepalive-no-hasleader drops hasleader from keep-alive streams only", async () => {
+    const plant = plantMiddleware("keepalive-no-hasleader");
+    const options = { metadata: Metadata({ hasleader: "true" }) };
+    const keepAlive = await through(plant, "/etcdserverpb.Lease/LeaseKeepAlive", stream({ ID: 1n }), options);
+    expect(keepAlive.options[0]!.metadata?.get("hasleader")).toBeUndefined();
+    const watch = await through(plant, "/etcdserverpb.Watch/Watch", stream(create(1, 1n)), options);
+    expect(watch.options[0]!.metadata?.get("hasleader")).toBe("true");
   });
 });
