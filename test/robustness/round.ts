@@ -138,6 +138,9 @@ export async function runRound(options: RoundOptions): Promise<RoundReport> {
   const clients = [faulted, other, observer];
   const timers: NodeJS.Timeout[] = [];
   const watchers: WatchRecorder[] = [];
+  let workload: Workload | undefined;
+  /** Heals the fault while it is on: also when the round fails, so that the cluster serves the next. */
+  let heal: (() => Promise<void>) | undefined;
   try {
     const granted = await faulted.lease.grant(LEASE_TTL_SECONDS);
     const keepAlive = await faulted.lease.keepAlive(granted.id);
@@ -156,7 +159,7 @@ export async function runRound(options: RoundOptions): Promise<RoundReport> {
     );
 
     watchers.push(new WatchRecorder("watcher from the start", faulted, prefix, initialRevision + 1n, clock, resumes));
-    const workload = new Workload({ clients: [faulted, other], workersPerClient: timing.workersPerClient, prefix, recorder, thinkMs: timing.thinkMs });
+    workload = new Workload({ clients: [faulted, other], workersPerClient: timing.workersPerClient, prefix, recorder, thinkMs: timing.thinkMs });
     if (transport !== "gateway") {
       timers.push(
         setInterval(() => {
@@ -175,7 +178,7 @@ export async function runRound(options: RoundOptions): Promise<RoundReport> {
     const targetWasLeader = (await cluster.leader()) === cluster.members[target];
     const faultStart = recorder.now();
     lease.fault.start = clock();
-    const heal = await injectFault(cluster, fault, target);
+    heal = await injectFault(cluster, fault, target);
     // A watcher made during the fault, from a revision a little in the past: it must replay from there.
     const settle = Math.min(1500, timing.faultMs / 3);
     await sleep(settle);
@@ -184,6 +187,7 @@ export async function runRound(options: RoundOptions): Promise<RoundReport> {
     watchers.push(new WatchRecorder(`watcher made during the fault from revision ${oldRevision}`, faulted, prefix, oldRevision, clock, resumes));
     await sleep(timing.faultMs - settle);
     await heal();
+    heal = undefined;
     const faultEnd = recorder.now();
     lease.fault.end = clock();
     recorder.annotate(faultStart, faultEnd, `${fault} member ${target}`);
@@ -252,6 +256,8 @@ export async function runRound(options: RoundOptions): Promise<RoundReport> {
     };
   } finally {
     for (const timer of timers) clearInterval(timer);
+    await heal?.();
+    await workload?.stop(0);
     await Promise.all(watchers.map((w) => w.stop()));
     await Promise.all(clients.map((c) => c.close()));
   }
