@@ -33,7 +33,7 @@ export async function startCluster(
   extraArgs: string[] = [],
   clientTls?: ClientTls,
   restore?: ClusterOptions["restore"],
-  more: Pick<ClusterOptions, "unixSockets"> = {},
+  more: Pick<ClusterOptions, "unixSockets" | "faultProxies" | "peerNamespaces"> = {},
 ): Promise<EtcdCluster> {
   // The suites type what they get as an EtcdCluster; the stand-in has the part they use of it.
   if (inMemory()) return MemoryCluster.start(size, extraArgs, clientTls, restore, more.unixSockets ?? false) as unknown as EtcdCluster;

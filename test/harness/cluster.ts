@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
+import { FaultProxy } from "./fault-proxy.js";
+import { PeerNetwork, peerNetworkUnavailable } from "./peer-network.js";
 
 /** Every etcd process any harness in this process started, so that none outlives it. */
 const liveProcesses = new Set<ChildProcess>();
@@ -66,19 +68,27 @@ export interface ClientTls {
 
 interface MemberSpec {
   name: string;
+  /** The port clients are given: the member's own, or its fault proxy's. */
   clientPort: number;
   peerPort: number;
   dataDir: string;
   args: string[];
   tls: ClientTls | undefined;
+  /** Runs etcd elsewhere than here, e.g. `ip netns exec <namespace>`. */
+  launcher?: string[];
+  /** How the harness itself reaches the member, past any fault proxy: a URL, or a unix socket. */
+  direct?: { url: string } | { socketPath: string };
+  /** The member's peer URL, when its peers reach it elsewhere than on loopback. */
+  peerUrl?: string;
 }
 
-/** A small POST/GET over http or https that takes the test CA, as fetch cannot. */
-function call(url: string, tls: ClientTls | undefined, body?: string, timeoutMs = 2000): Promise<unknown> {
+/** A small POST/GET over http or https that takes the test CA, as fetch cannot (or over a unix socket). */
+function call(url: string, tls: ClientTls | undefined, body?: string, timeoutMs = 2000, socketPath?: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const options = {
       method: body === undefined ? "GET" : "POST",
       timeout: timeoutMs,
+      ...(socketPath ? { socketPath } : {}),
       ...(tls ? { ca: tls.caPem, cert: tls.clientCertPem, key: tls.clientKeyPem } : {}),
     };
     const req = (tls ? httpsRequest : httpRequest)(url, options, (res) => {
@@ -124,8 +134,21 @@ export class EtcdMember {
   get clientUrl(): string {
     return `${this.spec.tls ? "https" : "http"}://${this.endpoint}`;
   }
+  /** The member's client listener itself, past its fault proxy (a unix:// endpoint inside a namespace); `endpoint` without proxies. */
+  get directEndpoint(): string {
+    const direct = this.spec.direct;
+    if (!direct) return this.endpoint;
+    return "socketPath" in direct ? `unix://${direct.socketPath}` : direct.url;
+  }
   get peerUrl(): string {
-    return `http://127.0.0.1:${this.spec.peerPort}`;
+    return this.spec.peerUrl ?? `http://127.0.0.1:${this.spec.peerPort}`;
+  }
+
+  /** A call to the member itself, past its fault proxy: what the harness asks must not suffer the faults it injects. */
+  private callDirect(path: string, body?: string, timeoutMs?: number): Promise<unknown> {
+    const direct = this.spec.direct;
+    if (direct && "socketPath" in direct) return call(`http://localhost${path}`, this.spec.tls, body, timeoutMs, direct.socketPath);
+    return call(`${direct?.url ?? this.clientUrl}${path}`, this.spec.tls, body, timeoutMs);
   }
   get running(): boolean {
     return this.child !== undefined;
@@ -144,6 +167,7 @@ export class EtcdMember {
 
   /** This member's command line, with the identity of another member put in. */
   argsFor(other: { name: string; clientPort: number; peerPort: number; dataDir: string }): string[] {
+    if (this.spec.direct) throw new Error("a cluster behind fault proxies or in network namespaces cannot take new members");
     const scheme = this.spec.tls ? "https" : "http";
     const own: Record<string, string> = {
       "--name": other.name,
@@ -164,7 +188,8 @@ export class EtcdMember {
     if (this.child) throw new Error(`${this.name} is already running`);
     // etcd reads ETCD_* environment variables as flags; the harness's own (ETCD_BIN, ...) must not reach it.
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("ETCD_")));
-    const child = spawn(this.binary, this.spec.args, { stdio: ["ignore", "ignore", "pipe"], env });
+    const [command, ...launcherArgs] = [...(this.spec.launcher ?? []), this.binary];
+    const child = spawn(command!, [...launcherArgs, ...this.spec.args], { stdio: ["ignore", "ignore", "pipe"], env });
     this.child = child;
     this.paused = false;
     liveProcesses.add(child);
@@ -194,7 +219,7 @@ export class EtcdMember {
         );
       }
       try {
-        const body = (await call(`${this.clientUrl}/health`, this.spec.tls, undefined, 1000)) as { health?: string };
+        const body = (await this.callDirect("/health", undefined, 1000)) as { health?: string };
         if (body.health === "true") return;
       } catch {
         // not listening yet
@@ -256,7 +281,7 @@ export class EtcdMember {
 
   /** Fields of the gateway's Status answer that tests need; uint64 IDs as decimal strings. */
   async status(): Promise<{ memberId: string; leader: string; raftTerm: string }> {
-    const body = (await call(`${this.clientUrl}/v3/maintenance/status`, this.spec.tls, "{}")) as {
+    const body = (await this.callDirect("/v3/maintenance/status", "{}")) as {
       header: { member_id: string; raft_term: string };
       leader: string;
     };
@@ -266,6 +291,34 @@ export class EtcdMember {
   async removeData(): Promise<void> {
     await rm(this.spec.dataDir, { recursive: true, force: true });
   }
+}
+
+/** The command line of a member of a new cluster. */
+function memberArgs(m: {
+  name: string;
+  dataDir: string;
+  listenClient: string;
+  advertiseClient: string;
+  peerUrl: string;
+  initialCluster: string;
+  token: string;
+  noFsync: boolean;
+  extraArgs: string[];
+}): string[] {
+  return [
+    `--name=${m.name}`,
+    `--data-dir=${m.dataDir}`,
+    `--listen-client-urls=${m.listenClient}`,
+    `--advertise-client-urls=${m.advertiseClient}`,
+    `--listen-peer-urls=${m.peerUrl}`,
+    `--initial-advertise-peer-urls=${m.peerUrl}`,
+    `--initial-cluster=${m.initialCluster}`,
+    "--initial-cluster-state=new",
+    `--initial-cluster-token=${m.token}`,
+    "--log-level=error",
+    ...(m.noFsync ? ["--unsafe-no-fsync"] : []),
+    ...m.extraArgs,
+  ];
 }
 
 export interface ClusterOptions {
@@ -283,6 +336,19 @@ export interface ClusterOptions {
   restore?: { etcdutl: string; snapshot: string };
   /** Have every member listen on a unix socket too (see EtcdMember.socketEndpoint). */
   unixSockets?: boolean;
+  /**
+   * Put a fault proxy in front of every member's client port: `endpoints` (and each member's
+   * `endpoint`, `clientUrl` and advertised client URL) are then the proxies', and
+   * `faults(i)` controls member i's. The harness's own calls (health, status) bypass them.
+   */
+  faultProxies?: boolean;
+  /**
+   * Run every member in a network namespace of its own, so that `partitionFromPeers(i)` can cut a
+   * member off from its peers while its clients still reach it. Implies `faultProxies` (the
+   * proxies are how clients reach into the namespaces). Needs root and iproute2: check
+   * `peerNetworkUnavailable()` first. No TLS, no `join`.
+   */
+  peerNamespaces?: boolean;
 }
 
 /** A throwaway etcd cluster on loopback ports with its data on tmpfs. */
@@ -290,8 +356,31 @@ export class EtcdCluster implements AsyncDisposable {
   private constructor(
     readonly members: EtcdMember[],
     private readonly root: string,
+    private readonly proxies: FaultProxy[] = [],
+    private readonly peerNetwork?: PeerNetwork,
   ) {}
 
+  /** Member i's fault proxy (the cluster must have started with `faultProxies` or `peerNamespaces`). */
+  faults(i: number): FaultProxy {
+    const proxy = this.proxies[i];
+    if (!proxy) throw new Error(`member ${i} has no fault proxy: start the cluster with faultProxies`);
+    return proxy;
+  }
+
+  /** Cuts member i off from its peers (packets dropped, no reset); its clients still reach it. */
+  async partitionFromPeers(i: number): Promise<void> {
+    await this.network().cut(i);
+  }
+
+  /** Restores member i's link to its peers. */
+  async reconnectPeers(i: number): Promise<void> {
+    await this.network().restore(i);
+  }
+
+  private network(): PeerNetwork {
+    if (!this.peerNetwork) throw new Error("the cluster has no peer network: start it with peerNamespaces");
+    return this.peerNetwork;
+  }
 
   /** host:port of every member's client listener. */
   get endpoints(): string[] {
@@ -312,7 +401,15 @@ export class EtcdCluster implements AsyncDisposable {
     }
   }
 
-  private static async startOnce({ binary, size = 1, extraArgs = [], noFsync = true, clientTls, restore, unixSockets = false }: ClusterOptions): Promise<EtcdCluster> {
+  private static async startOnce(options: ClusterOptions): Promise<EtcdCluster> {
+    if (options.peerNamespaces || options.faultProxies) {
+      if (options.clientTls || options.restore) throw new Error("fault proxies and peer namespaces take neither client TLS nor a restored snapshot");
+      return EtcdCluster.startBehindProxies(options);
+    }
+    return EtcdCluster.startPlain(options);
+  }
+
+  private static async startPlain({ binary, size = 1, extraArgs = [], noFsync = true, clientTls, restore, unixSockets = false }: ClusterOptions): Promise<EtcdCluster> {
     const scheme = clientTls ? "https" : "http";
     const tlsArgs = clientTls
       ? [
@@ -330,21 +427,17 @@ export class EtcdCluster implements AsyncDisposable {
       const clientPort = ports[2 * i]!;
       const peerPort = ports[2 * i + 1]!;
       const dataDir = join(root, name);
-      const args = [
-        `--name=${name}`,
-        `--data-dir=${dataDir}`,
-        `--listen-client-urls=${scheme}://127.0.0.1:${clientPort}${unixSockets ? `,${clientTls ? "unixs" : "unix"}://${dataDir}.sock` : ""}`,
-        `--advertise-client-urls=${scheme}://127.0.0.1:${clientPort}`,
-        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-cluster=${initialCluster}`,
-        "--initial-cluster-state=new",
-        `--initial-cluster-token=${token}`,
-        "--log-level=error",
-        ...(noFsync ? ["--unsafe-no-fsync"] : []),
-        ...tlsArgs,
-        ...extraArgs,
-      ];
+      const args = memberArgs({
+        name,
+        dataDir,
+        listenClient: `${scheme}://127.0.0.1:${clientPort}${unixSockets ? `,${clientTls ? "unixs" : "unix"}://${dataDir}.sock` : ""}`,
+        advertiseClient: `${scheme}://127.0.0.1:${clientPort}`,
+        peerUrl: `http://127.0.0.1:${peerPort}`,
+        initialCluster,
+        token,
+        noFsync,
+        extraArgs: [...tlsArgs, ...extraArgs],
+      });
       return new EtcdMember(binary, { name, clientPort, peerPort, dataDir, args, tls: clientTls });
     });
     if (restore) {
@@ -362,6 +455,57 @@ export class EtcdCluster implements AsyncDisposable {
     }
     for (const m of members) m.spawn();
     return new EtcdCluster(members, root);
+  }
+
+  /**
+   * Members whose clients reach them through fault proxies: on loopback ports, or (peerNamespaces)
+   * each in a network namespace of its own, serving clients on a unix socket and peers on the
+   * peer network's address.
+   */
+  private static async startBehindProxies({ binary, size = 1, extraArgs = [], noFsync = true, peerNamespaces = false }: ClusterOptions): Promise<EtcdCluster> {
+    if (peerNamespaces) {
+      const unavailable = await peerNetworkUnavailable();
+      if (unavailable) throw new Error(`no peer namespaces on this machine: ${unavailable}`);
+    }
+    const root = await mkdtemp(join(dataRoot(), "etcd-sdk-test-"));
+    const network = peerNamespaces ? await PeerNetwork.create(size) : undefined;
+    const ports = network ? [] : await freePorts(size * 2);
+    const names = Array.from({ length: size }, (_, i) => `m${i}`);
+    const proxies: FaultProxy[] = [];
+    try {
+      const layout = names.map((name, i) => {
+        const dataDir = join(root, name);
+        const socketPath = `${dataDir}.sock`;
+        const peerUrl = network ? `http://${network.address(i)}:2380` : `http://127.0.0.1:${ports[2 * i + 1]}`;
+        const listen = network ? `unix://${socketPath}` : `http://127.0.0.1:${ports[2 * i]}`;
+        return { name, dataDir, socketPath, peerUrl, listen, ownPort: ports[2 * i] };
+      });
+      for (const member of layout) proxies.push(await FaultProxy.start(network ? { path: member.socketPath } : { port: member.ownPort! }));
+      const token = `etcd-sdk-${randomBytes(6).toString("hex")}`;
+      const initialCluster = layout.map((m) => `${m.name}=${m.peerUrl}`).join(",");
+      const members = layout.map((m, i) => {
+        const proxy = proxies[i]!;
+        const args = memberArgs({ ...m, listenClient: m.listen, advertiseClient: `http://${proxy.endpoint}`, initialCluster, token, noFsync, extraArgs });
+        return new EtcdMember(binary, {
+          name: m.name,
+          clientPort: proxy.port,
+          peerPort: network ? 2380 : ports[2 * i + 1]!,
+          dataDir: m.dataDir,
+          args,
+          tls: undefined,
+          launcher: network?.launcher(i),
+          direct: network ? { socketPath: m.socketPath } : { url: m.listen },
+          peerUrl: m.peerUrl,
+        });
+      });
+      for (const m of members) m.spawn();
+      return new EtcdCluster(members, root, proxies, network);
+    } catch (err) {
+      await Promise.all(proxies.map((p) => p.close()));
+      await network?.close();
+      await rm(root, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   /**
@@ -409,6 +553,8 @@ export class EtcdCluster implements AsyncDisposable {
   /** Kills every member and removes the data; safe to call twice. */
   async close(): Promise<void> {
     await Promise.all(this.members.map((m) => m.kill()));
+    await Promise.all(this.proxies.map((p) => p.close()));
+    await this.peerNetwork?.close();
     await rm(this.root, { recursive: true, force: true });
   }
 

@@ -34,36 +34,64 @@ async function onPath(name: string): Promise<string | undefined> {
   return undefined;
 }
 
+/** A Go program could not be built: no Go toolchain, or the build failed. */
+export class GoBuildError extends Error {
+  override name = "GoBuildError";
+}
+
 /**
- * Builds etcd `version` (or another command of its modules: etcdutl, the bench's tools/benchmark)
- * from its Go package inside a throwaway module and caches the binary as
- * ~/.cache/etcd-sdk/etcd-<version>/<name>, so a fresh machine needs only Go and the module proxy.
- * The build lands under a temporary name and is renamed into place, so a concurrent or interrupted
- * build never leaves a half-written binary. Throws EtcdUnavailableError when Go is missing or the
- * build fails.
+ * Builds a Go program once and caches it as ~/.cache/etcd-sdk/<cacheDir>/<name>, so a fresh
+ * machine needs only Go and the module proxy. `build` writes the binary to the path it is given,
+ * with `go` and an environment that keeps to the local toolchain; that path is renamed into place
+ * afterwards, so a concurrent or interrupted build never leaves a half-written binary.
+ * `what` names the program in errors ("etcd v3.7.1").
  */
-export async function buildFromGoModule(version: string, module = "go.etcd.io/etcd/server/v3", name = "etcd"): Promise<string> {
-  const dir = join(cacheRoot(), "etcd-sdk", `etcd-${version}`);
+export async function buildGoProgram(
+  cacheDir: string,
+  name: string,
+  what: string,
+  build: (go: string, output: string, env: NodeJS.ProcessEnv) => Promise<void>,
+): Promise<string> {
+  const dir = join(cacheRoot(), "etcd-sdk", cacheDir);
   const binary = join(dir, name);
   if (await isExecutable(binary)) return binary;
   const go = await onPath("go");
-  if (!go) throw new EtcdUnavailableError("no Go toolchain on PATH to build etcd with");
+  if (!go) throw new GoBuildError(`no Go toolchain on PATH to build ${name} with`);
   await mkdir(dir, { recursive: true });
-  const work = await mkdtemp(join(tmpdir(), "etcd-build-"));
-  const env = { ...process.env, GOTOOLCHAIN: "local", GOFLAGS: "-mod=mod", GO111MODULE: "on" };
+  const partial = `${binary}.${process.pid}.partial`;
   try {
-    await writeFile(join(work, "go.mod"), "module etcdbuild\n\ngo 1.24\n");
-    const opts = { cwd: work, env, maxBuffer: 64 * 1024 * 1024 };
-    await run(go, ["get", `${module}@${version}`], opts);
-    const partial = `${binary}.${process.pid}.partial`;
-    await run(go, ["build", "-trimpath", "-o", partial, module], opts);
+    await build(go, partial, { ...process.env, GOTOOLCHAIN: "local", GO111MODULE: "on" });
     await rename(partial, binary);
     return binary;
   } catch (err) {
+    await rm(partial, { force: true });
     const detail = err instanceof Error ? err.message : String(err);
-    throw new EtcdUnavailableError(`building ${name} ${version} with Go failed: ${detail}`);
-  } finally {
-    await rm(work, { recursive: true, force: true });
+    throw new GoBuildError(`building ${what} with Go failed: ${detail}`);
+  }
+}
+
+/**
+ * Builds etcd `version` (or another command of its modules: etcdutl, the bench's tools/benchmark)
+ * from its Go package inside a throwaway module and caches the binary as
+ * ~/.cache/etcd-sdk/etcd-<version>/<name> (see buildGoProgram). Throws EtcdUnavailableError when
+ * Go is missing or the build fails.
+ */
+export async function buildFromGoModule(version: string, module = "go.etcd.io/etcd/server/v3", name = "etcd"): Promise<string> {
+  try {
+    return await buildGoProgram(`etcd-${version}`, name, `${name} ${version}`, async (go, output, env) => {
+      const work = await mkdtemp(join(tmpdir(), "etcd-build-"));
+      try {
+        await writeFile(join(work, "go.mod"), "module etcdbuild\n\ngo 1.24\n");
+        const opts = { cwd: work, env: { ...env, GOFLAGS: "-mod=mod" }, maxBuffer: 64 * 1024 * 1024 };
+        await run(go, ["get", `${module}@${version}`], opts);
+        await run(go, ["build", "-trimpath", "-o", output, module], opts);
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+    });
+  } catch (err) {
+    if (err instanceof GoBuildError) throw new EtcdUnavailableError(err.message);
+    throw err;
   }
 }
 

@@ -1,0 +1,126 @@
+/**
+ * The long robustness run: every fault, several rounds each, on every transport, with longer
+ * faults than the short test; writes a table (transport × fault × check) to a markdown file and
+ * the rounds' reports as JSON beside it. Histories that are not linearizable leave porcupine's
+ * visualisation in the artifacts folder. Exits 1 when a check failed.
+ *
+ *   npm run robustness -- [--rounds 3] [--transports grpc,http2,gateway] [--faults kill,freeze,...]
+ *                         [--fault-ms 8000] [--plant resend-write|watch-late|keepalive-no-hasleader]
+ *                         [--out robustness/results.md]
+ */
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+import { EtcdCluster } from "../test/harness/cluster.js";
+import { etcdVersion, resolveEtcdBinary } from "../test/harness/etcd-binary.js";
+import { peerNetworkUnavailable } from "../test/harness/peer-network.js";
+import { FAULT_DESCRIPTIONS, FAULTS, type FaultName } from "../test/robustness/faults.js";
+import { type Plant, PLANTS } from "../test/robustness/plants.js";
+import { artifactPath, CHECKS, type RoundReport, runRound, SHORT_TIMING, type Transport } from "../test/robustness/round.js";
+
+// Ending on a signal runs the exit handlers that kill etcd and remove the network namespaces.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
+
+const TRANSPORTS: Transport[] = ["grpc", "http2", "gateway"];
+
+function list<T extends string>(value: string | undefined, all: readonly T[], what: string): T[] {
+  if (value === undefined) return [...all];
+  const picked = value.split(",").map((s) => s.trim());
+  for (const p of picked) if (!all.includes(p as T)) throw new Error(`unknown ${what} ${p}: one of ${all.join(", ")}`);
+  return picked as T[];
+}
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "3" },
+    transports: { type: "string" },
+    faults: { type: "string" },
+    "fault-ms": { type: "string", default: "8000" },
+    plant: { type: "string" },
+    out: { type: "string", default: "robustness/results.md" },
+  },
+});
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${values.rounds}`);
+const faultMs = Number(values["fault-ms"]);
+if (!(faultMs >= 1000)) throw new Error(`--fault-ms must be at least 1000, got ${values["fault-ms"]}`);
+const transports = list(values.transports, TRANSPORTS, "transport");
+const faults = list(values.faults, FAULTS, "fault");
+const plant = values.plant === undefined ? undefined : list<Plant>(values.plant, PLANTS, "plant")[0];
+const out = values.out;
+const artifacts = join(dirname(out), "artifacts");
+
+const binary = await resolveEtcdBinary(process.env.ETCD_SDK_VERSION);
+const version = await etcdVersion(binary);
+const noNamespaces = await peerNetworkUnavailable();
+await rm(artifacts, { recursive: true, force: true });
+await mkdir(artifacts, { recursive: true });
+const started = Date.now();
+const reports: (RoundReport & { round: number })[] = [];
+const skipped: string[] = [];
+const timing = { ...SHORT_TIMING, faultMs, afterMs: 3000 };
+
+for (const transport of transports) {
+  const cluster = await EtcdCluster.start({
+    binary,
+    size: 3,
+    extraArgs: ["--watch-progress-notify-interval=1s"],
+    faultProxies: true,
+    peerNamespaces: noNamespaces === undefined,
+  });
+  try {
+    for (const fault of faults) {
+      if (fault === "partition" && noNamespaces !== undefined) {
+        skipped.push(`${transport} partition: ${noNamespaces}`);
+        continue;
+      }
+      for (let round = 1; round <= rounds; round++) {
+        const report = await runRound({ cluster, transport, fault, timing, plant, artifact: artifactPath(artifacts, transport, fault, round, plant) });
+        reports.push({ ...report, round });
+        const failed = CHECKS.filter((c) => report.checks[c].status === "fail");
+        console.log(`${transport} ${fault} #${round}: ${failed.length === 0 ? "all checks pass" : `FAILED ${failed.join(", ")}`} (${(report.stats.durationMs / 1000).toFixed(1)} s, ${report.stats.operations} ops)`);
+      }
+    }
+  } finally {
+    await cluster.close();
+  }
+}
+
+/** A table cell: how many rounds the check passed, failed, or could not judge. */
+function cell(transport: Transport, fault: FaultName, check: (typeof CHECKS)[number]): string {
+  const results = reports.filter((r) => r.transport === transport && r.fault === fault).map((r) => r.checks[check].status);
+  if (results.length === 0) return "-";
+  const failed = results.filter((s) => s === "fail").length;
+  const judged = results.filter((s) => s !== "n/a").length;
+  if (judged === 0) return "n/a";
+  return failed > 0 ? `**FAIL ${failed}/${judged}**` : `pass ${judged}/${judged}`;
+}
+
+const lines = [
+  `# Robustness run`,
+  "",
+  `etcd ${version}, 3 members; ${rounds} round(s) per transport and fault, faults of ${faultMs} ms on member 0 (the first endpoint of the client that keeps the lease and watches), lease TTL 5 s, SDK defaults.`,
+  `Peer partitions: ${noNamespaces === undefined ? "network namespaces (a member's peer link cut, packets dropped)" : `not run (${noNamespaces})`}.${plant ? ` Planted bug: ${plant}.` : ""}`,
+  `Took ${((Date.now() - started) / 60_000).toFixed(1)} minutes.`,
+  "",
+  `| transport | fault | ${CHECKS.join(" | ")} |`,
+  `| --- | --- | ${CHECKS.map(() => "---").join(" | ")} |`,
+  ...transports.flatMap((t) => faults.map((f) => `| ${t} | ${f} | ${CHECKS.map((c) => cell(t, f, c)).join(" | ")} |`)),
+  "",
+  "## Faults",
+  "",
+  ...faults.map((f) => `- ${f}: ${FAULT_DESCRIPTIONS[f]}`),
+  "",
+  "## Failures",
+  "",
+  ...reports.flatMap((r) =>
+    CHECKS.filter((c) => r.checks[c].status === "fail").map((c) => `- ${r.transport} ${r.fault} (round ${r.round}, member 0 ${r.targetWasLeader ? "was" : "was not"} the leader) ${c}: ${r.checks[c].detail}`),
+  ),
+  ...skipped.map((s) => `- skipped ${s}`),
+  "",
+];
+await mkdir(dirname(out), { recursive: true });
+await writeFile(out, lines.join("\n"));
+await writeFile(out.replace(/\.md$/, "") + ".json", JSON.stringify(reports, null, 2));
+console.log(lines.join("\n"));
+process.exit(reports.some((r) => CHECKS.some((c) => r.checks[c].status === "fail")) ? 1 : 0);
