@@ -225,6 +225,11 @@ class WatcherState {
   fragmentBytes = 0;
   /** Whether etcd confirmed the watcher on the current stream (progress reports cover only those). */
   active = false;
+  /**
+   * Where the create request of this watcher stands among the requests written on the current
+   * stream (see WatchHub.written): a progress answer covers only watchers created before it was asked.
+   */
+  createdAt = 0;
   /** The responses (and the end) for `next()`, or those that came before an observer subscribed. */
   readonly queue = new AsyncQueue<WatchResponse>();
   private readiness: Readiness = UNASKED;
@@ -481,6 +486,15 @@ export class WatchHub {
   /** When the client asked a silent member for progress on its own, if it is waiting for the answer. */
   private probeSentAt: number | undefined;
   private silenceCheck: ReturnType<typeof setInterval> | undefined;
+  /** Requests written on the current stream (creates and progress requests), counted in order. */
+  private written = 0;
+  /**
+   * For each progress request awaiting its answer, oldest first, the count `written` had when it
+   * was sent. etcd answers one for every watcher it has then (watch ID -1); a watcher created after
+   * the request may be confirmed before that answer arrives while it still replays history, and
+   * the answer says nothing of it.
+   */
+  private progressAskedAt: number[] = [];
 
   private readonly limits: WireLimits;
   /** The receive limit (maxCallRecvMsgSize), which a response gathered from fragments is held to; negative for none. */
@@ -502,11 +516,13 @@ export class WatchHub {
       open: (requests, signal) => rpc().watch(requests, { signal, metadata: Metadata({ hasleader: "true" }) }),
       opened: () => {
         this.pending = [];
+        this.written = 0;
+        this.progressAskedAt = [];
         this.lastHeard = Date.now();
         this.probeSentAt = undefined;
         this.checkSilence();
         for (const state of this.watchers.values()) this.sendCreate(state);
-        if (this.progressAsked) this.stream.send(PROGRESS_REQUEST);
+        if (this.progressAsked) this.askProgress();
         if (this.openedBefore) {
           const resumeRevisions = new Map([...this.watchers.values()].map((state) => [state.id, state.nextRevision]));
           this.diagnostics.publish("watchResumed", { resumeRevisions });
@@ -563,7 +579,7 @@ export class WatchHub {
     const unsupported = this.limits.streamRequests;
     if (unsupported) throw new UnsupportedByTransportError(`watch progress requests are not possible here: ${unsupported}; use the progressNotify option`);
     this.progressAsked = true;
-    this.stream.send(PROGRESS_REQUEST);
+    this.askProgress();
   }
 
   /**
@@ -581,7 +597,7 @@ export class WatchHub {
         }
         const now = Date.now();
         if (this.probeSentAt === undefined) {
-          if (now - this.lastHeard >= QUIET_MS && this.stream.send(PROGRESS_REQUEST)) this.probeSentAt = now;
+          if (now - this.lastHeard >= QUIET_MS && this.askProgress()) this.probeSentAt = now;
         } else if (now - this.probeSentAt >= PROBE_ANSWER_MS) {
           this.probeSentAt = undefined;
           this.stream.abandon(`the watch stream's member did not answer a progress request within ${PROBE_ANSWER_MS} ms`);
@@ -610,7 +626,17 @@ export class WatchHub {
     state.fragments = undefined;
     state.fragmentBytes = 0;
     state.active = false;
-    if (this.stream.send(state)) this.pending.push(state);
+    if (this.stream.send(state)) {
+      this.pending.push(state);
+      state.createdAt = ++this.written;
+    }
+  }
+
+  /** Sends a progress request on the open stream; false when none is open. */
+  private askProgress(): boolean {
+    if (!this.stream.send(PROGRESS_REQUEST)) return false;
+    this.progressAskedAt.push(++this.written);
+    return true;
   }
 
   private route(response: WatchResponsePb): void {
@@ -626,6 +652,7 @@ export class WatchHub {
       return;
     }
     if (response.watchId === NO_WATCH_ID) {
+      const askedAt = this.progressAskedAt.shift() ?? Number.POSITIVE_INFINITY;
       const probeOnly = this.probeSentAt !== undefined && !this.progressAsked;
       this.probeSentAt = undefined;
       // The answer to the client's own probe of a silent member: nobody asked for it.
@@ -633,7 +660,7 @@ export class WatchHub {
       this.progressAsked = false;
       // The answer to a progress request: every watcher etcd has confirmed is up to date with
       // `revision`. One still being created (maybe replaying history from an older revision) is not.
-      for (const state of this.watchers.values()) if (state.active) this.progress(state, header, revision);
+      for (const state of this.watchers.values()) if (state.active && state.createdAt < askedAt) this.progress(state, header, revision);
       return;
     }
     const state = this.watchers.get(Number(response.watchId));

@@ -329,6 +329,27 @@ describe("progress", () => {
     expect(changes(await take(pending))).toEqual(["put replaying@3"]);
   });
 
+  // Seen in robustness runs: a member that was frozen answers the requests that waited all at once.
+  it("does not give a watcher created after a progress request the answer to it, though etcd confirmed the watcher first", async () => {
+    const c = newClient();
+    const a = c.watch("a");
+    const stream = await nextStream(c);
+    const idA = (await nextCreate(stream)).watchId;
+    created(stream, idA, 20n);
+    a.requestProgress();
+    expect((await nextRequest(stream)).$case).toBe("progressRequest");
+    const later = c.watch("replaying", { startRevision: 2n });
+    const idL = (await nextCreate(stream)).watchId;
+    created(stream, idL, 30n);
+    respond(stream, { header: header(30n), watchId: -1n });
+    events(stream, idL, 30n, put("replaying", 3n));
+    const progress = await take(a);
+    expect(progress).toMatchObject({ progress: true, events: [] });
+    expect(progress.header.revision).toBe(30n);
+    // The replay is what the later watcher sees first, not progress at 30 ahead of it.
+    expect(changes(await take(later))).toEqual(["put replaying@3"]);
+  });
+
   it("writes a progress request on the stream for watcher.requestProgress()", async () => {
     const { stream, watchers } = await watching(["a"]);
     watchers[0]!.requestProgress();
