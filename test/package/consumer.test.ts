@@ -3,45 +3,17 @@
  * outside the repo, type-check typical usage against the shipped .d.ts files and load the shipped
  * JavaScript through both import and require. Needs no etcd server; everything runs in a temp dir.
  */
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describeRun, mustRun, run } from "../support/run.js";
 
 const repoRoot = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
 // The repo's own compiler: the consumer installs no TypeScript of its own.
 const tsc = join(repoRoot, "node_modules", ".bin", "tsc");
-
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to completion without throwing; the result carries the output for messages. */
-function run(command: string, args: string[], cwd: string): Promise<RunResult> {
-  return new Promise((done) => {
-    // NODE_OPTIONS is the test runner's business, not the consumer's.
-    const { NODE_OPTIONS: _ignored, ...env } = process.env;
-    execFile(command, args, { cwd, env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-function describeRun(what: string, r: RunResult): string {
-  return `${what} exited with ${r.code}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
-}
-
-async function mustRun(what: string, command: string, args: string[], cwd: string): Promise<RunResult> {
-  const r = await run(command, args, cwd);
-  if (r.code !== 0) throw new Error(describeRun(what, r));
-  return r;
-}
 
 const CONSUMER_TSCONFIG = {
   compilerOptions: {
