@@ -39,6 +39,12 @@ try {
     if (events.length >= 2) break;
   }
   outcome.events = events;
+  const cache = await client.cache({ prefix: "browser/cached/" });
+  const written = await client.kv.put("browser/cached/a", "cached in the page");
+  await cache.waitForRevision(written.header.revision);
+  outcome.cached = (await cache.get("browser/cached/a")).kv?.valueString;
+  outcome.cachedConsistently = (await cache.list({ prefix: "browser/cached/", consistent: true })).count.toString();
+  await cache.close();
   const lease = await client.lease.grant(2);
   const keepAlive = await client.lease.keepAlive(lease.id);
   await client.kv.put("browser/leased", "alive", { lease: lease.id });
@@ -94,7 +100,7 @@ describe("the browser bundle in headless Chromium", () => {
     expect(bundle.bytes).toBeGreaterThan(0);
   });
 
-  it("puts, gets, watches and keeps a lease alive from a page on another origin", async () => {
+  it("puts, gets, watches, caches a prefix and keeps a lease alive from a page on another origin", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (err) => errors.push(err.message));
@@ -105,6 +111,9 @@ describe("the browser bundle in headless Chromium", () => {
     expect(outcome.failure).toBeUndefined();
     expect(outcome.value).toBe("hello from chromium");
     expect(outcome.events).toEqual(["put browser/events/1", "delete browser/events/1"]);
+    // A cache of a prefix, fed by the page's watch, with a consistent read over the gateway.
+    expect(outcome.cached).toBe("cached in the page");
+    expect(outcome.cachedConsistently).toBe("1");
     // The 2 s lease outlived 3 s of waiting: the page's keep-alives reached etcd.
     expect(outcome.leaseAlive).toBe("1");
     expect(outcome.typedError).toBe("ErrEmptyKey");
