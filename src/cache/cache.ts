@@ -1,14 +1,14 @@
 import { Status } from "nice-grpc-common";
 import type { KV, KeyValue } from "../api/kv.js";
 import { WatchCompactedError, type Watcher, type WatchEvent, type WatchOptions, type WatchResponse } from "../api/watch.js";
-import { type Bytes, describe, toBytes } from "../core/bytes.js";
+import { type Bytes, describe, orderedKey, toBytes } from "../core/bytes.js";
 import { checkSignal } from "../core/call-checks.js";
 import { CallCanceledError, EndpointError, ErrCompacted, EtcdServerError, InvalidArgumentError, TransportError, UnsupportedByTransportError } from "../core/errors.js";
 import { type Int64, toNonNegativeInt64 } from "../core/int64.js";
 import { unref } from "../core/timers.js";
 import { CacheClosedError, RevisionTooOldError } from "./errors.js";
 import { type CacheEvents, CacheFeed, type CacheReset, throwLater } from "./feed.js";
-import { type CacheRange, contains, holds, KeyIndex, keyId, type KeyRange, parseRange } from "./keys.js";
+import { type CacheRange, contains, holds, KeyIndex, type KeyRange, parseRange } from "./keys.js";
 import { ChangeWindow } from "./window.js";
 
 /**
@@ -232,7 +232,7 @@ export class WatchCache implements AsyncDisposable {
    * cached range; rejects with CacheClosedError after close(), or with the error that ended the cache.
    */
   async get(key: Bytes, options: CacheReadOptions = {}): Promise<CacheGetResult> {
-    const id = keyId(toBytes(key, "cache get key"));
+    const id = orderedKey(toBytes(key, "cache get key"));
     if (!holds(this.range, id)) throw new InvalidArgumentError("cache get key", "is outside the cached range");
     await this.before(options, "cache get");
     return { revision: this.applied, kv: this.index.get(id) };
@@ -443,7 +443,7 @@ export class WatchCache implements AsyncDisposable {
     const transient = revision <= this.applied;
     const keys = transient ? this.transient : this.index;
     for (const event of events) {
-      const id = keyId(event.kv.key);
+      const id = orderedKey(event.kv.key);
       // The events are the cache's own watcher's: they take their prevKv from the cache in place.
       if (event.type === "put") event.prevKv = keys instanceof KeyIndex ? keys.put(id, event.kv) : swap(keys, id, event.kv);
       else event.prevKv = keys instanceof KeyIndex ? keys.delete(id) : swap(keys, id, undefined);

@@ -1,5 +1,5 @@
 import type { KeyValue } from "../api/kv.js";
-import { type Bytes, FROM_KEY_END, describe, prefixEnd, toBytes } from "../core/bytes.js";
+import { type Bytes, FROM_KEY_END, describe, orderedKey, prefixEnd, toBytes } from "../core/bytes.js";
 import { InvalidArgumentError } from "../core/errors.js";
 
 /**
@@ -17,17 +17,6 @@ export type CacheRange =
       /** The end of the range, exclusive. */
       rangeEnd: Bytes;
     };
-
-/**
- * A key as the cache indexes it: one UTF-16 code unit per byte, so that comparing two ids compares
- * the keys byte by byte, as etcd orders them, and a Map can hold them.
- */
-export function keyId(key: Uint8Array): string {
-  let id = "";
-  // fromCharCode takes its arguments on the stack: a long key goes in slices.
-  for (let at = 0; at < key.length; at += 4096) id += String.fromCharCode.apply(null, key.subarray(at, at + 4096) as unknown as number[]);
-  return id;
-}
 
 /** A range as wire bytes (for etcd) and as ids (for the index); `endId` undefined: no end. */
 export interface KeyRange {
@@ -73,7 +62,7 @@ export function parseRange(selection: unknown, what: string, optional = false): 
 }
 
 function fromBytes(key: Uint8Array, end: Uint8Array): KeyRange {
-  return { key, end, startId: keyId(key), endId: isFromKeyEnd(end) ? undefined : keyId(end) };
+  return { key, end, startId: orderedKey(key), endId: isFromKeyEnd(end) ? undefined : orderedKey(end) };
 }
 
 /** Whether `inner` lies within `outer`. */
@@ -116,7 +105,7 @@ export class KeyIndex {
 
   /** Adds a key after every key already held, as a listing in key order gives them. */
   append(kv: KeyValue): void {
-    const id = keyId(kv.key);
+    const id = orderedKey(kv.key);
     this.values.set(id, kv);
     this.ids.push(id);
   }

@@ -40,3 +40,14 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   }
   return FROM_KEY_END;
 }
+
+/**
+ * A key as a string of one char per byte: such strings compare in the order etcd sorts keys in
+ * (byte by byte), and serve as Map keys.
+ */
+export function orderedKey(bytes: Uint8Array): string {
+  let key = "";
+  // fromCharCode takes its bytes as arguments: a long key goes in slices the stack can hold.
+  for (let i = 0; i < bytes.length; i += 0x4000) key += String.fromCharCode(...bytes.subarray(i, i + 0x4000));
+  return key;
+}

@@ -36,7 +36,8 @@ import {
   ErrValueProvided,
 } from "../core/errors.js";
 import type { Lessor } from "./lessor.js";
-import { keyRange, keyString, type Mvcc } from "./mvcc.js";
+import { orderedKey } from "../core/bytes.js";
+import { keyRange, type Mvcc } from "./mvcc.js";
 import { Refusal, refusal } from "./refusal.js";
 
 /** etcd's --max-txn-ops default: the most compares, or operations in a branch, of a transaction. */
@@ -149,8 +150,8 @@ function checkDuplicates(ops: readonly RequestOp[]): { puts: Set<string>; delete
   for (const { request } of ops) {
     if (request?.$case !== "requestDeleteRange") continue;
     const { key, rangeEnd } = request.requestDeleteRange;
-    const start = keyString(key);
-    deletes.push({ start, end: rangeEnd.length === 0 ? `${start}\0` : keyString(rangeEnd) });
+    const start = orderedKey(key);
+    deletes.push({ start, end: rangeEnd.length === 0 ? `${start}\0` : orderedKey(rangeEnd) });
   }
   const puts = new Set<string>();
   for (const { request } of ops) {
@@ -169,7 +170,7 @@ function checkDuplicates(ops: readonly RequestOp[]): { puts: Set<string>; delete
   }
   for (const { request } of ops) {
     if (request?.$case !== "requestPut") continue;
-    const key = keyString(request.requestPut.key);
+    const key = orderedKey(request.requestPut.key);
     if (puts.has(key) || covers(deletes, key)) throw refusal(ErrDuplicateKey);
     puts.add(key);
   }
@@ -328,7 +329,7 @@ export class KvService {
   }
 
   private previous(r: PutRequest): KeyValue | undefined {
-    return this.store.get(keyString(r.key), this.store.readRevision);
+    return this.store.get(orderedKey(r.key), this.store.readRevision);
   }
 
   /** A put inside a write. */

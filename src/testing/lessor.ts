@@ -1,6 +1,7 @@
 import { ErrLeaseExist, ErrLeaseNotFound, ErrLeaseTTLTooLarge } from "../core/errors.js";
 import type { Clock } from "./clock.js";
-import { keyString, type Mvcc } from "./mvcc.js";
+import { orderedKey } from "../core/bytes.js";
+import type { Mvcc } from "./mvcc.js";
 import { refusal } from "./refusal.js";
 
 /** The longest TTL etcd grants, in seconds. */
@@ -57,7 +58,7 @@ export class Lessor {
     const lease = this.leases.get(id);
     if (!lease) throw refusal(ErrLeaseNotFound);
     this.store.write(() => {
-      for (const key of this.store.keysOf(id)) this.store.deleteRange({ start: keyString(key), end: undefined });
+      for (const key of this.store.keysOf(id)) this.store.deleteRange({ start: orderedKey(key), end: undefined });
     });
     this.leases.delete(id);
   }

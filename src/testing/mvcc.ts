@@ -1,16 +1,7 @@
 import { type Event, Event_EventType, type KeyValue } from "../../gen/mvccpb/kv.js";
+import { orderedKey } from "../core/bytes.js";
 
-/**
- * A key as a string of one char per byte: strings compare in the order of their char codes,
- * so these sort in the byte order etcd sorts keys in, and serve as map keys.
- */
-export function keyString(bytes: Uint8Array): string {
-  let key = "";
-  // fromCharCode takes its bytes as arguments: a long key goes in slices the stack can hold.
-  for (let i = 0; i < bytes.length; i += 0x4000) key += String.fromCharCode(...bytes.subarray(i, i + 0x4000));
-  return key;
-}
-
+/** The key of a string `orderedKey` made. */
 export function keyBytes(key: string): Uint8Array {
   const bytes = new Uint8Array(key.length);
   for (let i = 0; i < key.length; i++) bytes[i] = key.charCodeAt(i);
@@ -25,10 +16,10 @@ export interface KeyRange {
 
 /** The keys a request's key and range_end cover: an empty end is the key alone, "\0" every key from it on. */
 export function keyRange(key: Uint8Array, rangeEnd: Uint8Array): KeyRange {
-  const start = keyString(key);
+  const start = orderedKey(key);
   if (rangeEnd.length === 0) return { start, end: undefined };
   if (rangeEnd.length === 1 && rangeEnd[0] === 0) return { start, end: "" };
-  return { start, end: keyString(rangeEnd) };
+  return { start, end: orderedKey(rangeEnd) };
 }
 
 export function inRange(range: KeyRange, key: string): boolean {
@@ -146,7 +137,7 @@ export class Mvcc {
   put(key: Uint8Array, value: Uint8Array, lease: bigint): void {
     const events = this.writing();
     const revision = this.revision + 1n;
-    const name = keyString(key);
+    const name = orderedKey(key);
     const previous = this.get(name, revision);
     // Copies: a decoded request's fields are views of its whole message.
     const kv: KeyValue = {
@@ -168,7 +159,7 @@ export class Mvcc {
     const revision = this.revision + 1n;
     const deleted = this.range(range, revision);
     for (const kv of deleted) {
-      const name = keyString(kv.key);
+      const name = orderedKey(kv.key);
       // A tombstone, and a delete event, carry the key and the revision only, as etcd's.
       const tombstone: KeyValue = { key: kv.key, value: new Uint8Array(), lease: 0n, modRevision: revision, createRevision: 0n, version: 0n };
       this.record(name, { revision, kv: tombstone, deleted: true });
@@ -198,7 +189,7 @@ export class Mvcc {
     while (dropped < this.log.length && this.log[dropped]!.revision < revision) dropped++;
     this.log.splice(0, dropped);
     const first = this.log[0];
-    if (first?.revision === revision) first.events = first.events.filter((event) => this.histories.get(keyString(event.kv!.key))?.some((change) => change.kv === event.kv));
+    if (first?.revision === revision) first.events = first.events.filter((event) => this.histories.get(orderedKey(event.kv!.key))?.some((change) => change.kv === event.kv));
   }
 
   /** The revisions from `revision` on that a compaction left, oldest first. */

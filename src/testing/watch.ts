@@ -2,7 +2,8 @@ import { type DeepPartial, type ResponseHeader, type WatchCreateRequest, WatchCr
 import { Event, Event_EventType } from "../../gen/mvccpb/kv.js";
 import { ErrCompacted } from "../core/errors.js";
 import type { Clock } from "./clock.js";
-import { inRange, type KeyRange, keyRange, keyString, type Mvcc, type RevisionEvents } from "./mvcc.js";
+import { orderedKey } from "../core/bytes.js";
+import { inRange, type KeyRange, keyRange, type Mvcc, type RevisionEvents } from "./mvcc.js";
 import { varintLength } from "./varint.js";
 
 /** What a watch stream needs of the server. */
@@ -25,7 +26,7 @@ const EMPTY_RANGE = "mvcc: watcher range is empty";
 const DUPLICATE_ID = "mvcc: duplicate watch ID provided on the WatchStream";
 
 function keysOf(events: readonly Event[]): string[] {
-  return events.map((event) => keyString(event.kv!.key));
+  return events.map((event) => orderedKey(event.kv!.key));
 }
 
 /** One watcher of a stream. */
@@ -190,7 +191,7 @@ export class WatchStream {
     const { store } = this.context;
     const created = event.type === Event_EventType.PUT && kv.createRevision === kv.modRevision;
     const before = kv.modRevision - 1n;
-    const prevKv = watcher.request.prevKv && !created && before >= store.compacted ? store.get(keyString(kv.key), before) : undefined;
+    const prevKv = watcher.request.prevKv && !created && before >= store.compacted ? store.get(orderedKey(kv.key), before) : undefined;
     return { type: event.type, kv, prevKv };
   }
 
