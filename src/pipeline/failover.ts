@@ -6,7 +6,7 @@ import { answer, untilFailure } from "../core/attempt.js";
 import { deliveryOf, failedInTls, sizeLimitOf, WireFailure } from "../core/wire-failure.js";
 import { isWireMethod, type SendAttempt, type WireMethod } from "../wire/wire.js";
 import { EndpointStalled } from "../core/stalled.js";
-import { KVDefinition } from "../../gen/etcdserverpb/rpc.js";
+import { KVDefinition, RangeRequest } from "../../gen/etcdserverpb/rpc.js";
 import { wireMethods } from "./chain.js";
 import { ErrEmptyKey } from "../core/errors.js";
 
@@ -68,7 +68,19 @@ export function isProbeAnswer(err: unknown): boolean {
   return err instanceof ClientError && err.details === ErrEmptyKey.serverMessage;
 }
 
-/** How long a suspected endpoint has to answer PROBE before it is set aside. */
+/**
+ * What a suspected endpoint is asked: a linearizable count of one key. Only a member that reaches
+ * its leader answers it (a frozen one, or one cut off from its peers, does not); with auth on,
+ * etcd checks permissions after the read, so a refusal is an answer too.
+ */
+const LIVENESS_PROBE = { method: PROBE, request: RangeRequest.fromPartial({ key: new Uint8Array([0]), countOnly: true }) };
+
+/** Whether a failure of LIVENESS_PROBE is still an answer from a member that serves. */
+function servedAnswer(err: unknown): boolean {
+  return deliveryOf(err) === "answered" && !memberCannotServe(err);
+}
+
+/** How long a suspected endpoint has to answer LIVENESS_PROBE before it is set aside. */
 const PROBE_TIMEOUT_MS = 1_000;
 
 /** How long to wait before trying endpoints again once every one failed to connect. */
@@ -93,15 +105,15 @@ const NONE_TRIED: ReadonlySet<string> = new Set();
  * that fail with Unavailable (no connection, no leader, stopped) are passed over for a while.
  */
 export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOptions): ClientMiddleware {
-  /** Whether `endpoint` answers PROBE in time. */
+  /** Whether `endpoint` answers LIVENESS_PROBE in time. */
   async function answers(endpoint: string): Promise<boolean> {
     try {
-      const sent = send(endpoint, PROBE, {}, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      const sent = send(endpoint, LIVENESS_PROBE.method, LIVENESS_PROBE.request, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
       if (sent === undefined) return false;
       await sent;
       return true;
     } catch (err) {
-      return isProbeAnswer(err);
+      return servedAnswer(err);
     }
   }
 

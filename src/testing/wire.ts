@@ -25,6 +25,9 @@ class MemoryEndpoints extends EndpointRotation<EndpointSlot> {
 
   protected release(): void {}
 
+  /** Never called: the in-memory etcd always answers its probe. */
+  protected abandon(): void {}
+
   protected down(): boolean {
     return false;
   }

@@ -78,6 +78,12 @@ export abstract class EndpointRotation<M extends EndpointSlot> implements Endpoi
   abstract isReady(address: string): boolean;
   /** Waits for the wire's connection to the slot (see EndpointSet.connect). */
   protected abstract dial(slot: M, deadline: Date): Promise<ConnectOutcome>;
+  /**
+   * Fails every call in flight to the endpoint, its outcome unknown, and drops the connection, so
+   * that the next call there connects anew. The endpoint stopped answering: left alone, a call
+   * without a deadline of its own would wait until the connection's keepalive gave up on it.
+   */
+  protected abstract abandon(slot: M, why: string): void;
 
   get endpoints(): string[] {
     return this.slots.map((m) => m.endpoint.address);
@@ -165,8 +171,9 @@ export abstract class EndpointRotation<M extends EndpointSlot> implements Endpoi
 
   /**
    * See EndpointSet.suspect. The endpoint is passed over at once, so that a call retried after
-   * timing out on a frozen member goes elsewhere, but reported failed only if the check finds it
-   * silent: a member that was merely slow loses nothing.
+   * timing out on a frozen member goes elsewhere, but reported failed (and its calls in flight
+   * failed, to be retried elsewhere where that is safe) only if the check finds it silent: a member
+   * that was merely slow loses nothing.
    */
   suspect(address: string, answers: () => Promise<boolean>): void {
     const slot = this.slot(address);
@@ -177,7 +184,11 @@ export abstract class EndpointRotation<M extends EndpointSlot> implements Endpoi
       .then((answered) => {
         slot.checking = undefined;
         if (answered) this.markHealthy(address);
-        else if (this.slot(address) === slot) this.markFailed(address, new Error(`${address} stopped answering`));
+        else if (this.slot(address) === slot) {
+          const why = `${address} stopped answering`;
+          this.markFailed(address, new Error(why));
+          this.abandon(slot, why);
+        }
       });
   }
 

@@ -112,14 +112,19 @@ class GatewayEndpoints extends EndpointRotation<GatewaySlot> {
       const outcome = await this.probe(slot, Date.now() + this.config.keepAliveTimeoutMs);
       if (outcome !== "ready" && !this.closing.aborted) {
         const why = `${slot.endpoint.address} did not answer a keepalive probe within ${this.config.keepAliveTimeoutMs} ms`;
-        for (const [call, path] of slot.calls) call.abort(new WireFailure(path, Status.UNAVAILABLE, why, "sent-and-lost"));
-        slot.calls.clear();
+        this.abandon(slot, why);
         this.markFailed(slot.endpoint.address, new Error(why));
       }
       if (this.slot(slot.endpoint.address) === slot) this.scheduleHeartbeat(slot);
       else slot.heartbeat = undefined;
     }, this.config.keepAliveTimeMs);
     unref(slot.heartbeat);
+  }
+
+  /** Ends the calls in flight; fetch drops the connection of an aborted request itself. */
+  protected abandon(slot: GatewaySlot, why: string): void {
+    for (const [call, path] of slot.calls) call.abort(new WireFailure(path, Status.UNAVAILABLE, why, "sent-and-lost"));
+    slot.calls.clear();
   }
 
   protected down(): boolean {

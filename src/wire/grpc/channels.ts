@@ -22,9 +22,16 @@ function credentials(secure: boolean, tls: ResolvedTls | undefined): ChannelCred
   return ChannelCredentials.createSsl(ca, key, cert);
 }
 
-interface GrpcSlot extends EndpointSlot {
+/** Fails a call in flight, its outcome unknown, because its endpoint stopped answering. */
+export type LoseCall = (why: string) => void;
+
+/** An endpoint's channel and the calls in flight on it. */
+export interface GrpcConnection {
   channel: Channel;
+  inFlight: Set<LoseCall>;
 }
+
+interface GrpcSlot extends EndpointSlot, GrpcConnection {}
 
 /**
  * One gRPC channel per etcd endpoint. Keepalive pings on each channel find members that died or
@@ -59,21 +66,41 @@ export class GrpcEndpointPool extends EndpointRotation<GrpcSlot> {
   }
 
   protected open(endpoint: Endpoint): GrpcSlot {
+    return { endpoint, channel: this.newChannel(endpoint), inFlight: new Set(), quarantinedUntil: 0 };
+  }
+
+  private newChannel(endpoint: Endpoint): Channel {
     // nice-grpc's createChannel reads an address as host[:port]; grpc-js takes unix:<path> itself.
-    const channel = endpoint.socketPath ? new Channel(endpoint.address, this.credentials, this.channelOptions) : createChannel(endpoint.address, this.credentials, this.channelOptions);
-    return { endpoint, channel, quarantinedUntil: 0 };
+    return endpoint.socketPath ? new Channel(endpoint.address, this.credentials, this.channelOptions) : createChannel(endpoint.address, this.credentials, this.channelOptions);
   }
 
   protected release(slot: GrpcSlot): void {
     slot.channel.close();
   }
 
+  /**
+   * grpc-js has no way to drop a channel's connection, and closing a channel lets its calls run
+   * on: each call in flight is failed here, and the channel replaced by a new one.
+   */
+  protected abandon(slot: GrpcSlot, why: string): void {
+    const lost = [...slot.inFlight];
+    slot.inFlight.clear();
+    const { channel } = slot;
+    slot.channel = this.newChannel(slot.endpoint);
+    for (const lose of lost) lose(why);
+    channel.close();
+  }
+
   protected down(slot: GrpcSlot): boolean {
     return slot.channel.getConnectivityState(false) === TRANSIENT_FAILURE;
   }
 
-  /** The endpoint's channel; undefined once the endpoint left the list (sync, setEndpoints). */
-  channel(address: string): Channel | undefined {
+  /** The endpoint's channel and its calls; undefined once the endpoint left the list (sync, setEndpoints). */
+  connection(address: string): GrpcConnection | undefined {
+    return this.slot(address);
+  }
+
+  private channel(address: string): Channel | undefined {
     return this.slot(address)?.channel;
   }
 

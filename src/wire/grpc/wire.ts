@@ -3,7 +3,7 @@ import type { Channel } from "nice-grpc";
 import { type CallOptions, type Metadata, Status } from "nice-grpc-common";
 import { once } from "node:events";
 import type { ResolvedConfig } from "../../core/config.js";
-import { GrpcEndpointPool } from "./channels.js";
+import { GrpcEndpointPool, type LoseCall } from "./channels.js";
 import { WireFailure } from "../../core/wire-failure.js";
 import { deliveryOfGrpcStatus } from "./grpc-js-status.js";
 import { binaryCodec } from "../binary-codec.js";
@@ -30,12 +30,25 @@ function wireFailure(err: unknown, path: string): WireFailure {
   return new WireFailure(path, status.code, status.details, delivery, detail);
 }
 
+/** What a call in flight fails with when its endpoint stopped answering. */
+function lostCall(path: string, why: string): WireFailure {
+  return new WireFailure(path, Status.UNAVAILABLE, why, "sent-and-lost");
+}
+
 /** A grpc-js streaming call's messages, read through a StreamCall. */
-function streamCall(call: ClientReadableStream<unknown> | ClientDuplexStream<unknown, unknown>, path: string, signal: AbortSignal | undefined): StreamCall {
+function streamCall(call: ClientReadableStream<unknown> | ClientDuplexStream<unknown, unknown>, path: string, signal: AbortSignal | undefined, inFlight: Set<LoseCall>): StreamCall {
   const responses = new StreamCall(call, signal);
+  const lose: LoseCall = (why) => responses.fail(lostCall(path, why));
+  inFlight.add(lose);
   call.on("data", (message: unknown) => responses.push(message));
-  call.on("error", (err: unknown) => responses.error(wireFailure(err, path)));
-  call.on("end", () => responses.end());
+  call.on("error", (err: unknown) => {
+    inFlight.delete(lose);
+    responses.error(wireFailure(err, path));
+  });
+  call.on("end", () => {
+    inFlight.delete(lose);
+    responses.end();
+  });
   return responses;
 }
 
@@ -54,28 +67,37 @@ export class GrpcWire implements Wire {
   }
 
   send = (endpoint: string, method: WireMethod, request: unknown, options: CallOptions): Promise<unknown> | AsyncIterable<unknown> | undefined => {
-    const channel = this.endpoints.channel(endpoint);
-    if (!channel) return undefined;
+    const connection = this.endpoints.connection(endpoint);
+    if (!connection) return undefined;
+    const { channel, inFlight } = connection;
     const { path } = method;
     const { serialize, deserialize } = binaryCodec(method);
     const client = this.client(channel);
     const { signal, metadata } = options;
     if (method.requestStream) {
       const call = client.makeBidiStreamRequest(path, serialize, deserialize, grpcMetadata(metadata));
-      const responses = streamCall(call, path, signal);
+      const responses = streamCall(call, path, signal, inFlight);
       const sink = { write: (message: unknown) => call.write(message), drained: () => once(call, "drain"), end: () => call.end() };
       void sendRequests(request as AsyncIterable<unknown>, sink, responses);
       return responses;
     }
-    if (method.responseStream) return streamCall(client.makeServerStreamRequest(path, serialize, deserialize, request, grpcMetadata(metadata)), path, signal);
+    if (method.responseStream) return streamCall(client.makeServerStreamRequest(path, serialize, deserialize, request, grpcMetadata(metadata)), path, signal, inFlight);
     if (signal?.aborted) return Promise.reject(abortError());
     return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        call.cancel();
-        reject(abortError());
-      };
-      const call = client.makeUnaryRequest(path, serialize, deserialize, request, grpcMetadata(metadata), (err: ServiceError | null, response) => {
+      const done = () => {
         signal?.removeEventListener("abort", onAbort);
+        inFlight.delete(lose);
+      };
+      const fail = (failure: Error) => {
+        done();
+        call.cancel();
+        reject(failure);
+      };
+      const onAbort = () => fail(abortError());
+      const lose: LoseCall = (why) => fail(lostCall(path, why));
+      inFlight.add(lose);
+      const call = client.makeUnaryRequest(path, serialize, deserialize, request, grpcMetadata(metadata), (err: ServiceError | null, response) => {
+        done();
         if (err) reject(wireFailure(err, path));
         else resolve(response);
       });

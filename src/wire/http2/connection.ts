@@ -141,6 +141,15 @@ export class Http2Connection {
     });
   }
 
+  /** Drops the connection, failing the calls on it; the next call connects anew. */
+  abandon(why: string): void {
+    const { session } = this;
+    if (!session) return;
+    this.failure = { message: why, tls: false };
+    session.destroy();
+    this.drop();
+  }
+
   /** The session to use, opening one if there is none and the backoff allows. */
   private usableSession(): ClientHttp2Session | undefined {
     if (this.session || this.closed || this.isDown) return this.session;
@@ -228,10 +237,7 @@ export class Http2Connection {
   private ping(session: ClientHttp2Session): void {
     if (this.session !== session || this.active === 0) return;
     const deadline = setTimeout(() => {
-      if (this.session !== session) return;
-      this.failure = { message: `keepalive ping unanswered for ${this.options.keepAliveTimeoutMs} ms`, tls: false };
-      session.destroy();
-      this.drop();
+      if (this.session === session) this.abandon(`keepalive ping unanswered for ${this.options.keepAliveTimeoutMs} ms`);
     }, this.options.keepAliveTimeoutMs);
     deadline.unref();
     const sent = session.ping((err) => {
@@ -276,6 +282,10 @@ export class Http2EndpointPool extends EndpointRotation<Http2Slot> {
 
   protected down(slot: Http2Slot): boolean {
     return slot.connection.isDown;
+  }
+
+  protected abandon(slot: Http2Slot, why: string): void {
+    slot.connection.abandon(why);
   }
 
   /** The endpoint's connection; undefined once the endpoint left the list (sync, setEndpoints). */

@@ -117,6 +117,26 @@ describe("endpoint failover", () => {
     }
   });
 
+  it("moves a read without a deadline off a frozen member once another call finds the member silent, not at the keepalive", async () => {
+    await using cluster = await startCluster(3);
+    // The default keepalive (10 s, then 5 s for the answer) would hold the read about 15 s.
+    await using client = clientFor(cluster);
+    const p = uniquePrefix();
+    await client.kv.put(`${p}k`, "v");
+    await cluster.members[0]!.pause();
+    try {
+      const frozen = Date.now();
+      const read = client.kv.get(`${p}k`);
+      await sleep(100);
+      await expect(client.kv.get(`${p}k`, { deadline: 1000 })).rejects.toBeInstanceOf(DeadlineExceededError);
+      expect((await read).kvs[0]?.valueString).toBe("v");
+      // The deadline, then the member's second to answer a probe, then the retry elsewhere.
+      expect(Date.now() - frozen).toBeLessThan(5000);
+    } finally {
+      cluster.members[0]!.resume();
+    }
+  });
+
   it("sends even a write to the next endpoint when the first cannot be connected to", async () => {
     await using cluster = await startCluster(1);
     await using client = clientFor(cluster, { endpoints: ["127.0.0.1:2", ...cluster.endpoints], dialTimeoutMs: 2000 });

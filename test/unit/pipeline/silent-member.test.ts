@@ -32,9 +32,10 @@ function failures(): unknown[] {
   return seen;
 }
 
-const isProbe = (call: SentCall) => (call.request as RangeRequest).key.length === 0;
-const probeAnswer = () => Promise.reject(new WireFailure(RANGE, Status.INVALID_ARGUMENT, "etcdserver: key is not provided", "answered"));
+/** The liveness probe: a linearizable count-only read, which a member without its leader never answers. */
+const isProbe = (call: SentCall) => (call.request as RangeRequest).countOnly && !(call.request as RangeRequest).serializable;
 const value = { kvs: [], count: 0n, more: false, header: { revision: 1n } };
+const probeAnswer = () => value;
 
 /** A client of a and b where a holds every read (`aAnswersProbe`: but answers the probe, as a slow member would). */
 function withSilentA(aAnswersProbe: boolean): ScriptedClient {
@@ -82,5 +83,50 @@ describe("a call that timed out on a silent member", () => {
     expect(readsAt(c)).toEqual(["a:2379", "a:2379"]);
     expect(c.wire.sent.filter(isProbe)).toEqual([]);
     expect(failed).toEqual([]);
+  });
+});
+
+describe("calls in flight on a member found silent", () => {
+  const PUT = "/etcdserverpb.KV/Put";
+
+  it("fail once it misses the probe: a read is retried on another member, a write fails with its outcome unknown", async () => {
+    const c = withSilentA(false);
+    c.wire.on(PUT, () => never);
+    const read = c.kv.get("k");
+    const write = c.kv.put("k", "v").catch((err: unknown) => err);
+    await sleep(20);
+    // Another call times out on a: that is what starts the probe.
+    await expect(c.kv.get("k", { deadline: 100 })).rejects.toBeInstanceOf(DeadlineExceededError);
+    await expect(read).resolves.toMatchObject({ count: 0n });
+    expect(readsAt(c)).toEqual(["a:2379", "a:2379", "b:2379"]);
+    expect(await write).toMatchObject({ outcome: "unknown", code: Status.UNAVAILABLE, endpoint: "a:2379" });
+    expect(c.wire.sent.filter((call) => call.path === PUT).map((call) => call.endpoint)).toEqual(["a:2379"]);
+  });
+
+  it("fail when the member answers the probe only that it has no leader (cut off from its peers)", async () => {
+    const c = scriptedClient(["a:2379", "b:2379"]);
+    c.wire.on(RANGE, (call) => {
+      if (call.endpoint === "b:2379") return value;
+      return isProbe(call) ? Promise.reject(new WireFailure(RANGE, Status.UNAVAILABLE, "etcdserver: no leader", "answered")) : never;
+    });
+    const read = c.kv.get("k");
+    await sleep(20);
+    await expect(c.kv.get("k", { deadline: 100 })).rejects.toBeInstanceOf(DeadlineExceededError);
+    await expect(read).resolves.toMatchObject({ count: 0n });
+    expect(readsAt(c)).toEqual(["a:2379", "a:2379", "b:2379"]);
+  });
+
+  it("go on when the member answers the probe: it was only slow", async () => {
+    const c = scriptedClient(["a:2379", "b:2379"]);
+    let release!: () => void;
+    const slow = new Promise<typeof value>((resolve) => (release = () => resolve(value)));
+    c.wire.on(RANGE, (call) => (isProbe(call) ? value : call.endpoint === "a:2379" ? slow : value));
+    const read = c.kv.get("k");
+    await sleep(20);
+    await expect(c.kv.get("k", { deadline: 100 })).rejects.toBeInstanceOf(DeadlineExceededError);
+    await sleep(100);
+    release();
+    await expect(read).resolves.toMatchObject({ count: 0n });
+    expect(readsAt(c)).toEqual(["a:2379", "a:2379"]);
   });
 });

@@ -87,6 +87,8 @@ function roundTrip(codec: Codec, message: unknown): unknown {
 
 interface ScriptedSlot extends EndpointSlot {
   up: boolean;
+  /** Fails a call in flight, as a wire does when its endpoint stopped answering. */
+  inFlight: Set<(why: string) => void>;
 }
 
 /** Endpoints that are up (connected at once) unless the test takes them down. */
@@ -107,11 +109,24 @@ export class ScriptedEndpoints extends EndpointRotation<ScriptedSlot> {
     return this.slot(address)?.up ?? false;
   }
 
+  /** The calls in flight to an endpoint. */
+  inFlight(address: string): Set<(why: string) => void> {
+    const slot = this.slot(address);
+    if (!slot) throw new Error(`no endpoint ${address}`);
+    return slot.inFlight;
+  }
+
   protected open(endpoint: Endpoint): ScriptedSlot {
-    return { endpoint, quarantinedUntil: 0, up: true };
+    return { endpoint, quarantinedUntil: 0, up: true, inFlight: new Set() };
   }
 
   protected release(): void {}
+
+  protected abandon(slot: ScriptedSlot, why: string): void {
+    const lost = [...slot.inFlight];
+    slot.inFlight.clear();
+    for (const lose of lost) lose(why);
+  }
 
   protected down(slot: ScriptedSlot): boolean {
     return !slot.up;
@@ -197,15 +212,22 @@ export class ScriptedWire implements Wire {
     if (!script) return Promise.reject(new WireFailure(path, Status.UNIMPLEMENTED, `no script for ${path}`, "answered"));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortError());
+    const inFlight = this.endpoints.inFlight(endpoint);
     return new Promise((resolve, reject) => {
-      // An aborted call fails at once, as a wire cancels its stream; a late answer is dropped.
+      // An aborted call fails at once, as a wire cancels its stream; a late answer is dropped. So
+      // does one whose endpoint the client abandoned.
       const onAbort = () => reject(abortError());
+      const lose = (why: string) => reject(new WireFailure(path, Status.UNAVAILABLE, why, "sent-and-lost"));
       signal?.addEventListener("abort", onAbort, { once: true });
+      inFlight.add(lose);
       Promise.resolve()
         .then(() => script(call))
         .then((response) => roundTrip(method.responseType, response))
         .then(resolve, reject)
-        .finally(() => signal?.removeEventListener("abort", onAbort));
+        .finally(() => {
+          signal?.removeEventListener("abort", onAbort);
+          inFlight.delete(lose);
+        });
     });
   };
 

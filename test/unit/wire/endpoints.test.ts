@@ -50,6 +50,8 @@ interface FlagSlot extends EndpointSlot {
 class FlagRotation extends EndpointRotation<FlagSlot> {
   readonly opened: string[] = [];
   readonly released: string[] = [];
+  /** Each endpoint abandoned, with why. */
+  readonly abandoned: string[] = [];
 
   constructor(addresses: string[]) {
     super();
@@ -74,6 +76,10 @@ class FlagRotation extends EndpointRotation<FlagSlot> {
 
   protected release(slot: FlagSlot): void {
     this.released.push(slot.endpoint.address);
+  }
+
+  protected abandon(slot: FlagSlot, why: string): void {
+    this.abandoned.push(`${slot.endpoint.address}: ${why}`);
   }
 
   protected down(slot: FlagSlot): boolean {
@@ -101,6 +107,27 @@ function track<T>(promise: Promise<T>): { settled: () => boolean; result: Promis
 }
 
 describe("EndpointRotation", () => {
+  it("passes over a suspected endpoint at once, and abandons it (quarantined) only if its check finds it silent", async () => {
+    const rotation = new FlagRotation([A, B]);
+    let answer!: (answered: boolean) => void;
+    rotation.suspect(A, () => new Promise((resolve) => (answer = resolve)));
+    expect(rotation.pick(none)).toBe(B);
+    expect(rotation.abandoned).toEqual([]);
+    answer(false);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(rotation.abandoned).toEqual([`${A}: ${A} stopped answering`]);
+    expect(rotation.quarantineEnds(A)).toBeGreaterThan(Date.now());
+  });
+
+  it("takes back a suspected endpoint that answers its check, abandoning nothing", async () => {
+    const rotation = new FlagRotation([A, B]);
+    rotation.suspect(A, () => Promise.resolve(true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(rotation.abandoned).toEqual([]);
+    expect(rotation.quarantineEnds(A)).toBe(0);
+    expect(rotation.pick(except(B))).toBe(A);
+  });
+
   it("stays on the first endpoint while it serves", () => {
     const rotation = new FlagRotation([A, B, C]);
     expect([rotation.pick(none), rotation.pick(none), rotation.pick(none)]).toEqual([A, A, A]);
