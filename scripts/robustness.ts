@@ -1,13 +1,15 @@
 /**
  * The long robustness run: every fault, several rounds each, on every transport, with longer
- * faults than the short test; writes a table (transport × fault × check) to a markdown file and
- * the rounds' reports as JSON beside it. Histories that are not linearizable leave porcupine's
- * visualisation in the artifacts folder. Exits 1 when a check failed.
+ * faults than the short test, then the leak check with --reconnects forced reconnects per
+ * transport; writes a table (transport × fault × check) to a markdown page (docs/robustness.md
+ * is one), and the rounds' reports as JSON and the histories (with porcupine's visualisation of
+ * any that is not linearizable) under robustness/. Exits 1 when a check failed.
  *
  *   npm run robustness -- [--rounds 3] [--transports grpc,http2,gateway] [--faults kill,freeze,...]
  *                         [--fault-ms 8000] [--plant resend-write|watch-late|keepalive-no-hasleader]
- *                         [--out robustness/results.md]
+ *                         [--reconnects 1000] [--out robustness/results.md]
  */
+import { spawnSync } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -16,7 +18,7 @@ import { etcdVersion, resolveEtcdBinary } from "../test/harness/etcd-binary.js";
 import { peerNetworkUnavailable } from "../test/harness/peer-network.js";
 import { FAULT_DESCRIPTIONS, FAULTS, type FaultName } from "../test/robustness/faults.js";
 import { type Plant, PLANTS } from "../test/robustness/plants.js";
-import { artifactPath, CHECKS, type RoundReport, runRound, SHORT_TIMING, type Transport } from "../test/robustness/round.js";
+import { artifactPath, CHECK_DESCRIPTIONS, CHECKS, type RoundReport, runRound, SHORT_TIMING, type Transport } from "../test/robustness/round.js";
 
 // Ending on a signal runs the exit handlers that kill etcd and remove the network namespaces.
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
@@ -37,6 +39,7 @@ const { values } = parseArgs({
     faults: { type: "string" },
     "fault-ms": { type: "string", default: "8000" },
     plant: { type: "string" },
+    reconnects: { type: "string", default: "1000" },
     out: { type: "string", default: "robustness/results.md" },
   },
 });
@@ -47,8 +50,10 @@ if (!(faultMs >= 1000)) throw new Error(`--fault-ms must be at least 1000, got $
 const transports = list(values.transports, TRANSPORTS, "transport");
 const faults = list(values.faults, FAULTS, "fault");
 const plant = values.plant === undefined ? undefined : list<Plant>(values.plant, PLANTS, "plant")[0];
+const reconnects = Number(values.reconnects);
+if (!Number.isInteger(reconnects) || reconnects < 0) throw new Error(`--reconnects must be a non-negative integer, got ${values.reconnects}`);
 const out = values.out;
-const artifacts = join(dirname(out), "artifacts");
+const artifacts = join("robustness", "artifacts");
 
 const binary = await resolveEtcdBinary(process.env.ETCD_SDK_VERSION);
 const version = await etcdVersion(binary);
@@ -86,6 +91,25 @@ for (const transport of transports) {
   }
 }
 
+/** The leak check (test/robustness/leaks.test.ts) with `reconnects` forced reconnects per transport; its verdict, or why it did not run. */
+function leakCheck(): { passed: boolean; summary: string } {
+  if (reconnects === 0) return { passed: true, summary: "not run (--reconnects 0)" };
+  const leakStarted = Date.now();
+  const run = spawnSync("npx", ["vitest", "run", "--project", "grpc", "test/robustness/leaks.test.ts"], {
+    env: { ...process.env, LEAK_RECONNECTS: String(reconnects) },
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const counts = /vitest: (\d+) passed, (\d+) failed/.exec(run.stdout ?? "");
+  const took = `${((Date.now() - leakStarted) / 1000).toFixed(0)} s`;
+  const passed = run.status === 0;
+  console.log(`leak check: ${passed ? "pass" : "FAILED"} (${took})`);
+  if (!passed) console.log(run.stdout);
+  const tests = counts ? `${counts[1]} passed, ${counts[2]} failed` : `exit ${run.status}`;
+  return { passed, summary: `${passed ? "pass" : "**FAIL**"}: ${reconnects} forced reconnects on each of grpc, http2 and gateway, with a watch and a kept lease open (${tests}, ${took})` };
+}
+const leaks = leakCheck();
+
 /** A table cell: how many rounds the check passed, failed, or could not judge. */
 function cell(transport: Transport, fault: FaultName, check: (typeof CHECKS)[number]): string {
   const results = reports.filter((r) => r.transport === transport && r.fault === fault).map((r) => r.checks[check].status);
@@ -97,9 +121,11 @@ function cell(transport: Transport, fault: FaultName, check: (typeof CHECKS)[num
 }
 
 const lines = [
-  `# Robustness run`,
+  `# Robustness`,
   "",
-  `etcd ${version}, 3 members; ${rounds} round(s) per transport and fault, faults of ${faultMs} ms on member 0 (the first endpoint of the client that keeps the lease and watches), lease TTL 5 s, SDK defaults.`,
+  "How the SDK holds up when an etcd member fails, on each transport. In each round two clients run a mixed workload (put, linearizable and serializable get, txn with a compare, delete) on a 3-member cluster, one of them also watching and keeping a lease alive, while one member is faulted; every call and watch response is recorded and checked against etcd's own history. The clients use the SDK's defaults.",
+  "",
+  `etcd ${version}, 3 members; ${rounds} round(s) per transport and fault, faults of ${faultMs} ms on member 0 (the first endpoint of the client that keeps the lease and watches), lease TTL 5 s.`,
   `Peer partitions: ${noNamespaces === undefined ? "network namespaces (a member's peer link cut, packets dropped)" : `not run (${noNamespaces})`}.${plant ? ` Planted bug: ${plant}.` : ""}`,
   `Took ${((Date.now() - started) / 60_000).toFixed(1)} minutes.`,
   "",
@@ -111,6 +137,14 @@ const lines = [
   "",
   ...faults.map((f) => `- ${f}: ${FAULT_DESCRIPTIONS[f]}`),
   "",
+  "## Checks",
+  "",
+  ...CHECKS.map((c) => `- ${c}: ${CHECK_DESCRIPTIONS[c]}`),
+  "",
+  "## Leaks",
+  "",
+  `After the forced reconnects the process holds no more sockets, timers or signal listeners than before, and Node printed no warning: ${leaks.summary}.`,
+  "",
   "## Failures",
   "",
   ...reports.flatMap((r) =>
@@ -121,6 +155,6 @@ const lines = [
 ];
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, lines.join("\n"));
-await writeFile(out.replace(/\.md$/, "") + ".json", JSON.stringify(reports, null, 2));
+await writeFile(join("robustness", "results.json"), JSON.stringify(reports, null, 2));
 console.log(lines.join("\n"));
-process.exit(reports.some((r) => CHECKS.some((c) => r.checks[c].status === "fail")) ? 1 : 0);
+process.exit(!leaks.passed || reports.some((r) => CHECKS.some((c) => r.checks[c].status === "fail")) ? 1 : 0);

@@ -42,6 +42,23 @@ export const CHECKS = [
 ] as const;
 export type CheckName = (typeof CHECKS)[number];
 
+/** What each check holds the round to, for the reports. */
+export const CHECK_DESCRIPTIONS: Record<CheckName, string> = {
+  linearizable:
+    "porcupine, with an etcd KV model that tracks the revision, finds the history linearizable: no write lost or applied twice, no stale linearizable read. A failed write whose outcome is unknown may or may not have happened; one the SDK says was never sent, and failed reads, are left out",
+  serializable: "each serializable read shows the store as etcd's history had it at the revision it reports (stale is allowed)",
+  "writes-once": "each value is written once, at the revision its put reported; etcd's history replays to the final store",
+  "watch-ordered": "a watcher's events come in revision order",
+  "watch-unique": "no event is delivered twice",
+  "watch-atomic": "a revision's events come in one response, never split",
+  "watch-reliable": "no event is missed between a watcher's start and the end of the round",
+  "watch-resumable": "a watcher resumed after a broken stream, or started at an old revision, goes on at the right event",
+  "watch-progress": "no progress notification runs ahead of an event still to come",
+  "lease-timely": "the kept lease is reported lost no later than its TTL after the last renewal etcd confirmed, and never held once the cluster no longer has it",
+  "lease-kept": "with a quorum reachable, the kept lease (TTL 5 s) is never reported lost",
+  available: "each client's reads never stall more than 5 s while one member is faulted",
+};
+
 export type Transport = NonNullable<ClientConfig["transport"]>;
 
 export interface RoundTiming {

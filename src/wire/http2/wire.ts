@@ -39,6 +39,15 @@ function decodeGrpcMessage(message: string | string[] | undefined): string {
   }
 }
 
+/** Socket errors that end a connection under its streams, which Node then resets with INTERNAL_ERROR. */
+const CONNECTION_LOST = new Set(["ECONNRESET", "ETIMEDOUT", "EPIPE", "ECONNABORTED"]);
+
+/** Whether a stream failed because its connection was lost (a reset, a timeout), not by the server's choice. */
+function connectionLost(err: Error | undefined): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && CONNECTION_LOST.has(code);
+}
+
 /** A stream reset without a gRPC status, with the codes grpc-js gives it. */
 function resetStatus(rstCode: number): CallStatus {
   switch (rstCode) {
@@ -184,6 +193,7 @@ class Http2Call implements CallSource {
     if (!status) {
       // A reset, a connection lost, or a stream that never left (the connection failed first).
       if (stream.pending) status = { code: Status.UNAVAILABLE, details: `no connection: ${this.streamError?.message ?? "connection closed"}`, delivery: "never-sent" };
+      else if (connectionLost(this.streamError)) status = { code: Status.UNAVAILABLE, details: `connection dropped: ${this.streamError!.message}`, delivery: "sent-and-lost" };
       else if (stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) status = resetStatus(stream.rstCode);
       else if (this.streamError) status = { code: Status.UNAVAILABLE, details: `connection dropped: ${this.streamError.message}`, delivery: "sent-and-lost" };
       else status = { code: Status.UNAVAILABLE, details: "connection dropped before the call's status arrived", delivery: "sent-and-lost" };
