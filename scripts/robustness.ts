@@ -106,9 +106,15 @@ function leakCheck(): { passed: boolean; summary: string } {
   console.log(`leak check: ${passed ? "pass" : "FAILED"} (${took})`);
   if (!passed) console.log(run.stdout);
   const tests = counts ? `${counts[1]} passed, ${counts[2]} failed` : `exit ${run.status}`;
-  return { passed, summary: `${passed ? "pass" : "**FAIL**"}: ${reconnects} forced reconnects on each of grpc, http2 and gateway, with a watch and a kept lease open (${tests}, ${took})` };
+  return { passed, summary: `${reconnects} forced reconnects on each of grpc, http2 and gateway, with a watch and a kept lease open: ${passed ? "pass" : "**FAIL**"} (${tests}, ${took})` };
 }
 const leaks = leakCheck();
+
+/** The longest any client's reads stalled in the rounds of `transport` and `fault`, in seconds. */
+function longestStall(transport: Transport, fault: FaultName): string {
+  const stalls = reports.filter((r) => r.transport === transport && r.fault === fault).map((r) => r.checks.available.measuredMs ?? 0);
+  return stalls.length === 0 ? "-" : `${(Math.max(...stalls) / 1000).toFixed(1)} s`;
+}
 
 /** A table cell: how many rounds the check passed, failed, or could not judge. */
 function cell(transport: Transport, fault: FaultName, check: (typeof CHECKS)[number]): string {
@@ -120,6 +126,12 @@ function cell(transport: Transport, fault: FaultName, check: (typeof CHECKS)[num
   return failed > 0 ? `**FAIL ${failed}/${judged}**` : `pass ${judged}/${judged}`;
 }
 
+const failures = [
+  ...reports.flatMap((r) =>
+    CHECKS.filter((c) => r.checks[c].status === "fail").map((c) => `- ${r.transport} ${r.fault} (round ${r.round}, member 0 ${r.targetWasLeader ? "was" : "was not"} the leader) ${c}: ${r.checks[c].detail}`),
+  ),
+  ...skipped.map((s) => `- skipped ${s}`),
+];
 const lines = [
   `# Robustness`,
   "",
@@ -133,6 +145,14 @@ const lines = [
   `| --- | --- | ${CHECKS.map(() => "---").join(" | ")} |`,
   ...transports.flatMap((t) => faults.map((f) => `| ${t} | ${f} | ${CHECKS.map((c) => cell(t, f, c)).join(" | ")} |`)),
   "",
+  "## Longest read stall",
+  "",
+  "The longest any client went without a read answered while the fault was on, worst of the rounds: how long the SDK took to leave the faulted member.",
+  "",
+  `| transport | ${faults.join(" | ")} |`,
+  `| --- | ${faults.map(() => "---").join(" | ")} |`,
+  ...transports.map((t) => `| ${t} | ${faults.map((f) => longestStall(t, f)).join(" | ")} |`),
+  "",
   "## Faults",
   "",
   ...faults.map((f) => `- ${f}: ${FAULT_DESCRIPTIONS[f]}`),
@@ -143,14 +163,11 @@ const lines = [
   "",
   "## Leaks",
   "",
-  `After the forced reconnects the process holds no more sockets, timers or signal listeners than before, and Node printed no warning: ${leaks.summary}.`,
+  `Whether the process holds no more sockets, timers or signal listeners after many forced reconnects than before, and Node printed no warning. ${leaks.summary}.`,
   "",
   "## Failures",
   "",
-  ...reports.flatMap((r) =>
-    CHECKS.filter((c) => r.checks[c].status === "fail").map((c) => `- ${r.transport} ${r.fault} (round ${r.round}, member 0 ${r.targetWasLeader ? "was" : "was not"} the leader) ${c}: ${r.checks[c].detail}`),
-  ),
-  ...skipped.map((s) => `- skipped ${s}`),
+  ...(failures.length > 0 ? failures : ["None."]),
   "",
 ];
 await mkdir(dirname(out), { recursive: true });

@@ -28,11 +28,11 @@ export interface RetryPolicy {
 /** How to reach and talk to etcd; modelled on Go clientv3.Config. */
 export interface ClientConfig {
   /**
-   * How calls reach etcd: "grpc" (Node only, over @grpc/grpc-js), "http2" (gRPC over Node's own
-   * HTTP/2 module, without grpc-js: about half the client CPU per call) or "gateway", etcd's
-   * HTTP/JSON gateway over `fetch`, as in browsers and edge runtimes. The default is the entry
-   * point's: "grpc" in "etcd-sdk", "http2" in "etcd-sdk/http2" (which does not take "grpc"),
-   * "gateway" in "etcd-sdk/web" (its only one).
+   * How calls reach etcd: "http2" (gRPC over Node's own HTTP/2 module: about half the client CPU
+   * per call of grpc-js), "grpc" (Node only, gRPC over @grpc/grpc-js, for its resolvers, HTTP
+   * proxies and compression) or "gateway", etcd's HTTP/JSON gateway over `fetch`, as in browsers
+   * and edge runtimes. The default is the entry point's: "http2" in "etcd-sdk" and
+   * "etcd-sdk/http2" (which does not take "grpc"), "gateway" in "etcd-sdk/web" (its only one).
    */
   transport?: Transport;
   /**
@@ -186,8 +186,8 @@ export interface EntryTransports {
   transports: readonly [Transport, ...Transport[]];
 }
 
-/** The "etcd-sdk" entry's: every transport, "grpc" by default. */
-export const ALL_TRANSPORTS: EntryTransports = { entry: "etcd-sdk", transports: ["grpc", "http2", "gateway"] };
+/** The "etcd-sdk" entry's: every transport, "http2" by default. */
+export const ALL_TRANSPORTS: EntryTransports = { entry: "etcd-sdk", transports: ["http2", "grpc", "gateway"] };
 
 function quotedList(values: readonly string[]): string {
   const quoted = values.map((v) => JSON.stringify(v));

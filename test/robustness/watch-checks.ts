@@ -33,6 +33,8 @@ export interface WatchRecord {
 export interface CheckResult {
   status: "pass" | "fail" | "n/a";
   detail: string;
+  /** The figure the check compared with its limit, where it has one: the longest stall in ms, say. */
+  measuredMs?: number;
 }
 
 const pass = (detail = ""): CheckResult => ({ status: "pass", detail });
