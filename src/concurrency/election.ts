@@ -3,7 +3,7 @@ import { NoLeaderError, NotLeaderError } from "../core/errors.js";
 import type { KeyValue } from "../api/kv.js";
 import { compare, op } from "../api/txn.js";
 import type { Session } from "./session.js";
-import { anySignal, cleanUp, firstCreated, waitDeletes } from "./wait.js";
+import { anySignal, cleanUp, firstCreated, stillHeld, waitDeletes } from "./wait.js";
 import type { CallOptions } from "../api/kv.js";
 
 /**
@@ -44,7 +44,7 @@ export class Election {
    * Waits until this candidate leads, then returns. Rejects (and withdraws) when `signal` fires or the session ends.
    *
    * @throws {@link CallCanceledError} when `signal` fires, or the session's lease is lost, before it leads.
-   * @throws {@link NotLeaderError} when the candidacy's key vanished before it could publish `value`.
+   * @throws {@link NotLeaderError} when the candidacy's key vanished (its lease expired) while it waited.
    * @throws {@link EndpointError} when no member can be reached; {@link EtcdServerError} when
    * etcd refuses a call ({@link ErrPermissionDenied}, ...).
    */
@@ -70,6 +70,9 @@ export class Election {
     try {
       if (!res.succeeded && !bytesEqual(res.results[0].kvs[0]!.value, value)) await this.proclaim(value, { signal });
       await waitDeletes(client, this.prefix, this.leaderRevision - 1n, signal);
+      // A lease that expired before its loss was noticed took the candidacy with it: the
+      // candidates behind it may already lead.
+      if (!(await stillHeld(client, key, this.leaderRevision, { signal }))) throw new NotLeaderError(`lost the candidacy in ${this.prefix} while waiting: the session ended`);
     } catch (err) {
       // Within a second of the signal, whatever the members do: see cleanUp.
       await cleanUp((cleanup) => this.resign(cleanup));

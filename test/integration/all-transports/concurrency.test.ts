@@ -85,6 +85,20 @@ describe("Election", () => {
     await sessions[1]!.close();
   });
 
+  it("fails a campaign whose candidacy vanished while it waited, rather than lead beside the next candidate", async () => {
+    const p = uniquePrefix();
+    // TTL 60 s: the waiting session's next renewal, which would notice its lease gone, is 20 s away.
+    await using leading = await Session.create(etcd.client, { ttl: 60 });
+    await using waiting = await Session.create(etcd.client, { ttl: 60 });
+    const leader = new Election(leading, `${p}election`);
+    await leader.campaign("first");
+    const campaign = new Election(waiting, `${p}election`).campaign("second").catch((e: unknown) => e);
+    while ((await etcd.client.kv.get(`${p}election`, { prefix: true, countOnly: true })).count < 2n) await sleep(10);
+    await etcd.client.lease.revoke(waiting.lease);
+    await leader.resign();
+    expect(await campaign).toBeInstanceOf(NotLeaderError);
+  });
+
   it("settles an aborted campaign and an aborted lock within a second of their signal when their member freezes", async () => {
     await using cluster = await startCluster(3);
     const p = uniquePrefix();
