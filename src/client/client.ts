@@ -7,9 +7,9 @@ import { Http2Wire } from "../wire/http2/wire.js";
 
 /**
  * A connection to an etcd cluster, as Go's clientv3.Client, over gRPC on `node:http2` (on
- * @grpc/grpc-js with `transport: "grpc"`, etcd's HTTP gateway with `transport: "gateway"`). Create it with `new Client(config)` (connects lazily) or
- * `await Client.connect(config)` (waits for a connection within the dial timeout), and end it
- * with `close()` or `await using`.
+ * @grpc/grpc-js with `transport: "grpc"`, etcd's HTTP gateway with `transport: "gateway"`).
+ * Create it with `new Client(config)` (connects lazily) or `await Client.connect(config)` (waits
+ * for a connection within the dial timeout), and end it with `close()` or `await using`.
  *
  * @example
  * ```ts

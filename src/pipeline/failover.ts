@@ -73,7 +73,7 @@ export function isProbeAnswer(err: unknown): boolean {
  * its leader answers it (a frozen one, or one cut off from its peers, does not); with auth on,
  * etcd checks permissions after the read, so a refusal is an answer too.
  */
-const LIVENESS_PROBE = { method: PROBE, request: RangeRequest.fromPartial({ key: new Uint8Array([0]), countOnly: true }) };
+const LIVENESS_PROBE = RangeRequest.fromPartial({ key: new Uint8Array([0]), countOnly: true });
 
 /** Whether a failure of LIVENESS_PROBE is still an answer from a member that serves. */
 function servedAnswer(err: unknown): boolean {
@@ -108,7 +108,7 @@ export function failoverMiddleware({ pool, dialTimeoutMs, send }: FailoverOption
   /** Whether `endpoint` answers LIVENESS_PROBE in time. */
   async function answers(endpoint: string): Promise<boolean> {
     try {
-      const sent = send(endpoint, LIVENESS_PROBE.method, LIVENESS_PROBE.request, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      const sent = send(endpoint, PROBE, LIVENESS_PROBE, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
       if (sent === undefined) return false;
       await sent;
       return true;

@@ -193,8 +193,8 @@ class Http2Call implements CallSource {
     if (!status) {
       // A reset, a connection lost, or a stream that never left (the connection failed first).
       if (stream.pending) status = { code: Status.UNAVAILABLE, details: `no connection: ${this.streamError?.message ?? "connection closed"}`, delivery: "never-sent" };
-      else if (connectionLost(this.streamError)) status = { code: Status.UNAVAILABLE, details: `connection dropped: ${this.streamError!.message}`, delivery: "sent-and-lost" };
-      else if (stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) status = resetStatus(stream.rstCode);
+      // A reset by the server, not one Node made of a lost connection.
+      else if (stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR && !connectionLost(this.streamError)) status = resetStatus(stream.rstCode);
       else if (this.streamError) status = { code: Status.UNAVAILABLE, details: `connection dropped: ${this.streamError.message}`, delivery: "sent-and-lost" };
       else status = { code: Status.UNAVAILABLE, details: "connection dropped before the call's status arrived", delivery: "sent-and-lost" };
     } else if (status.code === Status.OK && (this.buffered > 0 || this.messageBytes >= 0)) {

@@ -34,6 +34,23 @@ async function recoveryTime(fault: string, read: () => Promise<unknown>, limitMs
   }
 }
 
+/**
+ * Runs `body` with a client of the SDK's defaults on a 3-member cluster, after it wrote `key` = "v",
+ * while the member its calls go to (the first) is frozen.
+ */
+async function withFirstMemberFrozen(body: (client: Client, key: string) => Promise<void>): Promise<void> {
+  await using cluster = await startCluster(3);
+  await using client = clientFor(cluster);
+  const key = `${uniquePrefix()}k`;
+  await client.kv.put(key, "v");
+  await cluster.members[0]!.pause();
+  try {
+    await body(client, key);
+  } finally {
+    cluster.members[0]!.resume();
+  }
+}
+
 describe("endpoint failover", () => {
   it("moves calls off a killed member and off a frozen (SIGSTOPped) one", async () => {
     await using cluster = await startCluster(3, FAST_KEEPALIVE_SERVER);
@@ -102,39 +119,25 @@ describe("endpoint failover", () => {
   });
 
   it("sends a call retried after timing out on a frozen member to another member, at once", async () => {
-    await using cluster = await startCluster(3);
-    await using client = clientFor(cluster);
-    const p = uniquePrefix();
-    await client.kv.put(`${p}k`, "v");
-    await cluster.members[0]!.pause();
-    try {
-      await expect(client.kv.get(`${p}k`, { deadline: 2000 })).rejects.toBeInstanceOf(DeadlineExceededError);
+    await withFirstMemberFrozen(async (client, key) => {
+      await expect(client.kv.get(key, { deadline: 2000 })).rejects.toBeInstanceOf(DeadlineExceededError);
       const retried = Date.now();
-      expect((await client.kv.get(`${p}k`, { deadline: 2000 })).kvs[0]?.valueString).toBe("v");
+      expect((await client.kv.get(key, { deadline: 2000 })).kvs[0]?.valueString).toBe("v");
       expect(Date.now() - retried).toBeLessThan(1000);
-    } finally {
-      cluster.members[0]!.resume();
-    }
+    });
   });
 
   it("moves a read without a deadline off a frozen member once another call finds the member silent, not at the keepalive", async () => {
-    await using cluster = await startCluster(3);
     // The default keepalive (10 s, then 5 s for the answer) would hold the read about 15 s.
-    await using client = clientFor(cluster);
-    const p = uniquePrefix();
-    await client.kv.put(`${p}k`, "v");
-    await cluster.members[0]!.pause();
-    try {
+    await withFirstMemberFrozen(async (client, key) => {
       const frozen = Date.now();
-      const read = client.kv.get(`${p}k`);
+      const read = client.kv.get(key);
       await sleep(100);
-      await expect(client.kv.get(`${p}k`, { deadline: 1000 })).rejects.toBeInstanceOf(DeadlineExceededError);
+      await expect(client.kv.get(key, { deadline: 1000 })).rejects.toBeInstanceOf(DeadlineExceededError);
       expect((await read).kvs[0]?.valueString).toBe("v");
       // The deadline, then the member's second to answer a probe, then the retry elsewhere.
       expect(Date.now() - frozen).toBeLessThan(5000);
-    } finally {
-      cluster.members[0]!.resume();
-    }
+    });
   });
 
   it("sends even a write to the next endpoint when the first cannot be connected to", async () => {
