@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, inject } from "vitest";
 import type { ClientMiddleware } from "nice-grpc-common";
-import { Client, type ClientConfig, InvalidArgumentError, op } from "../src/index.js";
+import { Client, type ClientConfig, createCache, InvalidArgumentError, op, type WatchCache } from "../src/index.js";
 import { type ClientTls, type ClusterOptions, EtcdCluster } from "./harness/cluster.js";
 import { MemoryCluster, needsRealEtcd } from "./harness/memory-cluster.js";
 
@@ -168,6 +168,33 @@ export async function fill(client: Client, p: string, n: number): Promise<void> 
   for (let i = 0; i < n; i += 100) {
     await client.txn().then(...Array.from({ length: Math.min(100, n - i) }, (_, j) => op.put(`${p}${String(i + j).padStart(5, "0")}`, "v"))).commit();
   }
+}
+
+/**
+ * A cache of the keys under `p` whose watch starts only once `n` keys were written there, after
+ * its listing: etcd then replays them to a watcher from an older revision, the case where an etcd
+ * before 3.4.31 or 3.5.13 answers a progress request ahead of the events. Resolves once written.
+ */
+export async function cacheWatchingLate(client: Client, p: string, n: number): Promise<WatchCache> {
+  let filled: Promise<void> | undefined;
+  const cache = await createCache(
+    {
+      kv: client.kv,
+      watch(key, options) {
+        filled = fill(client, p, n);
+        const watcher = filled.then(() => client.watch(key, options));
+        return {
+          subscribe: (observer) => void watcher.then((w) => w.subscribe(observer)),
+          requestProgress: () => void watcher.then((w) => w.requestProgress()),
+          cancel: () => void watcher.then((w) => w.cancel()),
+          progressRequestsUsable: () => watcher.then((w) => w.progressRequestsUsable()),
+        };
+      },
+    },
+    { prefix: p },
+  );
+  await filled;
+  return cache;
 }
 
 export async function collect(iterable: AsyncIterable<{ keyString: string }>): Promise<string[]> {

@@ -109,6 +109,25 @@ export interface WatchHubContext {
   /** The receive limit (maxCallRecvMsgSize); negative for none. */
   maxResponseBytes: number;
   diagnostics: Diagnostics;
+  /**
+   * Whether every member answers a progress request in order with its events (see
+   * answersProgressInOrder); taken as true when absent.
+   */
+  progressRequestsOrdered?: () => Promise<boolean>;
+}
+
+/**
+ * Whether an etcd of `version` answers a progress request only after it has sent every event up
+ * to the revision it reports. Before 3.4.31, and 3.5 before 3.5.13, it may answer at once with its
+ * current revision while a watcher is still catching up, events still to come (etcd-io/etcd#15220),
+ * or not at all (etcd-io/etcd#17557); Kubernetes draws the same line for its watch cache.
+ */
+export function answersProgressInOrder(version: string): boolean {
+  const [major = 0, minor = 0, patch = 0] = version.split(/[.+-]/, 3).map(Number);
+  if (major !== 3) return major > 3;
+  if (minor === 4) return patch >= 31;
+  if (minor === 5) return patch >= 13;
+  return minor > 5;
 }
 
 const NO_WATCH_ID = -1n;
@@ -457,10 +476,20 @@ export class Watcher implements AsyncIterable<WatchResponse>, AsyncIterator<Watc
 
   /**
    * Asks etcd for a progress notification for every watcher of this client. Over etcd's HTTP
-   * gateway it throws UnsupportedByTransportError: use `progressNotify` there.
+   * gateway it throws UnsupportedByTransportError: use `progressNotify` there. etcd before 3.4.31,
+   * and 3.5 before 3.5.13, may answer with a revision whose events a watcher catching up from an
+   * older revision has yet to receive, or not answer at all.
    */
   requestProgress(): void {
     this.state.hub.requestProgress();
+  }
+
+  /**
+   * @internal Whether `requestProgress` can be sent here and every member answers it in order
+   * with its events; `false` over the gateway or when a member runs an etcd that may answer ahead.
+   */
+  progressRequestsUsable(): Promise<boolean> {
+    return this.state.hub.progressRequestsUsable();
   }
 }
 
@@ -500,11 +529,13 @@ export class WatchHub {
   /** The receive limit (maxCallRecvMsgSize), which a response gathered from fragments is held to; negative for none. */
   private readonly maxResponseBytes: number;
   private readonly diagnostics: Diagnostics;
+  private readonly progressRequestsOrdered: (() => Promise<boolean>) | undefined;
   /** Whether the stream was open before: the next opening resumes the watchers. */
   private openedBefore = false;
 
   /** @internal */
-  constructor(rpc: () => ServiceClient<typeof WatchDefinition>, { limits, maxResponseBytes, diagnostics }: WatchHubContext) {
+  constructor(rpc: () => ServiceClient<typeof WatchDefinition>, { limits, maxResponseBytes, diagnostics, progressRequestsOrdered }: WatchHubContext) {
+    this.progressRequestsOrdered = progressRequestsOrdered;
     this.limits = limits;
     this.maxResponseBytes = maxResponseBytes;
     this.diagnostics = diagnostics;
@@ -573,6 +604,11 @@ export class WatchHub {
     this.stream.send({ requestUnion: { $case: "cancelRequest", cancelRequest: { watchId: state.id } } });
     // No watcher left: close the stream rather than keep a connection busy for nothing.
     if (this.watchers.size === 0) this.stream.restart();
+  }
+
+  progressRequestsUsable(): Promise<boolean> {
+    if (this.limits.streamRequests) return Promise.resolve(false);
+    return this.progressRequestsOrdered?.() ?? Promise.resolve(true);
   }
 
   requestProgress(): void {

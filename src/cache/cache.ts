@@ -3,7 +3,7 @@ import type { KV, KeyValue } from "../api/kv.js";
 import { WatchCompactedError, type Watcher, type WatchEvent, type WatchOptions, type WatchResponse } from "../api/watch.js";
 import { type Bytes, describe, orderedKey, toBytes } from "../core/bytes.js";
 import { checkSignal } from "../core/call-checks.js";
-import { CallCanceledError, EndpointError, ErrCompacted, EtcdServerError, InvalidArgumentError, TransportError, UnsupportedByTransportError } from "../core/errors.js";
+import { CallCanceledError, EndpointError, ErrCompacted, EtcdServerError, InvalidArgumentError, TransportError } from "../core/errors.js";
 import { type Int64, toNonNegativeInt64 } from "../core/int64.js";
 import { unref } from "../core/timers.js";
 import { CacheClosedError, RevisionTooOldError } from "./errors.js";
@@ -19,8 +19,11 @@ export interface CacheClient {
   /** Lists the range (iterate) and learns etcd's revision (get). */
   readonly kv: Pick<KV, "get" | "iterate">;
   /** Follows the range after the listing. */
-  watch(key: Bytes, options?: WatchOptions): Pick<Watcher, "subscribe" | "requestProgress" | "cancel">;
+  watch(key: Bytes, options?: WatchOptions): CacheWatcher;
 }
+
+/** What a cache needs of a watcher; without `progressRequestsUsable`, progress requests are taken as usable. */
+export type CacheWatcher = Pick<Watcher, "subscribe" | "requestProgress" | "cancel"> & Partial<Pick<Watcher, "progressRequestsUsable">>;
 
 /** How a cache is set up. */
 export interface CacheOptions {
@@ -148,10 +151,11 @@ function checkCount(value: unknown, what: string, min: number): number {
  * `onReset`, and gives its feeds a `reset` update. It keeps the last `windowSize` events, so that
  * a feed can start at an earlier revision.
  *
- * Over etcd's HTTP gateway, which cannot ask a watch for progress, a consistent read whose
- * revision brought no change to the cached keys is confirmed by two reads at that revision
- * (how many keys, and whether any changed since the cache's revision) instead: etcd reads the
- * whole range for the second, so consistent reads cost more there.
+ * Over etcd's HTTP gateway, which cannot ask a watch for progress, and against a cluster with a
+ * member whose etcd may answer one ahead of its events (before 3.4.31, or 3.5 before 3.5.13), a
+ * consistent read whose revision brought no change to the cached keys is confirmed by two reads
+ * at that revision (how many keys, and whether any changed since the cache's revision) instead:
+ * etcd reads the whole range for the second, so consistent reads cost more there.
  */
 export class WatchCache implements AsyncDisposable {
   private index = new KeyIndex();
@@ -167,8 +171,8 @@ export class WatchCache implements AsyncDisposable {
   private readonly window: ChangeWindow;
   private readonly feeds = new Set<CacheFeed>();
   private waiters: Waiter[] = [];
-  private watcher: Pick<Watcher, "subscribe" | "requestProgress" | "cancel"> | undefined;
-  /** Whether the transport can ask the watch for progress; found out on the first try. */
+  private watcher: CacheWatcher | undefined;
+  /** Whether the watch can be asked for progress (see Watcher.progressRequestsUsable); found out on the first try. */
   private askProgress = true;
   private catchingUp = false;
   /** The catch-up loop's next pause. */
@@ -498,12 +502,8 @@ export class WatchCache implements AsyncDisposable {
 
   private async nudge(target: bigint): Promise<void> {
     if (this.askProgress && this.watcher) {
-      try {
-        return this.watcher.requestProgress();
-      } catch (err) {
-        if (!(err instanceof UnsupportedByTransportError)) throw err;
-        this.askProgress = false;
-      }
+      if ((await this.watcher.progressRequestsUsable?.()) ?? true) return this.watcher?.requestProgress();
+      this.askProgress = false;
     }
     if (this.watcher) await this.check(target);
   }

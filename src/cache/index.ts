@@ -8,6 +8,7 @@ export {
   type CacheReadOptions,
   type CacheRelist,
   type CacheWaitOptions,
+  type CacheWatcher,
   createCache,
   type WatchCache,
 } from "./cache.js";

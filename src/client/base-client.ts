@@ -13,11 +13,14 @@ import type { Lease } from "../api/lease.js";
 import { type ServiceFactory, CallPipeline, type Wire } from "../pipeline/call-pipeline.js";
 import type { Txn } from "../api/txn.js";
 import type { Bytes } from "../core/bytes.js";
-import type { Watcher, WatchOptions } from "../api/watch.js";
+import { answersProgressInOrder, type Watcher, type WatchOptions } from "../api/watch.js";
 import { unref } from "../core/timers.js";
 import { assertCodecsReadBigInt } from "../core/int64.js";
 import { Diagnostics, type DiagnosticsChannelModule } from "../core/diagnostics.js";
 import { type CacheOptions, type CacheRange, createCache, type WatchCache } from "../cache/index.js";
+
+/** How long the watch-progress check waits for each member's version; one that is silent is left out. */
+const PROGRESS_VERSION_PROBE_MS = 1000;
 
 /**
  * A connection to an etcd cluster, as Go's clientv3.Client, over whichever wire the entry point
@@ -42,6 +45,8 @@ export abstract class BaseClient implements AsyncDisposable {
   private readonly autoSync: ReturnType<typeof setInterval> | undefined;
   private readonly diagnostics: Diagnostics;
   private closed = false;
+  /** Whether the members answer watch progress requests in order, once asked for these endpoints. */
+  private progressVerdict: Promise<boolean> | undefined;
   /** What close() gave, once it was called. */
   private closing: Promise<void> | undefined;
 
@@ -59,7 +64,12 @@ export abstract class BaseClient implements AsyncDisposable {
       return factory(definition);
     };
     this.service = open((d) => this.pipeline.service(d));
-    const context = { limits: this.pipeline.wire.limits, maxResponseBytes: this.config.maxCallRecvMsgSize, diagnostics: this.diagnostics };
+    const context = {
+      limits: this.pipeline.wire.limits,
+      maxResponseBytes: this.config.maxCallRecvMsgSize,
+      diagnostics: this.diagnostics,
+      progressRequestsOrdered: () => this.progressRequestsOrdered(),
+    };
     this.root = new Keyspace(this.service, (middleware) => open(this.pipeline.withMiddleware(middleware)), context);
     this.cluster = new Cluster(() => this.service(ClusterDefinition));
     this.maintenance = new Maintenance(() => this.service(MaintenanceDefinition));
@@ -103,7 +113,12 @@ export abstract class BaseClient implements AsyncDisposable {
     if (parsed[0]!.secure !== this.config.secure) {
       throw new InvalidArgumentError("endpoints", `must ${this.config.secure ? "" : "not "}use TLS, as the client's endpoints do`);
     }
-    this.pipeline.setEndpoints(parsed);
+    this.useEndpoints(parsed);
+  }
+
+  private useEndpoints(endpoints: ReturnType<typeof resolveEndpoints>): void {
+    this.pipeline.setEndpoints(endpoints);
+    this.progressVerdict = undefined;
   }
 
   /**
@@ -133,7 +148,7 @@ export abstract class BaseClient implements AsyncDisposable {
       .flatMap((m) => m.clientURLs)
       .map((url) => parseEndpoint(url, secure))
       .filter((e) => e.secure === secure);
-    if (endpoints.length > 0 && !this.closed) this.pipeline.setEndpoints(endpoints);
+    if (endpoints.length > 0 && !this.closed) this.useEndpoints(endpoints);
     return this.endpoints;
   }
 
@@ -155,18 +170,36 @@ export abstract class BaseClient implements AsyncDisposable {
 
   /** Asks every reachable member for its version; rejects if one is older than `minimum`. */
   private async checkVersions([major, minor]: [number, number]): Promise<void> {
-    const deadline = Date.now() + this.config.dialTimeoutMs;
-    const answers = await Promise.all(
-      this.endpoints.map(async (endpoint) => {
-        const status = this.maintenance.status({ endpoint, signal: AbortSignal.timeout(deadline - Date.now()) });
-        return { endpoint, version: await status.then((s) => s.version).catch(() => undefined) };
-      }),
-    );
+    const answers = await this.memberVersions(this.config.dialTimeoutMs);
     for (const { endpoint, version } of answers) {
       if (version === undefined) continue;
       const [serverMajor, serverMinor] = parseMinorVersion(version, `version of ${endpoint}`);
       if (serverMajor < major || (serverMajor === major && serverMinor < minor)) throw new OldClusterError(endpoint, version, `${major}.${minor}`);
     }
+  }
+
+  /** Each member's etcd version; undefined for one that did not answer within `timeoutMs`. */
+  private memberVersions(timeoutMs: number): Promise<{ endpoint: string; version: string | undefined }[]> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    return Promise.all(
+      this.endpoints.map(async (endpoint) => {
+        const status = this.maintenance.status({ endpoint, signal });
+        return { endpoint, version: await status.then((s) => s.version).catch(() => undefined) };
+      }),
+    );
+  }
+
+  /**
+   * Whether the members that tell their version within a second all answer watch progress
+   * requests in order with their events; asked once per endpoint list (again while none answered).
+   */
+  private progressRequestsOrdered(): Promise<boolean> {
+    this.progressVerdict ??= this.memberVersions(PROGRESS_VERSION_PROBE_MS).then((answers) => {
+      const known = answers.flatMap(({ version }) => (version === undefined ? [] : [version]));
+      if (known.length === 0) this.progressVerdict = undefined;
+      return known.every(answersProgressInOrder);
+    });
+    return this.progressVerdict;
   }
 
   /** Key-value reads and writes. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Client, UnsupportedVersionError } from "../../src/index.js";
 import { EtcdCluster } from "../harness/cluster.js";
 import { etcdVersion } from "../harness/etcd-binary.js";
-import { callCounter, collect, fill, uniquePrefix } from "../helpers.js";
+import { cacheWatchingLate, callCounter, collect, fill, uniquePrefix } from "../helpers.js";
 
 // Debian's etcd-server package is etcd 3.4 (.ci/run installs it); ETCD_34_BIN can point elsewhere.
 const old = process.env.ETCD_34_BIN ?? (existsSync("/usr/bin/etcd") ? "/usr/bin/etcd" : undefined);
@@ -45,5 +45,18 @@ describe.skipIf(!old)("against an etcd older than 3.7", () => {
     expect(status).toBeInstanceOf(UnsupportedVersionError);
     // What 3.4 has works as usual.
     await client.kv.put(`${uniquePrefix()}k`, "v");
+  });
+
+  it("confirms a cache's consistent reads with reads, as 3.4 may answer a progress request ahead of its events", async () => {
+    await using cluster = await start();
+    await using client = new Client({ endpoints: cluster.endpoints });
+    const watcher = client.watch(uniquePrefix());
+    expect(await watcher.progressRequestsUsable()).toBe(false);
+    watcher.cancel();
+    const p = uniquePrefix();
+    await using cache = await cacheWatchingLate(client, p, 500);
+    const listed = await cache.list({ consistent: true });
+    expect(listed.count).toBe(500);
+    expect(listed.kvs.map((kv) => kv.keyString)).toEqual(await collect(client.kv.iterate(p, { prefix: true, revision: listed.revision })));
   });
 });

@@ -28,7 +28,7 @@ import {
   WatcherBusyError,
 } from "../../../src/index.js";
 import type { EtcdCluster } from "../../harness/cluster.js";
-import { argumentOf, clientFor, startCluster, uniquePrefix, useCluster } from "../../helpers.js";
+import { argumentOf, cacheWatchingLate, clientFor, startCluster, uniquePrefix, useCluster } from "../../helpers.js";
 
 const etcd = useCluster();
 
@@ -224,6 +224,15 @@ describe("consistent reads", () => {
       await cache.waitForRevision(later.header.revision);
       expect(cache.revision).toBeGreaterThanOrEqual(later.header.revision);
     }
+  });
+
+  it("wait for the events a watch from an older revision is still replaying", async () => {
+    const { client } = etcd;
+    const p = uniquePrefix();
+    await using cache = await cacheWatchingLate(client, p, 500);
+    const listed = await cache.list({ consistent: true });
+    expect(listed.count).toBe(500);
+    expect(listed.kvs.map(fields)).toEqual(await etcdAt(client, p, listed.revision));
   });
 
   it("stop waiting when the signal fires", async () => {

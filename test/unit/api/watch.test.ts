@@ -8,7 +8,7 @@ import {
   type WatchResponse as WatchResponsePb,
 } from "../../../gen/etcdserverpb/rpc.js";
 import { type Event, Event_EventType } from "../../../gen/mvccpb/kv.js";
-import { type Watcher, type WatchObserver, type WatchResponse, WatchCompactedError, WatchOverflowError } from "../../../src/api/watch.js";
+import { answersProgressInOrder, type Watcher, type WatchObserver, type WatchResponse, WatchCompactedError, WatchOverflowError } from "../../../src/api/watch.js";
 import {
   CallCanceledError,
   ClientClosedError,
@@ -297,6 +297,13 @@ describe("fragments", () => {
 });
 
 describe("progress", () => {
+  it("is taken from etcd versions that answer a progress request in order with their events", () => {
+    const ordered = ["3.4.31", "3.4.40", "3.5.13", "3.5.21", "3.6.0", "3.7.1", "3.8.0-alpha.0", "4.0.0"];
+    const ahead = ["3.3.27", "3.4.0", "3.4.23", "3.4.30", "3.5.0", "3.5.7", "3.5.12"];
+    expect(ordered.filter((v) => !answersProgressInOrder(v))).toEqual([]);
+    expect(ahead.filter(answersProgressInOrder)).toEqual([]);
+  });
+
   it("delivers a watcher's own progress notification (progressNotify) as progress at its revision", async () => {
     const { stream, watchers, ids } = await watching(["a", "b"]);
     respond(stream, { header: header(15n), watchId: ids[0]! });

@@ -81,6 +81,7 @@ class FakeEtcd {
         requestProgress: () => {
           throw new UnsupportedByTransportError("no stream requests over the gateway");
         },
+        progressRequestsUsable: () => Promise.resolve(false),
         cancel: () => undefined,
       };
     },
