@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { Client, DeadlineExceededError, ErrNoLeader } from "../../src/index.js";
 import { peerNetworkUnavailable } from "../harness/peer-network.js";
-import { startCluster, uniquePrefix } from "../helpers.js";
+import { etcdAtLeast, startCluster, uniquePrefix } from "../helpers.js";
 
 const noPeerNetwork = await peerNetworkUnavailable();
 
@@ -44,7 +44,8 @@ describe("fault proxies in front of the members", () => {
   });
 });
 
-describe.skipIf(noPeerNetwork !== undefined)("members in network namespaces", () => {
+// Clients reach a member in a namespace over a unix socket, which etcd 3.4 cannot listen on by path.
+describe.skipIf(noPeerNetwork !== undefined || !etcdAtLeast("3.5"))("members in network namespaces", () => {
   it("partition a member from its peers while its clients still reach it, and tear everything down", async () => {
     const cluster = await startCluster(3, [], undefined, undefined, { peerNamespaces: true });
     const namespaces = () => execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith(`etcd-sdk-${process.pid}-`));
