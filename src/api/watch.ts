@@ -485,8 +485,11 @@ export class Watcher implements AsyncIterable<WatchResponse>, AsyncIterator<Watc
   }
 
   /**
-   * @internal Whether `requestProgress` can be sent here and every member answers it in order
-   * with its events; `false` over the gateway or when a member runs an etcd that may answer ahead.
+   * Whether `requestProgress()` can be sent here and every member answers it only once it has
+   * sent the events up to the revision it reports: false over the gateway, and when a member runs
+   * etcd before 3.4.31 or 3.5 before 3.5.13. The members' versions are asked once per endpoint
+   * list (a member silent for a second is left out). A cache of your own that takes a progress
+   * answer as "caught up to this revision" should check this first, as `createCache` does.
    */
   progressRequestsUsable(): Promise<boolean> {
     return this.state.hub.progressRequestsUsable();
