@@ -17,13 +17,13 @@ for target in debian:/usr/bin/etcd v3.5.35 v3.6.16 v3.7.1; do
   name=${target%%:*}
   # Once per transport: vitest's JSON report does not say which project a file ran in.
   for project in grpc http2 gateway; do
-    out="matrix/$name-$project"
+    report="matrix/$name-$project"
     if [ "$name" = debian ]; then
-      env ETCD_BIN=/usr/bin/etcd npx vitest run --project "$project" test/integration --reporter=json --outputFile="$out.json" >"$out.log" 2>&1
+      env ETCD_BIN=/usr/bin/etcd npx vitest run --project "$project" test/integration --reporter=json --outputFile="$report.json" >"$report.log" 2>&1
     else
-      env -u ETCD_BIN ETCD_SDK_VERSION="$target" npx vitest run --project "$project" test/integration --reporter=json --outputFile="$out.json" >"$out.log" 2>&1
+      env -u ETCD_BIN ETCD_SDK_VERSION="$target" npx vitest run --project "$project" test/integration --reporter=json --outputFile="$report.json" >"$report.log" 2>&1
     fi
-    echo "$target $project: $(tail -1 "$out.log" 2>/dev/null || true)"
+    echo "$target $project: $(tail -1 "$report.log" 2>/dev/null || true)"
   done
 done
 npx tsx scripts/matrix-table.ts --out "$out" matrix/*.json
