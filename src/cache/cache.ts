@@ -22,8 +22,8 @@ export interface CacheClient {
   watch(key: Bytes, options?: WatchOptions): CacheWatcher;
 }
 
-/** What a cache needs of a watcher; without `progressRequestsUsable`, progress requests are taken as usable. */
-export type CacheWatcher = Pick<Watcher, "subscribe" | "requestProgress" | "cancel"> & Partial<Pick<Watcher, "progressRequestsUsable">>;
+/** What a cache needs of a watcher. */
+export type CacheWatcher = Pick<Watcher, "subscribe" | "requestProgress" | "progressRequestsUsable" | "cancel">;
 
 /** How a cache is set up. */
 export interface CacheOptions {
@@ -502,7 +502,7 @@ export class WatchCache implements AsyncDisposable {
 
   private async nudge(target: bigint): Promise<void> {
     if (this.askProgress && this.watcher) {
-      if ((await this.watcher.progressRequestsUsable?.()) ?? true) return this.watcher?.requestProgress();
+      if (await this.watcher.progressRequestsUsable()) return this.watcher?.requestProgress();
       this.askProgress = false;
     }
     if (this.watcher) await this.check(target);
