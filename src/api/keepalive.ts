@@ -89,6 +89,13 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 const STREAMS = 16;
 
+/**
+ * The longest wait before a broken keep-alive stream is opened again, in ms (clientv3 waits as
+ * long). While a cluster elects a leader its members refuse new streams at once; the renewals must
+ * land soon after a leader is in, when a lease of a few seconds has little of its TTL left.
+ */
+const MAX_RECONNECT_WAIT_MS = 500;
+
 interface Shard {
   entries: Set<Entry>;
   stream: ResilientStream<Partial<LeaseKeepAliveRequest>, LeaseKeepAliveResponse>;
@@ -119,30 +126,33 @@ export class KeepAliveHub {
     this.shards = Array.from({ length: STREAMS }, () => {
       const shard: Shard = {
         entries: new Set(),
-        stream: new ResilientStream({
-          wanted: () => shard.entries.size > 0 && !this.closed,
-          request: (request) => request,
-          // hasleader: a member cut off from its leader ends the stream instead of holding the
-          // renewals, which it cannot apply, until the leases run out (clientv3 RequireLeader).
-          open: (requests, signal) => rpc().leaseKeepAlive(requests, { signal, metadata: Metadata({ hasleader: "true" }) }),
-          opened: () => {
-            for (const entry of shard.entries) {
-              entry.sent = [];
-              this.send(entry);
-            }
+        stream: new ResilientStream(
+          {
+            wanted: () => shard.entries.size > 0 && !this.closed,
+            request: (request) => request,
+            // hasleader: a member cut off from its leader ends the stream instead of holding the
+            // renewals, which it cannot apply, until the leases run out (clientv3 RequireLeader).
+            open: (requests, signal) => rpc().leaseKeepAlive(requests, { signal, metadata: Metadata({ hasleader: "true" }) }),
+            opened: () => {
+              for (const entry of shard.entries) {
+                entry.sent = [];
+                this.send(entry);
+              }
+            },
+            received: (response) => this.confirm(response),
+            failed: (err) => {
+              // A lease not yet confirmed has no deadline to wait for: its keepAlive() fails once
+              // no member can be reached, or at once on an error that reconnecting would not cure.
+              // One member's lost connection is neither: the stream opens again on another.
+              if ((err instanceof EndpointError && err.noneReachable) || !worthReconnecting(err)) {
+                for (const entry of shard.entries) if (entry.starting) this.fail(entry, err);
+              }
+              // Otherwise open it again; a lease whose deadline passes meanwhile is reported lost by its timer.
+              return true;
+            },
           },
-          received: (response) => this.confirm(response),
-          failed: (err) => {
-            // A lease not yet confirmed has no deadline to wait for: its keepAlive() fails once
-            // no member can be reached, or at once on an error that reconnecting would not cure.
-            // One member's lost connection is neither: the stream opens again on another.
-            if ((err instanceof EndpointError && err.noneReachable) || !worthReconnecting(err)) {
-              for (const entry of shard.entries) if (entry.starting) this.fail(entry, err);
-            }
-            // Otherwise open it again; a lease whose deadline passes meanwhile is reported lost by its timer.
-            return true;
-          },
-        }),
+          { maxBackoffMs: MAX_RECONNECT_WAIT_MS },
+        ),
       };
       return shard;
     });

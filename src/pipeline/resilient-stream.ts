@@ -29,10 +29,17 @@ export function worthReconnecting(err: unknown): boolean {
   return false;
 }
 
+export interface StreamOptions {
+  /**
+   * The longest wait between attempts to open the stream, in ms; the wait starts at 100 ms and
+   * doubles up to it. 2000 by default.
+   */
+  maxBackoffMs?: number;
+}
+
 /** The abort reason of a stream that ended on its own (not by restart()). */
 const BROKEN = Symbol("broken");
 const FIRST_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 2000;
 
 /**
  * One bidirectional stream (watch, lease keep-alive) kept open while it is wanted: when it breaks
@@ -42,7 +49,14 @@ export class ResilientStream<Req, Res, Queued = Req> {
   private stream: { requests: AsyncQueue<Queued>; abort: AbortController } | undefined;
   private running = false;
 
-  constructor(private readonly handlers: StreamHandlers<Req, Res, Queued>) {}
+  private readonly maxBackoffMs: number;
+
+  constructor(
+    private readonly handlers: StreamHandlers<Req, Res, Queued>,
+    { maxBackoffMs = 2000 }: StreamOptions = {},
+  ) {
+    this.maxBackoffMs = maxBackoffMs;
+  }
 
   /** Queues a request on the open stream; false when none is open (`opened` will catch up). */
   send(item: Queued): boolean {
@@ -94,7 +108,7 @@ export class ResilientStream<Req, Res, Queued = Req> {
         // A stream we ended ourselves (the last user left, then a new one came) reopens at once.
         if (abort.signal.reason !== BROKEN) continue;
         await new Promise((resolve) => unref(setTimeout(resolve, backoff)));
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        backoff = Math.min(backoff * 2, this.maxBackoffMs);
       }
     } finally {
       this.running = false;

@@ -338,15 +338,45 @@ describe("lease keep-alive", () => {
       }
       seen = c.wire.streams.length;
     }
-    // The backoff doubles from 100 ms (reopening at 2.6, 2.8, 3.2, 4.0, 5.6 and 7.6 s), so the
-    // lease outlives several streams with its deadline unmoved.
-    expect(c.wire.streams.length - 1).toBeGreaterThanOrEqual(5);
+    // The wait doubles from 100 ms up to 500 ms (reopening at 2.1, 2.3, 2.7, 3.2 s, then every
+    // 0.5 s up to 7.7 s), so the lease outlives several streams with its deadline unmoved.
+    expect(c.wire.streams.length - 1).toBe(13);
     expect(kept.deadline).toBe(deadline);
     expect(loss.at).toBeUndefined();
 
     await at(deadline - T0);
     expect(loss.at).toBe(deadline);
     expect(loss.error).toMatchObject({ leaseId: ID, reason: "deadline" });
+  });
+
+  it("tries again every 500 ms at most while members refuse the stream for want of a leader, and renews once one is in", async () => {
+    const c = open(["a:2379", "b:2379", "c:2379"]);
+    const { kept, stream } = await start(c, ID);
+    const loss = watchLoss(kept);
+    // The leader dies; while the others elect one, every member refuses a new stream at once.
+    await at(1000);
+    stream.fail(Status.UNAVAILABLE, "etcdserver: no leader", "answered");
+    const opened: number[] = [];
+    let seen = c.wire.streams.length;
+    while (Date.now() < T0 + 4000) {
+      await at(Date.now() + 50 - T0);
+      for (const latest of c.wire.streams.slice(seen)) {
+        opened.push(Date.now() - T0);
+        expect(await renewals(latest)).toEqual([ID]);
+        latest.fail(Status.UNAVAILABLE, "etcdserver: no leader", "answered");
+      }
+      seen = c.wire.streams.length;
+    }
+    // The wait doubles from 100 ms up to 500 ms (clientv3's pace), not further: a new leader
+    // elected 5.5 s into a 6 s TTL still gets the renewal in time.
+    expect(opened).toEqual([1100, 1300, 1700, 2200, 2700, 3200, 3700]);
+    await at(4200);
+    const renewed = latestStream(c);
+    expect(await renewals(renewed)).toEqual([ID]);
+    answer(renewed, ID);
+    await settle();
+    expect(kept.deadline).toBe(T0 + 4200 + TTL_MS);
+    expect(loss.at).toBeUndefined();
   });
 
   it("routes answers by lease ID on a shared stream, and closing one keep-alive stops only its renewals", async () => {
