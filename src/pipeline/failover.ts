@@ -14,8 +14,8 @@ import { ErrEmptyKey } from "../core/errors.js";
 export interface EndpointOption {
   /** Send the call to this endpoint (host:port) only. */
   endpoint?: string;
-  /** When (epoch ms) the call's deadline passes, as the pipeline's deadline level set it. */
-  deadlineAt?: number;
+  /** Whether the call's deadline (not its caller) ended it; the pipeline's deadline level sets it. */
+  deadlinePassed?: () => boolean;
 }
 
 export interface FailoverOptions {
@@ -55,9 +55,9 @@ function memberCannotServe(err: unknown): boolean {
  * hour says nothing about its member.)
  */
 function gaveUpWaiting(options: CallOptions & EndpointOption): boolean {
-  const { signal, deadlineAt } = options;
+  const { signal, deadlinePassed } = options;
   if (!signal?.aborted) return false;
-  return signal.reason instanceof EndpointStalled || (deadlineAt !== undefined && Date.now() >= deadlineAt);
+  return signal.reason instanceof EndpointStalled || deadlinePassed?.() === true;
 }
 
 /** What an endpoint is asked to learn whether it answers: a Range without a key, which etcd refuses before it reads anything. */

@@ -1,6 +1,6 @@
 import diagnosticsChannel from "node:diagnostics_channel";
 import { Status } from "nice-grpc-common";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import type { RangeRequest } from "../../../gen/etcdserverpb/rpc.js";
 import { CHANNELS } from "../../../src/core/diagnostics.js";
 import { CallCanceledError, DeadlineExceededError } from "../../../src/core/errors.js";
@@ -60,6 +60,18 @@ describe("a call that timed out on a silent member", () => {
     expect(failed).toEqual([]);
     await sleep(1_200);
     expect(failed).toMatchObject([{ endpoint: "a:2379" }]);
+  });
+
+  it("knows the deadline ended the call from the timer, not the clock, which can lag the timer by a millisecond", async () => {
+    // Date stays real while the timers are faked: the deadline's timer fires with the clock far behind it.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    onTestFinished(() => void vi.useRealTimers());
+    const c = withSilentA(false);
+    const timedOut = expect(c.kv.get("k", { deadline: 100 })).rejects.toBeInstanceOf(DeadlineExceededError);
+    await vi.advanceTimersByTimeAsync(100);
+    await timedOut;
+    await c.kv.get("k");
+    expect(readsAt(c)).toEqual(["a:2379", "b:2379"]);
   });
 
   it("takes back a member that answers the probe (it was only slow), without reporting it failed", async () => {
