@@ -7,7 +7,7 @@
  *
  *   npm run robustness -- [--rounds 3] [--transports grpc,http2,gateway] [--faults kill,freeze,...]
  *                         [--fault-ms 8000] [--plant resend-write|watch-late|keepalive-no-hasleader]
- *                         [--reconnects 1000] [--out robustness/results.md]
+ *                         [--target-leads] [--reconnects 1000] [--out robustness/results.md]
  */
 import { spawnSync } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     faults: { type: "string" },
     "fault-ms": { type: "string", default: "8000" },
     plant: { type: "string" },
+    "target-leads": { type: "boolean", default: false },
     reconnects: { type: "string", default: "1000" },
     out: { type: "string", default: "robustness/results.md" },
   },
@@ -80,7 +81,7 @@ for (const transport of transports) {
         continue;
       }
       for (let round = 1; round <= rounds; round++) {
-        const report = await runRound({ cluster, transport, fault, timing, plant, artifact: artifactPath(artifacts, transport, fault, round, plant) });
+        const report = await runRound({ cluster, transport, fault, timing, plant, targetLeads: values["target-leads"], artifact: artifactPath(artifacts, transport, fault, round, plant) });
         reports.push({ ...report, round });
         const failed = CHECKS.filter((c) => report.checks[c].status === "fail");
         console.log(`${transport} ${fault} #${round}: ${failed.length === 0 ? "all checks pass" : `FAILED ${failed.join(", ")}`} (${(report.stats.durationMs / 1000).toFixed(1)} s, ${report.stats.operations} ops)`);
@@ -137,7 +138,7 @@ const lines = [
   "",
   "How the SDK holds up when an etcd member fails, on each transport. In each round two clients run a mixed workload (put, linearizable and serializable get, txn with a compare, delete) on a 3-member cluster, one of them also watching and keeping a lease alive, while one member is faulted; every call and watch response is recorded and checked against etcd's own history. The clients use the SDK's defaults.",
   "",
-  `etcd ${version}, 3 members; ${rounds} round(s) per transport and fault, faults of ${faultMs} ms on member 0 (the first endpoint of the client that keeps the lease and watches), lease TTL 5 s.`,
+  `etcd ${version}, 3 members; ${rounds} round(s) per transport and fault, faults of ${faultMs} ms on member 0 (the first endpoint of the client that keeps the lease and watches${values["target-leads"] ? ", made the leader before each round" : ""}), lease TTL 5 s.`,
   `Peer partitions: ${noNamespaces === undefined ? "network namespaces (a member's peer link cut, packets dropped)" : `not run (${noNamespaces})`}.${plant ? ` Planted bug: ${plant}.` : ""}`,
   `Took ${((Date.now() - started) / 60_000).toFixed(1)} minutes.`,
   "",

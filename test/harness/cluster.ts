@@ -288,6 +288,11 @@ export class EtcdMember {
     return { memberId: body.header.member_id, leader: body.leader, raftTerm: body.header.raft_term };
   }
 
+  /** Hands this member's leadership to the member `memberId` (decimal); only the leader can. */
+  async transferLeadership(memberId: string): Promise<void> {
+    await this.callDirect("/v3/maintenance/transfer-leadership", JSON.stringify({ targetID: memberId }));
+  }
+
   async removeData(): Promise<void> {
     await rm(this.spec.dataDir, { recursive: true, force: true });
   }
@@ -548,6 +553,14 @@ export class EtcdCluster implements AsyncDisposable {
       await sleep(100);
     }
     throw new Error(`no leader elected within ${timeoutMs} ms`);
+  }
+
+  /** Makes `member` the leader, unless it leads already. */
+  async makeLeader(member: EtcdMember): Promise<void> {
+    const leader = await this.leader();
+    if (leader === member) return;
+    await leader.transferLeadership((await member.status()).memberId);
+    if ((await this.leader()) !== member) throw new Error(`${member.name} did not take over leadership from ${leader.name}`);
   }
 
   /** Kills every member and removes the data; safe to call twice. */

@@ -166,6 +166,7 @@ describe("the lease checks", () => {
     ttlMs: 5000,
     renewals: Array.from({ length: Math.floor(stopAt / 1700) + 1 }, (_, i) => ({ sentAt: i * 1700, answeredAt: i * 1700 + 5 })),
     streams: [0],
+    streamFailures: [],
     serverSamples: [],
     endedAt: 12_000,
     fault: { start: 1000, end: 9000 },
@@ -180,9 +181,20 @@ describe("the lease checks", () => {
   it("catch a keep-alive left on a member without a leader: renewals stop, the lease is lost though a quorum is reachable", () => {
     // What a keep-alive stream without hasleader does on a partitioned member: it stays open,
     // etcd renews nothing, and the lease runs out at its deadline.
-    const stuck = lease(1000, { lost: { at: 5000, reason: "deadline" }, serverSamples: [{ at: 5500, ttl: -1 }] });
+    const served = { at: 1500, answeredAt: 1505, ttl: 4 };
+    const stuck = lease(1000, { lost: { at: 5000, reason: "deadline" }, serverSamples: [served, { at: 5500, answeredAt: 5505, ttl: -1 }] });
     expect(checkLeaseTimely(stuck).status).toBe("pass");
     expect(checkLeaseKept(stuck)).toMatchObject({ status: "fail", detail: expect.stringMatching(/^reported lost \(deadline\) at 5000 ms, fault 1000 ms-9000 ms; last confirmed renewal sent at 0 ms/) });
+  });
+
+  it("leave a loss unjudged only when the cluster answered no lease request until too close to the deadline to renew", () => {
+    const lostWith = (servedAt: number) => lease(1000, { lost: { at: 5000, reason: "deadline" }, serverSamples: [{ at: servedAt - 100, answeredAt: servedAt, ttl: 5 }] });
+    // A leader elected 4.5 s into the fault: no client renews a lease due at 5 s in 500 ms for sure.
+    expect(checkLeaseKept(lostWith(4500))).toMatchObject({ status: "n/a", detail: expect.stringMatching(/no lease request from the fault's start \(1000 ms\) until 4500 ms/) });
+    // One elected at 3.5 s left time enough: the client is to blame.
+    expect(checkLeaseKept(lostWith(3500)).status).toBe("fail");
+    // An answer asked before the fault says nothing about the cluster during it.
+    expect(checkLeaseKept(lease(1000, { lost: { at: 5000, reason: "deadline" }, serverSamples: [{ at: 900, answeredAt: 4800, ttl: 5 }] })).status).toBe("fail");
   });
 
   it("catch a loss reported late, a lease held past its deadline, and one the cluster no longer has", () => {
@@ -191,7 +203,7 @@ describe("the lease checks", () => {
     const resumedLate = lease(12_000);
     resumedLate.renewals = resumedLate.renewals.filter((r) => r.sentAt < 1000 || r.sentAt > 7000);
     expect(checkLeaseTimely(resumedLate).detail).toMatch(/no renewal confirmed from 5 ms until 8505 ms, past the deadline 5000 ms/);
-    expect(checkLeaseTimely(lease(12_000, { serverSamples: [{ at: 3000, ttl: -1 }] })).status).toBe("fail");
+    expect(checkLeaseTimely(lease(12_000, { serverSamples: [{ at: 3000, answeredAt: 3005, ttl: -1 }] })).status).toBe("fail");
     expect(checkLeaseKept(lease(1000, { lost: { at: 2000, reason: "deadline" } })).detail).toMatch(/before its deadline 5000 ms/);
   });
 });
