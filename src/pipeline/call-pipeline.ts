@@ -1,5 +1,5 @@
 import { deadlineMiddleware } from "nice-grpc-client-middleware-deadline";
-import { type CallOptions, ClientError, type ClientMiddleware, Status } from "nice-grpc-common";
+import { ClientError, type ClientMiddleware, Status } from "nice-grpc-common";
 import { AuthDefinition } from "../../gen/etcdserverpb/rpc.js";
 import { authMiddleware, TokenSource } from "../../middleware/auth.js";
 import { errorMappingMiddleware, notEtcd, toEtcdError } from "../../middleware/errors.js";
@@ -40,20 +40,16 @@ class AuthenticateRequest {
 
 /**
  * The deadline middleware only for calls with a deadline; the others go straight on, without a
- * generator of their own. The levels below can ask whether the deadline ended the call, so that
+ * generator of their own. The levels below can ask whether the caller cancelled the call, so that
  * failover can tell a call that timed out on its endpoint from one its caller cancelled. The
- * answer comes from the signals, not the clock: a timer may fire a millisecond before Date.now()
- * reaches the instant it was set for.
+ * answer comes from the caller's signal, not the clock: a timer may fire a millisecond before
+ * Date.now() reaches the instant it was set for.
  */
 const withDeadline = ((call, options) => {
   if (options.deadline == null) return call.next(call.request, options);
   const callerSignal = options.signal;
-  const next = (request: never, inner: CallOptions) => {
-    const { signal } = inner;
-    const deadlinePassed = () => signal?.aborted === true && callerSignal?.aborted !== true;
-    return call.next(request, { ...inner, deadlinePassed } as CallOptions);
-  };
-  return deadlineMiddleware({ ...call, next } as typeof call, options);
+  const withCallerCancelled: TransportCallOptions = { ...options, callerCancelled: () => callerSignal?.aborted === true };
+  return deadlineMiddleware(call, withCallerCancelled);
 }) as ClientMiddleware<TransportCallOptions>;
 
 /**

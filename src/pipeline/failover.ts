@@ -14,8 +14,11 @@ import { ErrEmptyKey } from "../core/errors.js";
 export interface EndpointOption {
   /** Send the call to this endpoint (host:port) only. */
   endpoint?: string;
-  /** Whether the call's deadline (not its caller) ended it; the pipeline's deadline level sets it. */
-  deadlinePassed?: () => boolean;
+  /**
+   * Set by the pipeline's deadline level on calls with a deadline: whether the caller cancelled
+   * the call. Their signal aborts on the caller's or when the deadline passes.
+   */
+  callerCancelled?: () => boolean;
 }
 
 export interface FailoverOptions {
@@ -55,9 +58,10 @@ function memberCannotServe(err: unknown): boolean {
  * hour says nothing about its member.)
  */
 function gaveUpWaiting(options: CallOptions & EndpointOption): boolean {
-  const { signal, deadlinePassed } = options;
+  const { signal, callerCancelled } = options;
   if (!signal?.aborted) return false;
-  return signal.reason instanceof EndpointStalled || deadlinePassed?.() === true;
+  const deadlinePassed = callerCancelled !== undefined && !callerCancelled();
+  return signal.reason instanceof EndpointStalled || deadlinePassed;
 }
 
 /** What an endpoint is asked to learn whether it answers: a Range without a key, which etcd refuses before it reads anything. */
